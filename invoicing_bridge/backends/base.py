@@ -1,0 +1,258 @@
+"""``InvoicingBackend``: the one interface every backend implements.
+
+Fixed verbs with keyword-only filters; anything a backend cannot do raises
+:class:`~invoicing_bridge.exceptions.UnsupportedOperation`, and ``features`` says up front
+what it can. Backend-only methods are prefixed ``ex_``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+import marshmallow
+
+from ..exceptions import ConfigurationError, UnsupportedOperation
+from ..models import Client, Invoice, InvoiceStatus, Payment
+
+__all__ = ["RECORD_KINDS", "Feature", "InvoicingBackend", "OptionsSchema"]
+
+#: The kinds of record ``parse_payload`` and the CLI know.
+RECORD_KINDS = ("invoice", "client", "payment")
+
+
+class Feature:
+    """Names used in ``InvoicingBackend.features``."""
+
+    LIST_INVOICES = "invoices.list"
+    GET_INVOICE = "invoices.get"
+    FIND_INVOICE = "invoices.find"
+    CREATE_INVOICE = "invoices.create"
+    UPDATE_INVOICE = "invoices.update"
+    DELETE_INVOICE = "invoices.delete"
+    LIST_CLIENTS = "clients.list"
+    GET_CLIENT = "clients.get"
+    FIND_CLIENT = "clients.find"
+    CREATE_CLIENT = "clients.create"
+    UPDATE_CLIENT = "clients.update"
+    LIST_PAYMENTS = "payments.list"
+    GET_PAYMENT = "payments.get"
+    RECORD_PAYMENT = "payments.record"
+    DRAFT_INVOICES = "invoices.draft"  # can store a draft as a draft
+    VOID_INVOICES = "invoices.void"  # can store a void (cancelled) invoice
+    PARSE = "parse"  # parse_payload() maps saved raw payloads offline
+
+    ALL: ClassVar[frozenset[str]] = frozenset(
+        {
+            LIST_INVOICES,
+            GET_INVOICE,
+            FIND_INVOICE,
+            CREATE_INVOICE,
+            UPDATE_INVOICE,
+            DELETE_INVOICE,
+            LIST_CLIENTS,
+            GET_CLIENT,
+            FIND_CLIENT,
+            CREATE_CLIENT,
+            UPDATE_CLIENT,
+            LIST_PAYMENTS,
+            GET_PAYMENT,
+            RECORD_PAYMENT,
+            DRAFT_INVOICES,
+            VOID_INVOICES,
+            PARSE,
+        }
+    )
+
+
+class OptionsSchema(marshmallow.Schema):
+    """Base for a backend's options. Unknown options are refused.
+
+    Mark secret options with ``metadata={"secret": True}``: they are masked in reprs.
+    Options shared by every backend live here.
+    """
+
+    class Meta:
+        unknown = marshmallow.RAISE
+
+
+class InvoicingBackend:
+    """The interface. Subclasses set ``name``, ``features`` and ``Options`` and override verbs.
+
+    Construct with keyword options (validated by ``Options``); use as a context manager
+    or call :meth:`close` to release connections.
+    """
+
+    #: Entry-point name of the backend.
+    name: ClassVar[str] = "base"
+    #: What this backend can do: names from :class:`Feature`.
+    features: ClassVar[frozenset[str]] = frozenset()
+    #: Schema validating the constructor's options.
+    Options: ClassVar[type[OptionsSchema]] = OptionsSchema
+
+    def __init__(self, **options: Any) -> None:
+        self.options: dict[str, Any] = self.load_options(options)
+
+    # ----------------------------------------------------------------- options
+
+    @classmethod
+    def load_options(
+        cls, options: Mapping[str, Any], *, partial: bool = False, profile: str | None = None
+    ) -> dict[str, Any]:
+        """Validate options; raise :class:`ConfigurationError` naming the first bad option."""
+        try:
+            loaded: dict[str, Any] = cls.Options().load(dict(options), partial=partial)
+        except marshmallow.ValidationError as exc:
+            messages = exc.normalized_messages()
+            option = next(iter(messages), None)
+            text = "; ".join(f"{k}: {_flatten(v)}" for k, v in messages.items())
+            raise ConfigurationError(
+                f"{cls.name}: {text}", profile=profile, option=option
+            ) from None
+        return loaded
+
+    @classmethod
+    def secret_options(cls) -> frozenset[str]:
+        return frozenset(
+            name for name, f in cls.Options().fields.items() if f.metadata.get("secret")
+        )
+
+    @classmethod
+    def for_parsing(cls, **options: Any) -> Self:
+        """An instance for offline mapping (``parse_payload``): required options not needed."""
+        instance = cls.__new__(cls)
+        instance.options = cls.load_options(options, partial=True)
+        instance._init_offline()
+        return instance
+
+    def _init_offline(self) -> None:
+        """Set up what mapping needs without any connection; override when needed."""
+
+    def __repr__(self) -> str:
+        secret = self.secret_options()
+        shown = ", ".join(
+            f"{k}={'***' if k in secret else v!r}" for k, v in sorted(self.options.items())
+        )
+        return f"{type(self).__name__}({shown})"
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Release connections. Safe to call twice."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _unsupported(self, operation: str, reason: str | None = None) -> UnsupportedOperation:
+        return UnsupportedOperation(self.name, operation, reason)
+
+    def check_connection(self) -> dict[str, Any]:
+        """Reach the backend and authenticate; return facts about the account.
+
+        Raises :class:`~invoicing_bridge.exceptions.BackendError` subclasses on failure.
+        """
+        raise self._unsupported("check_connection")
+
+    # ----------------------------------------------------------------- invoices
+
+    def iter_invoices(
+        self,
+        *,
+        since: dt.date | None = None,
+        status: InvoiceStatus | None = None,
+        client_id: str | None = None,
+    ) -> Iterator[Invoice]:
+        """Every invoice (lazily, page by page), optionally filtered.
+
+        ``since`` keeps invoices issued on or after that date (backends without a
+        modified-since filter document what they use).
+        """
+        raise self._unsupported("iter_invoices")
+
+    def get_invoice(self, id: str) -> Invoice:
+        """One invoice with its items and payments. Raises ``NotFound``."""
+        raise self._unsupported("get_invoice")
+
+    def find_invoice(self, number: str) -> Invoice | None:
+        """The invoice with exactly this number, or None."""
+        raise self._unsupported("find_invoice")
+
+    def create_invoice(self, invoice: Invoice) -> Invoice:
+        """Store a new invoice (``invoice.client.id`` must be this backend's client id);
+        return it as stored, with its new id. Raises ``InvalidRequest``, ``MappingError``."""
+        raise self._unsupported("create_invoice")
+
+    def update_invoice(self, invoice: Invoice) -> Invoice:
+        """Replace the stored invoice ``invoice.id`` with this one; return it as stored."""
+        raise self._unsupported("update_invoice")
+
+    def delete_invoice(self, id: str) -> None:
+        """Delete an invoice. Raises ``NotFound``."""
+        raise self._unsupported("delete_invoice")
+
+    # ----------------------------------------------------------------- clients
+
+    def iter_clients(self) -> Iterator[Client]:
+        raise self._unsupported("iter_clients")
+
+    def get_client(self, id: str) -> Client:
+        """Raises ``NotFound``."""
+        raise self._unsupported("get_client")
+
+    def find_client(
+        self,
+        *,
+        email: str | None = None,
+        tax_number: str | None = None,
+        name: str | None = None,
+    ) -> Client | None:
+        """The first client matching every given criterion (email and name compared
+        case-insensitively), or None."""
+        raise self._unsupported("find_client")
+
+    def create_client(self, client: Client) -> Client:
+        raise self._unsupported("create_client")
+
+    def update_client(self, client: Client) -> Client:
+        raise self._unsupported("update_client")
+
+    # ----------------------------------------------------------------- payments
+
+    def iter_payments(self, *, invoice_id: str | None = None) -> Iterator[Payment]:
+        raise self._unsupported("iter_payments")
+
+    def get_payment(self, id: str) -> Payment:
+        """Raises ``NotFound``."""
+        raise self._unsupported("get_payment")
+
+    def record_payment(self, payment: Payment) -> Payment:
+        """Record a payment against ``payment.invoice_id``; return it as stored."""
+        raise self._unsupported("record_payment")
+
+    # ----------------------------------------------------------------- offline mapping
+
+    def parse_payload(self, kind: str, payload: Any) -> list[Invoice | Client | Payment]:
+        """Map a saved raw payload (a whole response, a bare record or a list row) of
+        ``kind`` (``invoice``, ``client`` or ``payment``) to neutral records, offline.
+
+        Raises :class:`~invoicing_bridge.exceptions.MappingError`.
+        """
+        raise self._unsupported("parse_payload")
+
+
+def _flatten(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(_flatten(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_flatten(v)}" for k, v in value.items())
+    return str(value)

@@ -1,0 +1,467 @@
+"""The HTTP layer shared by every HTTP backend.
+
+One :class:`requests.Session` per backend instance (connection reuse), default timeouts,
+a User-Agent naming the library and backend, retries with capped exponential backoff and
+jitter for idempotent requests, ``Retry-After`` honoured, an optional request-rate limit,
+and every failure turned into one exception from :mod:`invoicing_bridge.exceptions`,
+built in one place (:meth:`HTTPClient._error`). Secrets never reach a log record, an
+exception or a repr: every text leaving this module passes through :meth:`Redactor.redact`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .. import __version__
+from ..exceptions import (
+    APIError,
+    BackendError,
+    InvalidRequest,
+    RateLimited,
+    TransportError,
+    error_class_for,
+)
+
+__all__ = [
+    "ErrorInfo",
+    "HTTPClient",
+    "HTTPResponse",
+    "RateLimiter",
+    "Redactor",
+    "RetryPolicy",
+    "parse_retry_after",
+]
+
+log = logging.getLogger("invoicing_bridge.http")
+
+#: Headers whose values are never logged or shown, whatever they hold.
+SECRET_HEADERS = frozenset({"apikey", "authtoken", "authorization", "cookie", "set-cookie"})
+MASK = "***"
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+@dataclass
+class ErrorInfo:
+    """What a plugin's body parser found in an error answer.
+
+    ``category`` overrides the status-based class for answers whose status lies
+    (a key from :data:`invoicing_bridge.exceptions.CATEGORIES`).
+    """
+
+    message: str | None = None
+    field_errors: dict[str, Any] = field(default_factory=dict)
+    category: str | None = None
+    code: Any = None
+
+
+#: A plugin hook: ``(status, parsed_json_or_None, text) -> ErrorInfo | None``. Called for
+#: every answer; returning an ErrorInfo for a 2xx answer makes it an error (Daftra's
+#: ``result: failed``, Perfex's ``status: false``).
+ErrorParser = Callable[[int, Any, str], ErrorInfo | None]
+
+
+@dataclass
+class HTTPResponse:
+    status_code: int
+    headers: Mapping[str, str]
+    data: Any  # parsed JSON, or None when not JSON / not expected
+    text: str
+
+
+@dataclass
+class RetryPolicy:
+    """Retries for idempotent requests; ``max_retries`` more attempts after the first."""
+
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    max_retry_after: float = 120.0
+    statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+
+    def backoff(self, attempt: int) -> float:
+        """Capped exponential backoff with jitter (between half and all of the step)."""
+        step = min(self.backoff_cap, self.backoff_base * (2**attempt))
+        return random.uniform(step / 2, step)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+class RateLimiter:
+    """At most ``rate`` requests per second across threads (evenly spaced)."""
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic):
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.interval = 1.0 / rate
+        self._clock = clock
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Wait for the next slot; return how long we waited."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        wait = slot - now
+        if wait > 0:
+            time.sleep(wait)
+        return wait
+
+
+class Redactor:
+    """Masks secret values in any text or parsed body."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()):
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        if secret:
+            with self._lock:
+                self._secrets.add(str(secret))
+
+    def redact(self, text: str) -> str:
+        # Longest first, so a secret containing another is masked whole.
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+    def redact_data(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, Mapping):
+            return {
+                k: MASK if str(k).lower() in SECRET_HEADERS else self.redact_data(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.redact_data(v) for v in value]
+        return value
+
+
+class HTTPClient:
+    """The HTTP conversation of one backend instance.
+
+    ``headers`` carry the authentication (their values are registered as secrets);
+    ``error_parser`` is the plugin's hook for its error bodies.
+    """
+
+    def __init__(
+        self,
+        *,
+        backend: str,
+        base_url: str,
+        headers: Mapping[str, str] | None = None,
+        secrets: Iterable[str | None] = (),
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        rate_limit: float | None = None,
+        pool_size: int = 16,
+        error_parser: ErrorParser | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.backend = backend
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        self.retry = retry or RetryPolicy()
+        self.rate_limiter = RateLimiter(rate_limit) if rate_limit else None
+        self.error_parser = error_parser
+        self.redactor = Redactor(secrets)
+        self._sleep = sleep
+        self._count_lock = threading.Lock()
+        self.request_count = 0
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update(
+            {
+                "User-Agent": f"invoicing-bridge/{__version__} ({backend})",
+                "Accept": "application/json",
+            }
+        )
+        for name, value in (headers or {}).items():
+            self.set_header(name, value)
+
+    def __repr__(self) -> str:
+        shown = self.redactor.redact(self.base_url)
+        return f"HTTPClient(backend={self.backend!r}, base_url={shown!r})"
+
+    def set_header(self, name: str, value: str | None) -> None:
+        """Set (or with None, remove) a session header; its value becomes a secret when the
+        header is one of the authentication headers."""
+        if value is None:
+            self.session.headers.pop(name, None)
+            return
+        if name.lower() in SECRET_HEADERS:
+            self.redactor.add(value)
+            if " " in value:  # "Bearer <token>": the token alone is secret too
+                self.redactor.add(value.split(" ", 1)[1])
+        self.session.headers[name] = value
+
+    def add_secret(self, secret: str | None) -> None:
+        self.redactor.add(secret)
+
+    def close(self) -> None:
+        self.session.close()
+
+    # ----------------------------------------------------------------- requests
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def get(self, path: str, **kw: Any) -> HTTPResponse:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> HTTPResponse:
+        return self.request("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> HTTPResponse:
+        return self.request("PUT", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> HTTPResponse:
+        return self.request("DELETE", path, **kw)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        expect_json: bool = True,
+        allow_empty: bool = False,
+        retry: bool | None = None,
+    ) -> HTTPResponse:
+        """Send one request, retrying when that is safe; return the parsed answer.
+
+        ``retry`` None means: retry idempotent methods only. A POST is never retried once
+        it may have reached the server; it is retried when the connection was refused
+        (nothing sent) and on 429 (the server says it did not process it).
+        ``allow_empty``: a 2xx with an empty body is accepted (``data`` None).
+
+        Raises :class:`TransportError` or an :class:`APIError` subclass.
+        """
+        method = method.upper()
+        idempotent = method in IDEMPOTENT if retry is None else retry
+        attempt = 0
+        while True:
+            try:
+                return self._once(
+                    method, path, params, json_body, data, headers, expect_json, allow_empty
+                )
+            except BackendError as exc:
+                wait = self._retry_wait(exc, attempt, idempotent)
+                if wait is None:
+                    raise
+                log.warning(
+                    "%s %s %s failed (%s); retry %d/%d in %.2fs",
+                    self.backend,
+                    method,
+                    self.redactor.redact(path),
+                    exc.message if exc.status_code is None else f"HTTP {exc.status_code}",
+                    attempt + 1,
+                    self.retry.max_retries,
+                    wait,
+                )
+                self._sleep(wait)
+                attempt += 1
+
+    def _retry_wait(self, exc: BackendError, attempt: int, idempotent: bool) -> float | None:
+        if attempt >= self.retry.max_retries:
+            return None
+        if isinstance(exc, TransportError):
+            if not exc.retryable or (exc.request_sent and not idempotent):
+                return None
+        elif isinstance(exc, RateLimited):
+            # 429: the server did not process the request, so even a POST may go again.
+            if exc.retry_after is not None:
+                if exc.retry_after > self.retry.max_retry_after:
+                    return None
+                return exc.retry_after
+        elif not (idempotent and exc.status_code in self.retry.statuses):
+            return None
+        return self.retry.backoff(attempt)
+
+    def _once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        data: Any,
+        headers: Mapping[str, str] | None,
+        expect_json: bool,
+        allow_empty: bool,
+    ) -> HTTPResponse:
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire()
+        shown = self.redactor.redact(path)
+        with self._count_lock:
+            self.request_count += 1
+        started = time.perf_counter()
+        try:
+            response = self.session.request(
+                method,
+                self.url(path),
+                params=params,
+                json=json_body,
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            sent = not _never_sent(exc)
+            kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
+            raise self._transport(
+                f"{kind}: {type(exc).__name__}", method, path, request_sent=sent
+            ) from None
+        elapsed = (time.perf_counter() - started) * 1000
+        log.debug(
+            "%s %s %s -> %d (%.0f ms)", self.backend, method, shown, response.status_code, elapsed
+        )
+        try:
+            text = response.text
+        except requests.RequestException:
+            raise self._transport("truncated response body", method, path) from None
+        parsed: Any = None
+        is_json = False
+        if text.strip():
+            try:
+                parsed = json.loads(text)
+                is_json = True
+            except ValueError:
+                pass
+        info = self.error_parser(response.status_code, parsed, text) if self.error_parser else None
+        ok = 200 <= response.status_code < 300
+        if not ok or info is not None:
+            raise self._error(method, path, response, parsed if is_json else None, text, info)
+        if expect_json and not is_json:
+            if not text.strip() and allow_empty:
+                return HTTPResponse(response.status_code, response.headers, None, text)
+            what = "an empty body" if not text.strip() else _describe_non_json(response, text)
+            raise self._transport(
+                f"expected JSON, got {what}",
+                method,
+                path,
+                status_code=response.status_code,
+                details={"body": self.redactor.redact(text[:300])},
+            )
+        return HTTPResponse(response.status_code, response.headers, parsed, text)
+
+    # ----------------------------------------------------------------- errors
+
+    def _transport(
+        self,
+        message: str,
+        method: str,
+        path: str,
+        *,
+        request_sent: bool = True,
+        status_code: int | None = None,
+        details: Any = None,
+    ) -> TransportError:
+        return TransportError(
+            self.redactor.redact(message),
+            backend=self.backend,
+            method=method,
+            path=self.redactor.redact(path),
+            status_code=status_code,
+            details=details,
+            request_sent=request_sent,
+        )
+
+    def _error(
+        self,
+        method: str,
+        path: str,
+        response: requests.Response,
+        parsed: Any,
+        text: str,
+        info: ErrorInfo | None,
+    ) -> APIError:
+        """The one place an answer becomes an exception."""
+        status = response.status_code
+        info = info or ErrorInfo()
+        cls = error_class_for(status, info.category)
+        if parsed is not None:
+            details = self.redactor.redact_data(parsed)
+        else:
+            details = {"body": self.redactor.redact(text[:300])} if text.strip() else None
+        message = info.message or _default_message(response, parsed, text)
+        kwargs: dict[str, Any] = {
+            "backend": self.backend,
+            "method": method,
+            "path": self.redactor.redact(path),
+            "status_code": status,
+            "details": details,
+        }
+        if issubclass(cls, InvalidRequest):
+            kwargs["field_errors"] = self.redactor.redact_data(info.field_errors)
+        if cls is RateLimited:
+            kwargs["retry_after"] = parse_retry_after(response.headers.get("Retry-After"))
+        return cls(self.redactor.redact(message), **kwargs)
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request certainly did not reach the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        reason = getattr(exc.args[0], "reason", None)
+        # urllib3's NewConnectionError: refused or unreachable before anything was sent.
+        return type(reason).__name__ in {"NewConnectionError", "NameResolutionError"}
+    return False
+
+
+def _describe_non_json(response: requests.Response, text: str) -> str:
+    ctype = response.headers.get("Content-Type", "unknown content type").split(";")[0]
+    if "<html" in text[:500].lower() or ctype == "text/html":
+        return f"an HTML page ({ctype})"
+    return f"a non-JSON body ({ctype}, {len(text)} characters)"
+
+
+def _default_message(response: requests.Response, parsed: Any, text: str) -> str:
+    if isinstance(parsed, Mapping):
+        for key in ("message", "error", "detail"):
+            value = parsed.get(key)
+            if isinstance(value, str) and value:
+                return value
+    if parsed is None and text.strip():
+        return f"{response.reason or 'error'} ({_describe_non_json(response, text)})"
+    return response.reason or "error"

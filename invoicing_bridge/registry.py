@@ -1,0 +1,85 @@
+"""Finding backends: only through the ``invoicing_bridge.backends`` entry-point group.
+
+The core knows no backend by name; plugins register themselves in their own
+distribution's metadata and are loaded with stevedore.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stevedore import NamedExtensionManager
+
+from .backends.base import InvoicingBackend
+from .exceptions import BackendNotFound
+
+__all__ = ["NAMESPACE", "available_backends", "backend_class", "get_backend"]
+
+NAMESPACE = "invoicing_bridge.backends"
+EMULATOR_NAMESPACE = "invoicing_bridge.emulators"
+
+
+def _names(namespace: str) -> list[str]:
+    from importlib.metadata import entry_points
+
+    return sorted({ep.name for ep in entry_points(group=namespace)})
+
+
+def available_backends() -> list[str]:
+    """Names of the installed backends (whether or not they import cleanly)."""
+    return _names(NAMESPACE)
+
+
+def _load(namespace: str, name: str, what: str) -> Any:
+    installed = _names(namespace)
+    failures: list[tuple[str, BaseException]] = []
+
+    def on_failure(_manager: Any, entrypoint: Any, exc: BaseException) -> None:
+        failures.append((entrypoint.name, exc))
+
+    manager = NamedExtensionManager(
+        namespace, names=[name], invoke_on_load=False, on_load_failure_callback=on_failure
+    )
+    for failed, exc in failures:
+        if failed == name:
+            raise BackendNotFound(
+                f"{what} {name!r} is installed but failed to load: {type(exc).__name__}: {exc}",
+                name=name,
+                installed=installed,
+            ) from exc
+    if name in manager.names():
+        return manager[name].plugin
+    listing = ", ".join(installed) if installed else "none"
+    raise BackendNotFound(
+        f"no {what} named {name!r}; installed: {listing}", name=name, installed=installed
+    )
+
+
+def backend_class(name: str) -> type[InvoicingBackend]:
+    """The backend class registered under ``name``. Raises :class:`BackendNotFound`."""
+    cls = _load(NAMESPACE, name, "backend")
+    if not (isinstance(cls, type) and issubclass(cls, InvoicingBackend)):
+        raise BackendNotFound(
+            f"backend {name!r} does not point at an InvoicingBackend subclass ({cls!r})",
+            name=name,
+            installed=available_backends(),
+        )
+    return cls
+
+
+def get_backend(name: str, **options: Any) -> InvoicingBackend:
+    """An instance of the backend ``name`` built with ``options``.
+
+    Raises :class:`BackendNotFound` (unknown name, or a plugin that fails to import) and
+    :class:`~invoicing_bridge.exceptions.ConfigurationError` (bad options).
+    """
+    return backend_class(name)(**options)
+
+
+def emulator_command(name: str) -> Any:
+    """The click command that runs the emulator a plugin registered under ``name``."""
+    return _load(EMULATOR_NAMESPACE, name, "emulator")
+
+
+def available_emulators() -> list[str]:
+    return _names(EMULATOR_NAMESPACE)
