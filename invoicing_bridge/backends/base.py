@@ -8,6 +8,7 @@ what it can. Backend-only methods are prefixed ``ex_``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -21,6 +22,7 @@ __all__ = ["RECORD_KINDS", "Feature", "InvoicingBackend", "OptionsSchema"]
 
 #: The kinds of record ``parse_payload`` and the CLI know.
 RECORD_KINDS = ("invoice", "client", "payment")
+_TRAILING_DIGITS = re.compile(r"(\d+)\D*$")
 
 
 class Feature:
@@ -238,6 +240,20 @@ class InvoicingBackend:
     def record_payment(self, payment: Payment) -> Payment:
         """Record a payment against ``payment.invoice_id``; return it as stored."""
         raise self._unsupported("record_payment")
+
+    # ----------------------------------------------------------------- numbering
+
+    def normalize_number(self, number: str) -> str:
+        """The invoice number reduced to what identifies it across backends.
+
+        Default: the last run of digits without leading zeros (``"INV-000002"``,
+        ``"000002"`` and ``"2"`` all give ``"2"``); a number without digits is compared
+        case-folded. Backends with their own prefix rules override this.
+        """
+        match = _TRAILING_DIGITS.search(number)
+        if match is None:
+            return " ".join(number.split()).casefold()
+        return match.group(1).lstrip("0") or "0"
 
     # ----------------------------------------------------------------- offline mapping
 
