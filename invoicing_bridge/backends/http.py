@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from marshmallow import fields, validate
 from requests.adapters import HTTPAdapter
 
 from .. import __version__
@@ -32,10 +33,13 @@ from ..exceptions import (
     TransportError,
     error_class_for,
 )
+from .base import InvoicingBackend, OptionsSchema
 
 __all__ = [
     "ErrorInfo",
+    "HTTPBackend",
     "HTTPClient",
+    "HTTPOptions",
     "HTTPResponse",
     "RateLimiter",
     "Redactor",
@@ -465,3 +469,61 @@ def _default_message(response: requests.Response, parsed: Any, text: str) -> str
     if parsed is None and text.strip():
         return f"{response.reason or 'error'} ({_describe_non_json(response, text)})"
     return response.reason or "error"
+
+
+class HTTPOptions(OptionsSchema):
+    """Options every HTTP backend accepts (plugins extend this schema)."""
+
+    base_url = fields.Url(require_tld=False, schemes={"http", "https"}, load_default=None)
+    connect_timeout = fields.Float(
+        load_default=5.0, validate=validate.Range(min=0, min_inclusive=False)
+    )
+    read_timeout = fields.Float(
+        load_default=30.0, validate=validate.Range(min=0, min_inclusive=False)
+    )
+    max_retries = fields.Integer(load_default=3, validate=validate.Range(min=0, max=20))
+    backoff_base = fields.Float(load_default=0.5, validate=validate.Range(min=0))
+    backoff_cap = fields.Float(load_default=30.0, validate=validate.Range(min=0))
+    #: Requests per second at most (None: no limit).
+    rate_limit = fields.Float(
+        load_default=None, allow_none=True, validate=validate.Range(min=0, min_inclusive=False)
+    )
+    pool_size = fields.Integer(load_default=16, validate=validate.Range(min=1, max=256))
+
+
+class HTTPBackend(InvoicingBackend):
+    """Base for backends that speak HTTP: builds the :class:`HTTPClient` from the options."""
+
+    Options = HTTPOptions
+    http: HTTPClient
+
+    def _make_http(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str] | None = None,
+        secrets: Iterable[str | None] = (),
+        error_parser: ErrorParser | None = None,
+    ) -> HTTPClient:
+        o = self.options
+        return HTTPClient(
+            backend=self.name,
+            base_url=base_url,
+            headers=headers,
+            secrets=[*secrets, *(o.get(name) for name in self.secret_options())],
+            connect_timeout=o["connect_timeout"],
+            read_timeout=o["read_timeout"],
+            retry=RetryPolicy(
+                max_retries=o["max_retries"],
+                backoff_base=o["backoff_base"],
+                backoff_cap=o["backoff_cap"],
+            ),
+            rate_limit=o.get("rate_limit"),
+            pool_size=o["pool_size"],
+            error_parser=error_parser,
+        )
+
+    def close(self) -> None:
+        http = getattr(self, "http", None)
+        if http is not None:
+            http.close()
