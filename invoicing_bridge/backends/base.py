@@ -107,7 +107,7 @@ class InvoicingBackend:
         try:
             loaded: dict[str, Any] = cls.Options().load(dict(options), partial=partial)
         except marshmallow.ValidationError as exc:
-            messages = exc.normalized_messages()
+            messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
             option = next(iter(messages), None)
             text = "; ".join(f"{k}: {_flatten(v)}" for k, v in messages.items())
             raise ConfigurationError(

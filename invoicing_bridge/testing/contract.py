@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -149,7 +149,7 @@ class BackendContract:
     def test_verbs_outside_features_raise_unsupported_operation(
         self, backend: InvoicingBackend
     ) -> None:
-        calls = {
+        calls: dict[str, Callable[[], object]] = {
             Feature.LIST_INVOICES: lambda: next(iter(backend.iter_invoices()), None),
             Feature.GET_INVOICE: lambda: backend.get_invoice("1"),
             Feature.FIND_INVOICE: lambda: backend.find_invoice("X"),

@@ -1,0 +1,157 @@
+"""Named backend profiles from a TOML file.
+
+Where the file is looked for: ``--config PATH``, else ``./invoicing-bridge.toml``, else
+``invoicing-bridge/config.toml`` in the user config dir (platformdirs). Form::
+
+    [profiles.shop]
+    backend = "daftra"
+    subdomain = "myshop"          # or base_url = "http://127.0.0.1:8001/api2"
+    api_key = "${DAFTRA_API_KEY}" # ${VAR} is read from the environment
+
+Every problem raises :class:`~invoicing_bridge.exceptions.ConfigurationError` naming the
+profile and the option.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .backends.base import InvoicingBackend
+from .exceptions import ConfigurationError
+from .registry import backend_class
+
+__all__ = ["Profile", "config_paths", "find_config", "load_config", "load_profile", "open_profile"]
+
+LOCAL_NAME = "invoicing-bridge.toml"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named backend configuration: the backend's name and its (validated) options."""
+
+    name: str
+    backend: str
+    options: dict[str, Any] = field(repr=False)
+    path: Path | None = None
+
+    def open(self) -> InvoicingBackend:
+        """The backend instance. Raises ConfigurationError naming this profile."""
+        cls = backend_class(self.backend)
+        try:
+            return cls(**self.options)
+        except ConfigurationError as exc:
+            if exc.profile is None:
+                raise ConfigurationError(str(exc), profile=self.name, option=exc.option) from None
+            raise
+
+
+def config_paths(explicit: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Where a config file is looked for, in order."""
+    if explicit is not None:
+        return [Path(explicit)]
+    user_dir = Path(platformdirs.user_config_dir("invoicing-bridge"))
+    return [Path.cwd() / LOCAL_NAME, user_dir / "config.toml"]
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The config file in use, or None. An explicit path that does not exist is an error."""
+    paths = config_paths(explicit)
+    if explicit is not None:
+        if not paths[0].is_file():
+            raise ConfigurationError(f"config file {str(paths[0])!r} does not exist")
+        return paths[0]
+    return next((p for p in paths if p.is_file()), None)
+
+
+def load_config(
+    explicit: str | os.PathLike[str] | None = None,
+) -> tuple[Path | None, dict[str, Any]]:
+    """The profiles table of the config file in use (empty when there is no file)."""
+    path = find_config(explicit)
+    if path is None:
+        return None, {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot be read: {exc.strerror}") from None
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigurationError(f"{path}: [profiles] must be a table")
+    return path, profiles
+
+
+def _expand(value: Any, profile: str, option: str, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            var = match.group(1)
+            if var not in env:
+                raise ConfigurationError(
+                    f"environment variable ${{{var}}} is not set", profile=profile, option=option
+                )
+            return env[var]
+
+        return _VAR.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, profile, f"{option}.{k}", env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, profile, option, env) for v in value]
+    return value
+
+
+def profile_from_table(
+    name: str,
+    table: Mapping[str, Any],
+    *,
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Profile:
+    """Build and validate a profile from its TOML table."""
+    if not isinstance(table, Mapping):
+        raise ConfigurationError("must be a table", profile=name)
+    env = os.environ if env is None else env
+    backend = table.get("backend")
+    if not backend or not isinstance(backend, str):
+        raise ConfigurationError("the backend name is required", profile=name, option="backend")
+    options = {
+        key: _expand(value, name, key, env) for key, value in table.items() if key != "backend"
+    }
+    cls = backend_class(backend)
+    options = cls.load_options(options, profile=name)
+    return Profile(name=name, backend=backend, options=options, path=path)
+
+
+def load_profile(
+    name: str,
+    config: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> Profile:
+    """The named profile, validated. Raises ConfigurationError (or BackendNotFound)."""
+    path, profiles = load_config(config)
+    if name not in profiles:
+        if path is None:
+            looked = ", ".join(str(p) for p in config_paths(config))
+            raise ConfigurationError(
+                f"unknown profile {name!r}: no config file found (looked in {looked}); "
+                "`invoicing-bridge emulate daftra` prints a ready-to-paste profile"
+            )
+        known = ", ".join(sorted(profiles)) or "none"
+        raise ConfigurationError(f"unknown profile {name!r} in {path}; profiles: {known}")
+    return profile_from_table(name, profiles[name], path=path, env=env)
+
+
+def open_profile(name: str, config: str | os.PathLike[str] | None = None) -> InvoicingBackend:
+    """The backend of the named profile, ready to use."""
+    return load_profile(name, config).open()
