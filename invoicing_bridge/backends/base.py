@@ -45,6 +45,8 @@ class Feature:
     DRAFT_INVOICES = "invoices.draft"  # can store a draft as a draft
     VOID_INVOICES = "invoices.void"  # can store a void (cancelled) invoice
     PARSE = "parse"  # parse_payload() maps saved raw payloads offline
+    #: Reads report each line's taxes (``LineItem.taxes``); without it compare skips them.
+    ITEM_TAX_DETAIL = "items.tax_detail"
 
     ALL: ClassVar[frozenset[str]] = frozenset(
         {
@@ -65,6 +67,7 @@ class Feature:
             DRAFT_INVOICES,
             VOID_INVOICES,
             PARSE,
+            ITEM_TAX_DETAIL,
         }
     )
 
