@@ -266,6 +266,10 @@ class Client:
     raw: Mapping[str, Any] = _raw_field()
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # raw is read-only however it was given, so the round trip stays lossless.
+        self.raw = freeze_raw(self.raw)
+
     def to_dict(self, *, include_raw: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": self.id,
@@ -319,6 +323,9 @@ class Payment:
     source: RecordRef | None = None
     raw: Mapping[str, Any] = _raw_field()
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.raw = freeze_raw(self.raw)
 
     def to_dict(self, *, include_raw: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -453,6 +460,9 @@ class Invoice:
     source: RecordRef | None = None
     raw: Mapping[str, Any] = _raw_field()
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.raw = freeze_raw(self.raw)
 
     # ------------------------------------------------------------------ derived
 
