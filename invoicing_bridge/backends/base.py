@@ -197,6 +197,13 @@ class InvoicingBackend:
         return it as stored, with its new id. Raises ``InvalidRequest``, ``MappingError``."""
         raise self._unsupported("create_invoice")
 
+    def validate_invoice(self, invoice: Invoice) -> None:
+        """Check, without writing anything, that :meth:`create_invoice` would accept
+        ``invoice``: its mapping to this backend's payload and the checks that need no
+        write (currency, tax rates, totals). ``invoice.client.id`` may be None (a client
+        not created yet). Dry-run migrations call it. Raises ``MappingError``,
+        ``InvalidRequest`` or ``UnsupportedOperation``; by default accepts everything."""
+
     def update_invoice(self, invoice: Invoice) -> Invoice:
         """Replace the stored invoice ``invoice.id`` with this one; return it as stored."""
         raise self._unsupported("update_invoice")

@@ -100,6 +100,16 @@ class MemoryBackend(InvoicingBackend):
                     field_errors={"number": "already used"},
                 )
 
+    def validate_invoice(self, invoice: Invoice) -> None:
+        """The checks of a create that need no write: the accepted currencies."""
+        accepted = self.options.get("currencies") or []
+        if accepted and invoice.currency not in accepted:
+            raise InvalidRequest(
+                f"unknown currency {invoice.currency!r}",
+                backend=self.name,
+                field_errors={"currency": f"{invoice.currency!r} is not one of {accepted}"},
+            )
+
     def iter_invoices(
         self,
         *,
