@@ -414,13 +414,16 @@ class Ledger:
         number: str | None = None,
         fingerprint: str | None = None,
         target_id: str | None = None,
+        uncertain: bool = False,
     ) -> None:
         """The record failed with ``error``. A known ``target_id`` is kept (or set).
 
-        A row in state ``intent`` stays ``intent`` when no ``target_id`` is known: the
-        create may have reached the server, so the next run looks it up first.
+        ``uncertain``: the create may have reached the server (a timeout, a dropped
+        connection). Then a row in state ``intent`` without a ``target_id`` stays
+        ``intent``, so the next run looks the record up in the target before creating it.
         """
         now = _now()
+        keep_intent = 1 if uncertain else 0
         with self._lock:
             self._conn().execute(
                 "INSERT INTO records (source, target, kind, source_id, number, fingerprint, "
@@ -429,11 +432,23 @@ class Ledger:
                 "ON CONFLICT (source, target, kind, source_id) DO UPDATE SET "
                 "number = COALESCE(excluded.number, number), "
                 "target_id = COALESCE(excluded.target_id, target_id), "
-                "state = CASE WHEN state = 'intent' "
+                "state = CASE WHEN ? = 1 AND state = 'intent' "
                 "AND COALESCE(excluded.target_id, target_id) IS NULL "
                 "THEN 'intent' ELSE 'failed' END, "
                 "error = excluded.error, updated_at = excluded.updated_at",
-                (source, target, kind, source_id, number, fingerprint, target_id, error, now, now),
+                (
+                    source,
+                    target,
+                    kind,
+                    source_id,
+                    number,
+                    fingerprint,
+                    target_id,
+                    error,
+                    now,
+                    now,
+                    keep_intent,
+                ),
             )
 
     def forget(self, kind: str, source_id: str, *, source: str, target: str) -> None:
@@ -559,6 +574,7 @@ class LedgerScope:
         number: str | None = None,
         fingerprint: str | None = None,
         target_id: str | None = None,
+        uncertain: bool = False,
     ) -> None:
         self.ledger.record_failed(
             kind,
@@ -569,6 +585,7 @@ class LedgerScope:
             number=number,
             fingerprint=fingerprint,
             target_id=target_id,
+            uncertain=uncertain,
         )
 
     def pairs(self, kind: str = "invoice") -> Iterator[tuple[str, str]]:

@@ -55,9 +55,16 @@ def test_get_unknown_record_returns_none(ledger: Ledger) -> None:
 
 def test_failed_after_intent_without_target_stays_intent(ledger: Ledger) -> None:
     ledger.record_intent("invoice", "1", source=S, target=T, number="1", fingerprint="f")
-    ledger.record_failed("invoice", "1", source=S, target=T, error="timed out")
+    ledger.record_failed("invoice", "1", source=S, target=T, error="timed out", uncertain=True)
     entry = ledger.get("invoice", "1", source=S, target=T)
     assert entry is not None and entry.state == "intent" and entry.error == "timed out"
+
+
+def test_refused_after_intent_is_failed(ledger: Ledger) -> None:
+    ledger.record_intent("invoice", "1", source=S, target=T, number="1", fingerprint="f")
+    ledger.record_failed("invoice", "1", source=S, target=T, error="unknown currency")
+    entry = ledger.get("invoice", "1", source=S, target=T)
+    assert entry is not None and entry.state == "failed" and entry.target_id is None
 
 
 def test_failed_with_target_keeps_target_id(ledger: Ledger) -> None:

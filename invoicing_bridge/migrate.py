@@ -1,0 +1,980 @@
+"""The migration job: move clients, invoices and payments from one backend to another,
+safely re-runnable.
+
+::
+
+    from invoicing_bridge import get_backend, migrate
+
+    report = migrate(source, target, ledger="invoicing-bridge-ledger.sqlite")
+    print(report.counts["invoice"].created, report.ok)
+
+Guarantees, backed by the :mod:`~invoicing_bridge.ledger`:
+
+- **Never twice.** Before each create the ledger records the intent; after success, the
+  target id. A create that fails after the request may have reached the server (a
+  timeout, a dropped connection, a 5xx) is not retried blindly: the record is looked up in
+  the target by number first. The same happens on a re-run for every intent without a
+  target id (a crash, a SIGKILL).
+- **Never lost.** A record that fails is reported with its reason and retried by the next
+  run; transient failures (timeouts, 429, 5xx) are retried ``max_attempts`` times with
+  backoff inside the run; the source listing restarts where it broke.
+- **Always said.** The :class:`MigrationReport` counts what was created, updated,
+  matched, skipped, changed and failed, per kind, with every failure's reason.
+- **Totals agree.** Each invoice is read back from the target after its payments and its
+  totals compared with the source's to the cent; a difference fails the record.
+
+Request rate: ``rate`` (requests per second) installs a
+:class:`~invoicing_bridge.backends.http.RateLimiter` on each HTTP backend's client
+(``backend.http.rate_limiter``), shared by all worker threads of that backend; backends
+without an ``http`` client are not limited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from .backends.base import Feature, InvoicingBackend
+from .backends.http import HTTPClient, RateLimiter
+from .exceptions import (
+    AuthenticationError,
+    InvoicingBridgeError,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    TransportError,
+    UnsupportedOperation,
+)
+from .ledger import DEFAULT_LEDGER, Ledger, LedgerEntry, LedgerScope, fingerprint
+from .models import Client, Invoice, InvoiceStatus, Payment, PaymentStatus
+
+__all__ = [
+    "CLIENT_MATCH_FIELDS",
+    "KINDS",
+    "OUTCOMES",
+    "KindCounts",
+    "MigrationReport",
+    "RecordResult",
+    "VerificationError",
+    "backend_label",
+    "migrate",
+]
+
+#: Record kinds, in the order they are migrated.
+KINDS = ("client", "invoice", "payment")
+#: Criteria a source client may be matched on in the target, in the default order.
+CLIENT_MATCH_FIELDS = ("email", "tax_number", "name")
+#: Fields of an invoice read back from the target and compared with the source.
+VERIFIED_FIELDS = ("total", "subtotal", "tax_total", "amount_paid")
+
+CREATED = "created"
+UPDATED = "updated"
+MATCHED = "matched"
+SKIPPED = "skipped"
+CHANGED = "changed"
+FAILED = "failed"
+WOULD_CREATE = "would_create"
+WOULD_UPDATE = "would_update"
+#: Every outcome a record can have (the :class:`KindCounts` fields).
+OUTCOMES = (CREATED, UPDATED, MATCHED, SKIPPED, CHANGED, FAILED, WOULD_CREATE, WOULD_UPDATE)
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+_TRANSIENT = (TransportError, RateLimited, ServerError)
+_ISSUED = frozenset(
+    {
+        InvoiceStatus.OPEN,
+        InvoiceStatus.PARTIALLY_PAID,
+        InvoiceStatus.PAID,
+        InvoiceStatus.OVERPAID,
+        InvoiceStatus.UNKNOWN,
+    }
+)
+T = TypeVar("T")
+
+
+class VerificationError(InvoicingBridgeError):
+    """An invoice read back from the target does not agree with the source."""
+
+
+class _RecordFailed(InvoicingBridgeError):
+    """Internal: a dependency of a record failed (its client), with the reason to report."""
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """What happened to one source record."""
+
+    kind: str
+    source_id: str
+    outcome: str
+    number: str | None = None
+    target_id: str | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "source_id": self.source_id,
+            "number": self.number,
+            "outcome": self.outcome,
+            "target_id": self.target_id,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class KindCounts:
+    """How many records of one kind ended in each outcome.
+
+    ``matched``: an existing target record was adopted (a client found by email, tax
+    number or name; an invoice found by number after an interrupted create).
+    ``skipped``: migrated before and unchanged. ``changed``: migrated before, changed in
+    the source since, and not updated (pass ``update=True``). ``would_*``: dry runs.
+    """
+
+    created: int = 0
+    updated: int = 0
+    matched: int = 0
+    skipped: int = 0
+    changed: int = 0
+    failed: int = 0
+    would_create: int = 0
+    would_update: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.to_dict().values())
+
+    def to_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in OUTCOMES}
+
+
+@dataclass
+class MigrationReport:
+    """The result of :func:`migrate`: counts per kind, every failure, every change left.
+
+    ``ok`` is True when nothing failed. ``to_dict()`` is JSON-safe.
+    """
+
+    source: str
+    target: str
+    dry_run: bool = False
+    update: bool = False
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    finished_at: dt.datetime | None = None
+    counts: dict[str, KindCounts] = field(
+        default_factory=lambda: {kind: KindCounts() for kind in KINDS}
+    )
+    records: list[RecordResult] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, result: RecordResult) -> None:
+        with self._lock:
+            counts = self.counts.setdefault(result.kind, KindCounts())
+            setattr(counts, result.outcome, getattr(counts, result.outcome) + 1)
+            self.records.append(result)
+
+    @property
+    def failures(self) -> list[RecordResult]:
+        """Every failed record, with its reason."""
+        with self._lock:
+            return [r for r in self.records if r.outcome == FAILED]
+
+    @property
+    def changes(self) -> list[RecordResult]:
+        """Records changed in the source since they were migrated, left as they are."""
+        with self._lock:
+            return [r for r in self.records if r.outcome == CHANGED]
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.failed for c in self.counts.values())
+
+    @property
+    def duration(self) -> float:
+        end = self.finished_at or dt.datetime.now(dt.UTC)
+        return (end - self.started_at).total_seconds()
+
+    def to_dict(self, *, records: bool = True) -> dict[str, Any]:
+        """The JSON form; ``records=False`` leaves out the per-record list."""
+        with self._lock:
+            data: dict[str, Any] = {
+                "source": self.source,
+                "target": self.target,
+                "dry_run": self.dry_run,
+                "update": self.update,
+                "ok": self.ok,
+                "started_at": self.started_at.isoformat(),
+                "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
+                "duration_seconds": round(self.duration, 3),
+                "counts": {kind: c.to_dict() for kind, c in self.counts.items()},
+                "failures": [r.to_dict() for r in self.records if r.outcome == FAILED],
+                "changed": [r.to_dict() for r in self.records if r.outcome == CHANGED],
+            }
+            if records:
+                data["records"] = [
+                    r.to_dict() for r in sorted(self.records, key=lambda r: (r.kind, r.source_id))
+                ]
+        return data
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def backend_label(backend: InvoicingBackend) -> str:
+    """A stable, secret-free name for one side of a migration, stored in the ledger:
+    ``"<backend name>:<base URL>"`` for HTTP backends, ``"<name>:<label>"`` for backends
+    with a ``label`` (the memory backend), else the backend's name."""
+    http = getattr(backend, "http", None)
+    if isinstance(http, HTTPClient):
+        return f"{backend.name}:{http.redactor.redact(http.base_url)}"
+    label = getattr(backend, "label", None)
+    if isinstance(label, str) and label:
+        return f"{backend.name}:{label}"
+    base_url = backend.options.get("base_url")
+    if isinstance(base_url, str) and base_url:
+        return f"{backend.name}:{base_url}"
+    return backend.name
+
+
+def _set_rate(backend: InvoicingBackend, rate: float | None) -> None:
+    http = getattr(backend, "http", None)
+    if rate and isinstance(http, HTTPClient):
+        http.rate_limiter = RateLimiter(rate)
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _is_certainly_unsent(exc: BaseException) -> bool:
+    """The request never reached the server, or the server said it did not process it."""
+    if isinstance(exc, RateLimited):
+        return True
+    return isinstance(exc, TransportError) and not exc.request_sent
+
+
+def _source_id(record: Invoice | Client | Payment) -> str | None:
+    if record.id is not None:
+        return str(record.id)
+    if record.source is not None:
+        return record.source.id
+    return None
+
+
+# --------------------------------------------------------------------------- the job
+
+
+class _Migration:
+    def __init__(
+        self,
+        source: InvoicingBackend,
+        target: InvoicingBackend,
+        scope: LedgerScope,
+        report: MigrationReport,
+        *,
+        since: dt.date | None,
+        dry_run: bool,
+        update: bool,
+        workers: int,
+        client_match: Sequence[str],
+        progress: Callable[[RecordResult], None] | None,
+        max_attempts: int,
+        retry_backoff: float,
+        verify: Sequence[str],
+    ):
+        self.source = source
+        self.target = target
+        self.scope = scope
+        self.report = report
+        self.since = since
+        self.dry_run = dry_run
+        self.update = update
+        self.workers = workers
+        self.client_match = tuple(client_match)
+        self.progress = progress
+        self.max_attempts = max(1, max_attempts)
+        self.retry_backoff = retry_backoff
+        self.verify_fields = tuple(verify)
+        self._client_ids: dict[str, str | None] = {}
+        self._client_errors: dict[str, str] = {}
+        self._client_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _emit(self, result: RecordResult) -> None:
+        self.report.add(result)
+        if self.progress is not None:
+            self.progress(result)
+
+    def _sleep(self, attempt: int, exc: BaseException | None = None) -> None:
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            time.sleep(min(exc.retry_after, 30.0))
+            return
+        step = min(30.0, self.retry_backoff * (2**attempt))
+        time.sleep(random.uniform(step / 2, step))
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A read (or another idempotent call), retried on transient failures."""
+        for attempt in range(self.max_attempts):
+            try:
+                return fn(*args, **kwargs)
+            except _TRANSIENT as exc:
+                if attempt + 1 >= self.max_attempts:
+                    raise
+                self._sleep(attempt, exc)
+        raise AssertionError("unreachable")
+
+    def _robust_iter(self, make: Callable[[], Iterable[T]], key: Callable[[T], str]) -> Iterator[T]:
+        """Iterate a listing; when it breaks on a transient failure, list again and skip
+        what was already yielded."""
+        seen: set[str] = set()
+        failures = 0
+        while True:
+            try:
+                for item in make():
+                    k = key(item)
+                    if k in seen:
+                        continue
+                    seen.add(k)
+                    yield item
+                return
+            except _TRANSIENT as exc:
+                failures += 1
+                if failures >= self.max_attempts:
+                    raise
+                self._sleep(failures - 1, exc)
+
+    def _pool(self, items: Iterable[T], work: Callable[[T], None]) -> None:
+        """Run ``work`` over ``items`` on the worker threads, at most 2 x workers queued."""
+        if self.workers <= 1:
+            for item in items:
+                work(item)
+            return
+        limit = self.workers * 2
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="migrate") as pool:
+            pending: set[Future[None]] = set()
+            try:
+                for item in items:
+                    if len(pending) >= limit:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            future.result()
+                    pending.add(pool.submit(work, item))
+                for future in pending:
+                    future.result()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+
+    # ----------------------------------------------------------------- run
+
+    def run(self) -> None:
+        if Feature.CREATE_INVOICE not in self.target.features:
+            raise UnsupportedOperation(self.target.name, "create_invoice")
+        if self.since is None and Feature.LIST_CLIENTS in self.source.features:
+            clients = self._robust_iter(self.source.iter_clients, lambda c: _source_id(c) or "")
+            self._pool(clients, self._client_task)
+        invoices = self._robust_iter(
+            lambda: self.source.iter_invoices(since=self.since),
+            lambda i: _source_id(i) or i.number,
+        )
+        self._pool(invoices, self._invoice_task)
+
+    # ----------------------------------------------------------------- clients
+
+    def _client_lock(self, sid: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._client_locks.setdefault(sid, threading.Lock())
+
+    def _client_task(self, client: Client) -> None:
+        sid = _source_id(client)
+        if sid is None:
+            return
+        try:
+            self._resolve_client(sid, client, full=True)
+        except (AuthenticationError, PermissionDenied):
+            raise
+        except InvoicingBridgeError:
+            pass  # reported by _resolve_client
+
+    def _resolve_client(self, sid: str, client: Client | None, *, full: bool) -> str | None:
+        """The target id of source client ``sid``, migrating it once (per-client lock).
+
+        Returns None in a dry run for a client that would be created. Raises
+        :class:`_RecordFailed` when the client cannot be migrated.
+        """
+        with self._client_lock(sid):
+            if sid in self._client_errors:
+                raise _RecordFailed(f"client {sid}: {self._client_errors[sid]}")
+            if sid in self._client_ids:
+                return self._client_ids[sid]
+            try:
+                if not full or client is None:
+                    client = self._full_client(sid, client)
+                target_id = self._migrate_client(sid, client)
+            except (AuthenticationError, PermissionDenied):
+                raise
+            except InvoicingBridgeError as exc:
+                reason = _reason(exc)
+                self._client_errors[sid] = reason
+                if not self.dry_run:
+                    self.scope.failed("client", sid, reason, number=_client_name(client))
+                self._emit(RecordResult("client", sid, FAILED, _client_name(client), reason=reason))
+                raise _RecordFailed(f"client {sid}: {reason}") from exc
+            self._client_ids[sid] = target_id
+            return target_id
+
+    def _full_client(self, sid: str, snapshot: Client | None) -> Client:
+        if Feature.GET_CLIENT in self.source.features:
+            return self._call(self.source.get_client, sid)
+        if snapshot is None:
+            raise _RecordFailed(f"client {sid} cannot be read from {self.source.name}")
+        return snapshot
+
+    def _match_client(self, client: Client, criteria: Sequence[str]) -> Client | None:
+        if Feature.FIND_CLIENT not in self.target.features:
+            return None
+        for criterion in criteria:
+            value = getattr(client, criterion, None)
+            if not value:
+                continue
+            found = self._call(self.target.find_client, **{criterion: value})
+            if found is not None and found.id is not None:
+                return found
+        return None
+
+    def _migrate_client(self, sid: str, client: Client) -> str | None:
+        fp = fingerprint(client)
+        name = _client_name(client)
+        entry = self.scope.get("client", sid)
+        payload = _target_client(client)
+        if entry is not None and entry.done and entry.target_id:
+            if entry.fingerprint == fp:
+                self._emit(RecordResult("client", sid, SKIPPED, name, entry.target_id))
+            elif not self.update:
+                reason = "changed in the source since it was migrated (run with update)"
+                self._emit(RecordResult("client", sid, CHANGED, name, entry.target_id, reason))
+            elif self.dry_run:
+                self._emit(RecordResult("client", sid, WOULD_UPDATE, name, entry.target_id))
+            else:
+                payload.id = entry.target_id
+                try:
+                    self._call(self.target.update_client, payload)
+                except InvoicingBridgeError as exc:
+                    # The mapping still holds: invoices may point at the old version.
+                    reason = f"update failed: {_reason(exc)}"
+                    self.scope.failed("client", sid, reason, target_id=entry.target_id)
+                    self._emit(RecordResult("client", sid, FAILED, name, entry.target_id, reason))
+                    return entry.target_id
+                self.scope.done("client", sid, entry.target_id, number=name, fingerprint=fp)
+                self._emit(RecordResult("client", sid, UPDATED, name, entry.target_id))
+            return entry.target_id
+        # A client from an interrupted create is matched on every criterion.
+        criteria = CLIENT_MATCH_FIELDS if entry is not None else self.client_match
+        found = self._match_client(client, criteria)
+        if found is not None and found.id is not None:
+            if not self.dry_run:
+                self.scope.done("client", sid, found.id, number=name, fingerprint=fp)
+            self._emit(RecordResult("client", sid, MATCHED, name, found.id))
+            return found.id
+        if self.dry_run:
+            self._emit(RecordResult("client", sid, WOULD_CREATE, name))
+            return None
+        created = self._create(
+            "client",
+            sid,
+            name,
+            fp,
+            lambda: self.target.create_client(payload),
+            lambda: self._match_client(client, CLIENT_MATCH_FIELDS),
+        )
+        self.scope.done("client", sid, created, number=name, fingerprint=fp)
+        self._emit(RecordResult("client", sid, CREATED, name, created))
+        return created
+
+    # ----------------------------------------------------------------- creates
+
+    def _create(
+        self,
+        kind: str,
+        sid: str,
+        number: str | None,
+        fp: str | None,
+        create: Callable[[], Invoice | Client | Payment],
+        lookup: Callable[[], Invoice | Client | Payment | None],
+    ) -> str:
+        """Create one record, never twice: intent first; on an answer that may hide a
+        saved record, look it up before trying again. Returns the target id.
+
+        Raises the target's error when the record was refused or the attempts ran out
+        (the ledger row then stays ``intent`` if a create may have been saved).
+        """
+        uncertain = False
+        for attempt in range(self.max_attempts):
+            if uncertain:
+                found = self._call(lookup)
+                if found is not None and found.id is not None:
+                    return str(found.id)
+            self.scope.intent(kind, sid, number=number, fingerprint=fp)
+            try:
+                created = create()
+            except _TRANSIENT as exc:
+                uncertain = uncertain or not _is_certainly_unsent(exc)
+                if attempt + 1 >= self.max_attempts:
+                    self.scope.failed(kind, sid, _reason(exc), uncertain=uncertain)
+                    raise
+                self._sleep(attempt, exc)
+                continue
+            except InvoicingBridgeError as exc:
+                self.scope.failed(kind, sid, _reason(exc), uncertain=uncertain)
+                raise
+            if created.id is None:
+                # The backend could not tell the new id: find it.
+                found = self._call(lookup)
+                if found is None or found.id is None:
+                    self.scope.failed(kind, sid, "created, but its id is unknown", uncertain=True)
+                    raise VerificationError(
+                        f"{self.target.name} accepted the {kind} but it cannot be found"
+                    )
+                return str(found.id)
+            return str(created.id)
+        raise AssertionError("unreachable")
+
+    # ----------------------------------------------------------------- invoices
+
+    def _invoice_task(self, invoice: Invoice) -> None:
+        sid = _source_id(invoice) or invoice.number
+        try:
+            result = self._migrate_invoice(sid, invoice)
+        except (AuthenticationError, PermissionDenied):
+            raise  # nothing else will work either: stop the run
+        except InvoicingBridgeError as exc:
+            reason = _reason(exc)
+            entry = self.scope.get("invoice", sid)
+            target_id = entry.target_id if entry is not None else None
+            if not self.dry_run and not isinstance(exc, _AlreadyRecorded):
+                # An intent stays an intent: a create may have been saved before this.
+                self.scope.failed("invoice", sid, reason, number=invoice.number, uncertain=True)
+            result = RecordResult("invoice", sid, FAILED, invoice.number, target_id, reason)
+        self._emit(result)
+
+    def _complete(self, sid: str, invoice: Invoice) -> Invoice:
+        """The invoice with its lines and payments (a listing may leave them out)."""
+        lacks_items = not invoice.items and invoice.subtotal != 0
+        lacks_payments = invoice.amount_paid > 0 and not invoice.payments
+        if (lacks_items or lacks_payments) and Feature.GET_INVOICE in self.source.features:
+            invoice = self._call(self.source.get_invoice, sid)
+        if (
+            invoice.amount_paid > 0
+            and not invoice.payments
+            and Feature.LIST_PAYMENTS in self.source.features
+        ):
+            invoice.payments = self._call(lambda: list(self.source.iter_payments(invoice_id=sid)))
+        return invoice
+
+    def _unrepresentable(self, invoice: Invoice) -> str | None:
+        features = self.target.features
+        name = self.target.name
+        if invoice.status is InvoiceStatus.DRAFT and Feature.DRAFT_INVOICES not in features:
+            return f"draft invoice: {name} cannot store drafts"
+        if invoice.status is InvoiceStatus.VOID and Feature.VOID_INVOICES not in features:
+            return f"void invoice: {name} cannot store void (cancelled) invoices"
+        if _completed(invoice) and Feature.RECORD_PAYMENT not in features:
+            return f"invoice has payments: {name} cannot record payments"
+        if invoice.amount_paid > 0 and not _completed(invoice):
+            return (
+                f"{self.source.name} says {invoice.amount_paid} was paid "
+                "but lists no completed payment"
+            )
+        return None
+
+    def _migrate_invoice(self, sid: str, listed: Invoice) -> RecordResult:
+        invoice = self._complete(sid, listed)
+        number = invoice.number
+        fp = fingerprint(invoice)
+        entry = self.scope.get("invoice", sid)
+        existing = entry.target_id if entry is not None else None
+        must_update = False
+        if entry is not None and existing is not None and entry.fingerprint != fp:
+            if not self.update:
+                reason = "changed in the source since it was migrated (run with update)"
+                return RecordResult("invoice", sid, CHANGED, number, existing, reason)
+            must_update = True
+        elif entry is not None and entry.done and existing is not None:
+            return RecordResult("invoice", sid, SKIPPED, number, existing)
+
+        problem = self._unrepresentable(invoice)
+        if problem is not None:
+            raise _RecordFailed(problem)
+        client = self._client_for(invoice)
+        payload = _target_invoice(invoice, client)
+
+        if self.dry_run:
+            return self._dry_run_invoice(sid, invoice, payload, entry, must_update)
+
+        outcome = CREATED
+        if existing is None:
+            if entry is not None:
+                # An intent without a target id: the create may have been saved.
+                found = self._find_by_number(sid, number)
+                if found is not None:
+                    existing, outcome = found, MATCHED
+                    self.scope.target_known("invoice", sid, found)
+            if existing is None:
+                existing = self._create(
+                    "invoice",
+                    sid,
+                    number,
+                    fp,
+                    lambda: self.target.create_invoice(payload),
+                    lambda: self._lookup_invoice(sid, number),
+                )
+                self.scope.target_known("invoice", sid, existing)
+        elif must_update:
+            payload.id = existing
+            self._call(self.target.update_invoice, payload)
+            outcome = UPDATED
+        else:
+            outcome = MATCHED  # created by an earlier run that stopped before finishing
+
+        target_id = existing
+        try:
+            self._pay(sid, invoice, target_id)
+            self._verify(invoice, target_id)
+        except InvoicingBridgeError as exc:
+            self.scope.failed("invoice", sid, _reason(exc), number=number, target_id=target_id)
+            raise _AlreadyRecorded(_reason(exc)) from exc
+        self.scope.done("invoice", sid, target_id, number=number, fingerprint=fp)
+        return RecordResult("invoice", sid, outcome, number, target_id)
+
+    def _dry_run_invoice(
+        self,
+        sid: str,
+        invoice: Invoice,
+        payload: Invoice,
+        entry: LedgerEntry | None,
+        must_update: bool,
+    ) -> RecordResult:
+        self.target.validate_invoice(payload)
+        for payment in _completed(invoice):
+            psid = _payment_sid(sid, invoice, payment)
+            pentry = self.scope.get("payment", psid)
+            if pentry is None or not pentry.done:
+                self._emit(RecordResult("payment", psid, WOULD_CREATE, invoice.number))
+        target_id = entry.target_id if entry is not None else None
+        if must_update:
+            return RecordResult("invoice", sid, WOULD_UPDATE, invoice.number, target_id)
+        if entry is not None and entry.target_id is None:
+            found = self._find_by_number(sid, invoice.number)
+            if found is not None:
+                reason = "already in the target (found by number): would be adopted"
+                return RecordResult("invoice", sid, SKIPPED, invoice.number, found, reason)
+        if entry is not None and entry.target_id is not None:
+            return RecordResult(
+                "invoice", sid, WOULD_UPDATE, invoice.number, entry.target_id, "to finish"
+            )
+        return RecordResult("invoice", sid, WOULD_CREATE, invoice.number)
+
+    def _client_for(self, invoice: Invoice) -> Client:
+        """The invoice's client as the target knows it (id = the target's id)."""
+        snapshot = invoice.client
+        sid = snapshot.id or (snapshot.source.id if snapshot.source else None)
+        if sid is None:
+            sid = f"name:{' '.join(snapshot.name.split()).casefold()}"
+            target_id = self._resolve_client(sid, snapshot, full=True)
+        else:
+            target_id = self._resolve_client(sid, snapshot, full=False)
+        client = _target_client(snapshot)
+        client.id = target_id
+        return client
+
+    def _lookup_invoice(self, sid: str, number: str) -> Invoice | None:
+        if Feature.FIND_INVOICE not in self.target.features:
+            return None
+        found = self.target.find_invoice(number)
+        if found is None or found.id is None:
+            return None
+        owner = self.scope.find_target("invoice", found.id)
+        if owner is not None and owner.source_id != sid:
+            raise _RecordFailed(
+                f"number {number!r} is already used in the target by invoice {found.id}, "
+                f"migrated from source invoice {owner.source_id}"
+            )
+        return found
+
+    def _find_by_number(self, sid: str, number: str) -> str | None:
+        found = self._call(self._lookup_invoice, sid, number)
+        return None if found is None or found.id is None else str(found.id)
+
+    # ----------------------------------------------------------------- payments
+
+    def _pay(self, sid: str, invoice: Invoice, target_id: str) -> None:
+        for payment in _completed(invoice):
+            psid = _payment_sid(sid, invoice, payment)
+            entry = self.scope.get("payment", psid)
+            label = f"{invoice.number} {payment.amount}"
+            if entry is not None and entry.done:
+                self._emit(RecordResult("payment", psid, SKIPPED, label, entry.target_id))
+                continue
+            fp = fingerprint(payment)
+            outcome = CREATED
+            found = self._find_payment(psid, target_id, payment) if entry is not None else None
+            if found is not None:
+                outcome = MATCHED
+                pid = found
+            else:
+                body = _target_payment(payment, target_id, invoice.currency)
+                try:
+                    pid = self._create(
+                        "payment",
+                        psid,
+                        label,
+                        fp,
+                        partial(self.target.record_payment, body),
+                        partial(self._found_payment, psid, target_id, payment),
+                    )
+                except InvoicingBridgeError as exc:
+                    reason = _reason(exc)
+                    self._emit(RecordResult("payment", psid, FAILED, label, reason=reason))
+                    raise _RecordFailed(f"payment {psid} ({payment.amount}): {reason}") from exc
+            self.scope.done("payment", psid, pid, number=label, fingerprint=fp)
+            self._emit(RecordResult("payment", psid, outcome, label, pid))
+
+    def _target_payments(self, target_id: str) -> list[Payment]:
+        if Feature.LIST_PAYMENTS in self.target.features:
+            return list(self.target.iter_payments(invoice_id=target_id))
+        return self.target.get_invoice(target_id).payments
+
+    def _found_payment(self, psid: str, target_id: str, payment: Payment) -> Payment | None:
+        """A payment in the target that is this one and is not mapped to another."""
+        for candidate in self._target_payments(target_id):
+            if candidate.id is None:
+                continue
+            if _cents(candidate.amount) != _cents(payment.amount):
+                continue
+            if candidate.date != payment.date:
+                continue
+            if (
+                payment.reference
+                and candidate.reference
+                and candidate.reference != payment.reference
+            ):
+                continue
+            owner = self.scope.find_target("payment", candidate.id)
+            if owner is not None and owner.source_id != psid:
+                continue
+            return candidate
+        return None
+
+    def _find_payment(self, psid: str, target_id: str, payment: Payment) -> str | None:
+        found = self._call(self._found_payment, psid, target_id, payment)
+        return None if found is None or found.id is None else str(found.id)
+
+    # ----------------------------------------------------------------- verification
+
+    def _verify(self, source: Invoice, target_id: str) -> None:
+        if not self.verify_fields or Feature.GET_INVOICE not in self.target.features:
+            return
+        stored = self._call(self.target.get_invoice, target_id)
+        problems = []
+        for name in self.verify_fields:
+            want, got = getattr(source, name), getattr(stored, name)
+            if _cents(want) != _cents(got):
+                problems.append(f"{name}: source {want}, target {got}")
+        for status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
+            if source.status is status and stored.status is not status:
+                problems.append(f"status: source {status.value}, target {stored.status.value}")
+        if problems:
+            raise VerificationError(
+                f"target invoice {target_id} does not agree with the source: " + "; ".join(problems)
+            )
+
+
+class _AlreadyRecorded(_RecordFailed):
+    """Internal: a failure already written to the ledger (with its target id)."""
+
+
+def _client_name(client: Client | None) -> str | None:
+    return None if client is None else client.name
+
+
+def _completed(invoice: Invoice) -> list[Payment]:
+    return [p for p in invoice.payments if p.status is PaymentStatus.COMPLETED]
+
+
+def _payment_sid(invoice_sid: str, invoice: Invoice, payment: Payment) -> str:
+    sid = _source_id(payment)
+    if sid is not None:
+        return sid
+    return f"{invoice_sid}#{invoice.payments.index(payment)}"
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _target_client(client: Client) -> Client:
+    copy = Client.from_dict(client.to_dict())
+    copy.id = None
+    copy.source = None
+    copy.raw = _EMPTY
+    return copy
+
+
+def _target_invoice(invoice: Invoice, client: Client) -> Invoice:
+    """What the target is asked to store: the source content, without ids or payments
+    (recorded after), an issued status as open (payments move it on)."""
+    status = InvoiceStatus.OPEN if invoice.status in _ISSUED else invoice.status
+    return invoice.copy(
+        id=None,
+        source=None,
+        raw=_EMPTY,
+        created_at=None,
+        updated_at=None,
+        payments=[],
+        amount_paid=ZERO,
+        balance_due=invoice.total,
+        status=status,
+        client=client,
+    )
+
+
+def _target_payment(payment: Payment, invoice_id: str, currency: str) -> Payment:
+    copy = Payment.from_dict(payment.to_dict())
+    copy.id = None
+    copy.source = None
+    copy.invoice_id = invoice_id
+    copy.currency = copy.currency or currency
+    copy.raw = _EMPTY
+    return copy
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def migrate(
+    source: InvoicingBackend,
+    target: InvoicingBackend,
+    *,
+    since: dt.date | None = None,
+    dry_run: bool = False,
+    ledger: str | os.PathLike[str] | Ledger = DEFAULT_LEDGER,
+    workers: int = 4,
+    update: bool = False,
+    rate: float | None = None,
+    client_match: Sequence[str] = CLIENT_MATCH_FIELDS,
+    progress: Callable[[RecordResult], None] | None = None,
+    max_attempts: int = 3,
+    retry_backoff: float = 0.5,
+    verify: Sequence[str] = VERIFIED_FIELDS,
+    source_label: str | None = None,
+    target_label: str | None = None,
+) -> MigrationReport:
+    """Move clients, invoices and their payments from ``source`` to ``target``.
+
+    Safe to run again: records migrated and unchanged are skipped, records changed in the
+    source since are reported (or updated with ``update=True``), and interrupted creates
+    are looked up in the target by number before anything is created again.
+
+    - ``since``: only invoices issued on or after this date (and their clients); without
+      it every source client is migrated too, invoices or not.
+    - ``dry_run``: map and validate every record (the target's ``validate_invoice`` when
+      it has one), read the target, write nothing (not even the ledger).
+    - ``ledger``: a path (default ``invoicing-bridge-ledger.sqlite`` in the working
+      directory) or an open :class:`~invoicing_bridge.ledger.Ledger`.
+    - ``workers``: threads migrating invoices concurrently.
+    - ``rate``: at most this many requests per second to *each* HTTP backend.
+    - ``client_match``: how a source client is found in the target before creating it:
+      any of ``"email"``, ``"tax_number"``, ``"name"`` (case- and space-insensitive), in
+      order; ``()`` always creates.
+    - ``progress``: called with each :class:`RecordResult` as it happens (from worker
+      threads).
+    - ``max_attempts``: tries per record on transient failures (timeouts, 429, 5xx),
+      with exponential backoff from ``retry_backoff`` seconds.
+    - ``verify``: invoice fields read back from the target and compared to the cent.
+    - ``source_label``/``target_label``: override the names stored in the ledger
+      (default :func:`backend_label`).
+
+    Records that fail are in ``report.failures`` and the run goes on. Raises
+    :class:`~invoicing_bridge.exceptions.UnsupportedOperation` when the target cannot
+    create invoices at all, and lets errors out that stop the run (the source listing
+    failing ``max_attempts`` times, an authentication error, a bad ledger file).
+    """
+    unknown = set(client_match) - set(CLIENT_MATCH_FIELDS)
+    if unknown:
+        raise ValueError(f"client_match: unknown criteria {sorted(unknown)}")
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    source_name = source_label or backend_label(source)
+    target_name = target_label or backend_label(target)
+    _set_rate(source, rate)
+    _set_rate(target, rate)
+    report = MigrationReport(source=source_name, target=target_name, dry_run=dry_run, update=update)
+    with ExitStack() as stack:
+        if isinstance(ledger, Ledger):
+            book = ledger
+        elif dry_run and not Path(ledger).exists():
+            book = stack.enter_context(Ledger(":memory:"))  # a dry run creates no file
+        else:
+            book = stack.enter_context(Ledger(ledger))
+        run_id = None if dry_run else book.start_run(source=source_name, target=target_name)
+        job = _Migration(
+            source,
+            target,
+            book.scope(source_name, target_name),
+            report,
+            since=since,
+            dry_run=dry_run,
+            update=update,
+            workers=workers,
+            client_match=client_match,
+            progress=progress,
+            max_attempts=max_attempts,
+            retry_backoff=retry_backoff,
+            verify=verify,
+        )
+        try:
+            job.run()
+        finally:
+            report.finished_at = dt.datetime.now(dt.UTC)
+            if run_id is not None:
+                book.finish_run(run_id, report.to_dict(records=False))
+    return report
+
+
+class _CallableModule(types.ModuleType):
+    """``invoicing_bridge.migrate`` is both this module and the function: importing the
+    submodule binds the package attribute to the module (``from invoicing_bridge import
+    migrate`` then gets the module), so the module itself calls :func:`migrate`."""
+
+    def __call__(
+        self, source: InvoicingBackend, target: InvoicingBackend, **options: Any
+    ) -> MigrationReport:
+        return migrate(source, target, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule
