@@ -1,0 +1,290 @@
+"""``invoicing-bridge migrate SOURCE TARGET``: the migration job on two config profiles."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from ..config import load_profile
+from ..ledger import DEFAULT_LEDGER
+from ..migrate import CLIENT_MATCH_FIELDS, FAILED, KINDS, MigrationReport, RecordResult
+from ..migrate import migrate as run_migration
+from .output import console, dumps
+
+__all__ = ["migrate_command", "progress_reporter", "render_report", "write_report"]
+
+#: Exit status when the run finished but some records failed.
+FAILED_EXIT = 1
+
+_TITLES = {"client": "clients", "invoice": "invoices", "payment": "payments"}
+_COLUMNS = ("created", "updated", "matched", "skipped", "changed", "failed")
+_DRY_COLUMNS = ("would_create", "would_update", "matched", "skipped", "changed", "failed")
+
+
+def _parse_since(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--since"
+        ) from None
+
+
+def _parse_match(value: str) -> tuple[str, ...]:
+    if value.strip().lower() in ("", "none"):
+        return ()
+    criteria = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = [c for c in criteria if c not in CLIENT_MATCH_FIELDS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown criteria {', '.join(unknown)}; use any of {', '.join(CLIENT_MATCH_FIELDS)}"
+            " or none",
+            param_hint="--match-clients",
+        )
+    return criteria
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class _RateColumn(ProgressColumn):
+    """Records per second, once rich has measured it."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        return Text("" if speed is None else f"{speed:,.1f}/s", style="progress.data.speed")
+
+
+@contextlib.contextmanager
+def progress_reporter(
+    *, quiet: bool, stream_is_tty: bool | None = None
+) -> Iterator[Callable[[RecordResult], None] | None]:
+    """A progress callback for :func:`~invoicing_bridge.migrate.migrate`: a rich progress
+    bar per kind on a terminal, one plain line per client and invoice otherwise (on
+    stderr), nothing when ``quiet``."""
+    if quiet:
+        yield None
+        return
+    tty = sys.stderr.isatty() if stream_is_tty is None else stream_is_tty
+    if not tty:
+        lock = threading.Lock()
+
+        def plain(result: RecordResult) -> None:
+            if result.kind == "payment" and result.outcome != FAILED:
+                return
+            what = result.number or ""
+            line = f"{result.kind} {result.source_id} {what}: {result.outcome}".replace("  ", " ")
+            if result.target_id:
+                line += f" -> {result.target_id}"
+            if result.reason:
+                line += f" ({result.reason})"
+            with lock:
+                click.echo(line, err=True)
+
+        yield plain
+        return
+
+    counts: dict[str, Counter[str]] = {kind: Counter() for kind in KINDS}
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<9}"),
+        TextColumn("[bold]{task.completed:>6,.0f}[/bold]"),
+        _RateColumn(),
+        TextColumn("{task.fields[summary]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+        lock = threading.Lock()
+
+        def rich_progress(result: RecordResult) -> None:
+            with lock:
+                counts[result.kind][result.outcome] += 1
+                if result.kind not in tasks:
+                    tasks[result.kind] = bar.add_task(
+                        _TITLES.get(result.kind, result.kind), total=None, summary=""
+                    )
+                summary = ", ".join(
+                    f"{n} {outcome.replace('_', ' ')}"
+                    for outcome, n in sorted(counts[result.kind].items())
+                )
+                if counts[result.kind][FAILED]:
+                    summary = summary.replace(
+                        f"{counts[result.kind][FAILED]} failed",
+                        f"[red]{counts[result.kind][FAILED]} failed[/red]",
+                    )
+                bar.update(tasks[result.kind], advance=1, summary=summary)
+
+        yield rich_progress
+
+
+# --------------------------------------------------------------------------- report
+
+
+def render_report(report: MigrationReport, out: Console | None = None) -> None:
+    """The report as rich tables: counts per kind, then failures and changes left."""
+    out = out or console()
+    columns = _DRY_COLUMNS if report.dry_run else _COLUMNS
+    title = "Migration (dry run: nothing written)" if report.dry_run else "Migration"
+    table = Table(title=f"{title}: {report.source} -> {report.target}", title_justify="left")
+    table.add_column("kind")
+    for name in columns:
+        table.add_column(name.replace("_", " "), justify="right")
+    for kind in KINDS:
+        counts = report.counts[kind].to_dict()
+        cells = []
+        for name in columns:
+            value = counts[name]
+            text = str(value)
+            if name == "failed" and value:
+                text = f"[red bold]{value}[/red bold]"
+            elif name == "changed" and value:
+                text = f"[yellow]{value}[/yellow]"
+            cells.append(text)
+        table.add_row(_TITLES[kind], *cells)
+    out.print(table)
+    for heading, rows, style in (
+        ("Failed", report.failures, "red"),
+        ("Changed in the source since migrated (run with --update)", report.changes, "yellow"),
+    ):
+        if not rows:
+            continue
+        detail = Table(title=heading, title_style=style, title_justify="left")
+        for name in ("kind", "source id", "number", "target id", "reason"):
+            detail.add_column(name, overflow="fold")
+        for row in sorted(rows, key=lambda r: (r.kind, r.source_id)):
+            detail.add_row(
+                row.kind, row.source_id, row.number or "", row.target_id or "", row.reason or ""
+            )
+        out.print(detail)
+    verdict = "ok" if report.ok else f"{sum(c.failed for c in report.counts.values())} failed"
+    out.print(f"{verdict} in {report.duration:.1f}s")
+
+
+def write_report(report: MigrationReport, path: str | Path) -> None:
+    """The report's JSON form to ``path`` (``-`` for stdout)."""
+    text = dumps(report.to_dict())
+    if str(path) == "-":
+        click.echo(text)
+        return
+    Path(path).write_text(text + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- command
+
+
+@click.command("migrate")
+@click.argument("source")
+@click.argument("target")
+@click.option("--since", metavar="DATE", help="Only invoices issued on or after DATE (YYYY-MM-DD).")
+@click.option("--dry-run", is_flag=True, help="Map and validate everything, write nothing.")
+@click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(dir_okay=False),
+    default=DEFAULT_LEDGER,
+    show_default=True,
+    help="SQLite file mapping source records to target records (makes re-runs safe).",
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Worker threads."
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="At most R requests per second to each backend.",
+)
+@click.option("--update", is_flag=True, help="Update target records changed in the source since.")
+@click.option(
+    "--match-clients",
+    "match_clients",
+    default=",".join(CLIENT_MATCH_FIELDS),
+    show_default=True,
+    help="How a client is found in the target before creating it (comma list, or none).",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Also write the report as JSON to PATH (- for stdout).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no table; the exit status says.")
+@click.pass_context
+def migrate_command(
+    ctx: click.Context,
+    source: str,
+    target: str,
+    since: str | None,
+    dry_run: bool,
+    ledger_path: str,
+    workers: int,
+    rate: float | None,
+    update: bool,
+    match_clients: str,
+    report_path: str | None,
+    quiet: bool,
+) -> None:
+    """Move clients, invoices and payments from profile SOURCE to profile TARGET.
+
+    Safe to run again: the ledger remembers what was migrated, so nothing is created
+    twice, and an interrupted run picks up where it stopped. Exit status 1 when any
+    record failed (each with its reason in the report), 2 when the run could not proceed.
+    """
+    config = (ctx.obj or {}).get("config")
+    since_date = _parse_since(since)
+    criteria = _parse_match(match_clients)
+    source_profile = load_profile(source, config)
+    target_profile = load_profile(target, config)
+    with (
+        source_profile.open() as source_backend,
+        target_profile.open() as target_backend,
+        progress_reporter(quiet=quiet) as progress,
+    ):
+        report = run_migration(
+            source_backend,
+            target_backend,
+            since=since_date,
+            dry_run=dry_run,
+            ledger=ledger_path,
+            workers=workers,
+            update=update,
+            rate=rate,
+            client_match=criteria,
+            progress=progress,
+        )
+    if report_path is not None:
+        write_report(report, report_path)
+    if not quiet and report_path != "-":
+        render_report(report)
+    elif not report.ok and report_path != "-":
+        failed = sum(c.failed for c in report.counts.values())
+        click.echo(f"{failed} records failed; see --report for the reasons", err=True)
+    if not report.ok:
+        ctx.exit(FAILED_EXIT)
+
+
+#: The name the command line loads (``invoicing_bridge.cli.migrate:migrate``).
+migrate = migrate_command

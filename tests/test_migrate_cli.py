@@ -1,0 +1,196 @@
+"""``invoicing-bridge migrate``: options, report JSON, exit status, progress output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from invoicing_bridge import Client, Invoice, LineItem
+from invoicing_bridge.backends.memory import MemoryBackend
+from invoicing_bridge.cli import main
+from invoicing_bridge.cli import migrate as cli_migrate
+from invoicing_bridge.cli.migrate import progress_reporter
+from invoicing_bridge.migrate import RecordResult
+
+
+@dataclass
+class FakeProfile:
+    backend: MemoryBackend
+
+    def open(self) -> MemoryBackend:
+        return self.backend
+
+
+def _source() -> MemoryBackend:
+    backend = MemoryBackend(label="old")
+    client = backend.create_client(Client(name="Acme", email="a@acme.test"))
+    for i, currency in enumerate(("EGP", "EGP", "USD")):
+        backend.create_invoice(
+            Invoice.build(
+                number=f"INV-{i + 1}",
+                issue_date=dt.date(2024, 1, 1 + i),
+                currency=currency,
+                client=client,
+                items=[LineItem(name="Tea", quantity=Decimal("3"), unit_price=Decimal("12.5"))],
+            )
+        )
+    return backend
+
+
+@pytest.fixture
+def backends(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, MemoryBackend]]:
+    """Profiles ``old`` and ``new``: a seeded source and a target accepting EGP only."""
+    found = {"old": _source(), "new": MemoryBackend(label="new", currencies=["EGP"])}
+
+    def load_profile(name: str, config: Any = None) -> FakeProfile:
+        return FakeProfile(found[name])
+
+    monkeypatch.setattr(cli_migrate, "load_profile", load_profile)
+    # The memory backends outlive each command (their "close" is a no-op).
+    yield found
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_migrate_prints_a_table_and_exits_1_when_a_record_failed(
+    runner: CliRunner, backends: dict[str, MemoryBackend], tmp_path: Path
+) -> None:
+    ledger = tmp_path / "l.sqlite"
+    result = runner.invoke(main, ["migrate", "old", "new", "--ledger", str(ledger)])
+    assert result.exit_code == 1, result.output
+    assert "Migration: memory:old -> memory:new" in result.output
+    assert "Failed" in result.output and "INV-3" in result.output
+    assert "unknown currency 'USD'" in result.output
+    assert len(list(backends["new"].iter_invoices())) == 2
+
+
+def test_migrate_report_json_has_counts_and_failures(
+    runner: CliRunner, backends: dict[str, MemoryBackend], tmp_path: Path
+) -> None:
+    out = tmp_path / "report.json"
+    result = runner.invoke(
+        main,
+        ["migrate", "old", "new", "--ledger", str(tmp_path / "l"), "--report", str(out), "-q"],
+    )
+    assert result.exit_code == 1
+    data = json.loads(out.read_text())
+    assert data["counts"]["invoice"] == {
+        "created": 2,
+        "updated": 0,
+        "matched": 0,
+        "skipped": 0,
+        "changed": 0,
+        "failed": 1,
+        "would_create": 0,
+        "would_update": 0,
+    }
+    (failure,) = data["failures"]
+    assert failure["number"] == "INV-3" and "USD" in failure["reason"]
+    assert "Migration" not in result.stdout  # --quiet: no table
+    assert "1 records failed" in result.stderr
+
+
+def test_migrate_report_to_stdout(
+    runner: CliRunner, backends: dict[str, MemoryBackend], tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        main, ["migrate", "old", "new", "--ledger", str(tmp_path / "l"), "--report", "-", "-q"]
+    )
+    assert json.loads(result.stdout)["source"] == "memory:old"
+
+
+def test_migrate_exits_0_when_everything_went_through(
+    runner: CliRunner, backends: dict[str, MemoryBackend], tmp_path: Path
+) -> None:
+    backends["new"] = MemoryBackend(label="new")
+    ledger = str(tmp_path / "l.sqlite")
+    result = runner.invoke(main, ["migrate", "old", "new", "--ledger", ledger, "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+    again = runner.invoke(main, ["migrate", "old", "new", "--ledger", ledger])
+    assert again.exit_code == 0
+    assert len(list(backends["new"].iter_invoices())) == 3
+
+
+def test_migrate_dry_run_writes_nothing(
+    runner: CliRunner, backends: dict[str, MemoryBackend], tmp_path: Path
+) -> None:
+    ledger = tmp_path / "l.sqlite"
+    result = runner.invoke(main, ["migrate", "old", "new", "--dry-run", "--ledger", str(ledger)])
+    assert "dry run: nothing written" in result.output
+    assert "would create" in result.output
+    assert list(backends["new"].iter_invoices()) == []
+    assert not ledger.exists()
+
+
+def test_plain_progress_lines_when_not_a_tty(
+    runner: CliRunner, backends: dict[str, MemoryBackend], tmp_path: Path
+) -> None:
+    result = runner.invoke(main, ["migrate", "old", "new", "--ledger", str(tmp_path / "l")])
+    assert "invoice" in result.stderr and ": created -> " in result.stderr
+    assert "failed (memory" in result.stderr
+
+
+def test_bad_since_is_a_usage_error(
+    runner: CliRunner, backends: dict[str, MemoryBackend], tmp_path: Path
+) -> None:
+    result = runner.invoke(main, ["migrate", "old", "new", "--since", "yesterday"])
+    assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
+
+
+def test_bad_match_criterion_is_a_usage_error(
+    runner: CliRunner, backends: dict[str, MemoryBackend]
+) -> None:
+    result = runner.invoke(main, ["migrate", "old", "new", "--match-clients", "email,phone"])
+    assert result.exit_code == 2 and "phone" in result.output
+
+
+def test_match_clients_none_creates_every_client(
+    runner: CliRunner, backends: dict[str, MemoryBackend], tmp_path: Path
+) -> None:
+    backends["new"].create_client(Client(name="Acme", email="a@acme.test"))
+    args = ["migrate", "old", "new", "--match-clients", "none", "-q", "--ledger"]
+    runner.invoke(main, [*args, str(tmp_path / "l")])
+    assert len(list(backends["new"].iter_clients())) == 2
+
+
+def test_unknown_profile_is_one_line_and_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[profiles.a]\nbackend = "memory"\n')
+    result = runner.invoke(main, ["--config", str(config), "migrate", "a", "zzz"])
+    assert result.exit_code == 2
+    assert "unknown profile 'zzz'" in result.output
+
+
+def test_real_profiles_are_opened(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[profiles.a]\nbackend = "memory"\nlabel = "a"\n[profiles.b]\nbackend = "memory"\n'
+    )
+    args = ["--config", str(config), "migrate", "a", "b", "--ledger", str(tmp_path / "l")]
+    result = runner.invoke(main, [*args, "--workers", "2", "--rate", "50"])
+    assert result.exit_code == 0, result.output
+    assert "memory:a -> memory:memory" in result.output
+
+
+def test_rich_progress_counts_records() -> None:
+    with progress_reporter(quiet=False, stream_is_tty=True) as progress:
+        assert progress is not None
+        progress(RecordResult("invoice", "1", "created", "INV-1", "9"))
+        progress(RecordResult("invoice", "2", "failed", "INV-2", reason="no"))
+
+
+def test_quiet_progress_is_none() -> None:
+    with progress_reporter(quiet=True) as progress:
+        assert progress is None
