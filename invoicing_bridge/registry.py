@@ -13,7 +13,14 @@ from stevedore import NamedExtensionManager
 from .backends.base import InvoicingBackend
 from .exceptions import BackendNotFound
 
-__all__ = ["NAMESPACE", "available_backends", "backend_class", "get_backend"]
+__all__ = [
+    "NAMESPACE",
+    "available_backends",
+    "available_emulators",
+    "backend_class",
+    "emulator_factory",
+    "get_backend",
+]
 
 NAMESPACE = "invoicing_bridge.backends"
 EMULATOR_NAMESPACE = "invoicing_bridge.emulators"
@@ -83,3 +90,36 @@ def emulator_command(name: str) -> Any:
 
 def available_emulators() -> list[str]:
     return _names(EMULATOR_NAMESPACE)
+
+
+def emulator_factory(name: str) -> Any:
+    """The emulator class of the plugin that registered the emulator ``name``: the
+    ``EMULATOR`` attribute of the module defining its command, else the one class named
+    ``*Emulator`` defined there. Instances are context managers with ``base_url``,
+    ``stats`` and ``profile()`` (the backend options, ``"backend"`` included).
+
+    Raises :class:`BackendNotFound` when there is no such emulator or it exposes no class.
+    """
+    import importlib
+    from importlib.metadata import entry_points
+
+    emulator_command(name)  # raises BackendNotFound with the list of what is installed
+    modules = [ep.module for ep in entry_points(group=EMULATOR_NAMESPACE) if ep.name == name]
+    module = importlib.import_module(modules[0])
+    factory = getattr(module, "EMULATOR", None)
+    if factory is None:
+        classes = [
+            value
+            for key, value in vars(module).items()
+            if key.endswith("Emulator")
+            and isinstance(value, type)
+            and value.__module__ == module.__name__
+        ]
+        factory = classes[0] if len(classes) == 1 else None
+    if factory is None:
+        raise BackendNotFound(
+            f"emulator {name!r} ({module.__name__}) exposes no emulator class (EMULATOR)",
+            name=name,
+            installed=available_emulators(),
+        )
+    return factory
