@@ -20,6 +20,7 @@ import textwrap
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,8 +152,8 @@ def _run(
     )
 
 
-def _target_state(state: Path) -> dict[str, dict[str, dict[str, object]]]:
-    data: dict[str, dict[str, dict[str, object]]] = json.loads((state / "target.json").read_text())
+def _target_state(state: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((state / "target.json").read_text())
     return data
 
 
