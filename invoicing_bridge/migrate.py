@@ -645,6 +645,11 @@ class _Migration:
                 if found is not None:
                     existing, outcome = found, MATCHED
                     self.scope.target_known("invoice", sid, found)
+                    if entry.fingerprint != fp and self.update:
+                        # Saved from an older version of the source invoice.
+                        payload.id = found
+                        self._call(self.target.update_invoice, payload)
+                        outcome = UPDATED
             if existing is None:
                 existing = self._create(
                     "invoice",

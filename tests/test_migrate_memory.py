@@ -636,3 +636,20 @@ def test_an_open_ledger_can_be_passed(
         run(source, target, ledger)  # type: ignore[arg-type]
         assert len(list(ledger.pairs())) == 8
         assert len(list(ledger.pairs("payment"))) == 5
+
+
+def test_intent_from_an_older_source_version_is_adopted_then_updated(
+    source: MemoryBackend, target: MemoryBackend, ledger_path: Path
+) -> None:
+    run(source, target, ledger_path)
+    with Ledger(ledger_path) as ledger:
+        ledger.scope("memory:old", "memory:new").intent(
+            "invoice", "7", number="INV-00003", fingerprint="an older version"
+        )
+        ledger._conn().execute("UPDATE records SET target_id = NULL WHERE source_id = '7'")
+    source.update_invoice(source.get_invoice("7").copy(terms="Net 15"))
+    report = run(source, target, ledger_path, update=True)
+    assert report.ok, report.failures
+    assert report.counts["invoice"].updated == 1
+    assert by_number(target)["INV-00003"].terms == "Net 15"
+    assert len(list(target.iter_invoices())) == 8
