@@ -472,14 +472,14 @@ def test_intent_without_target_id_is_found_by_number_not_duplicated(
     run(source, target, ledger_path)
     with Ledger(ledger_path) as ledger:
         scope = ledger.scope("memory:old", "memory:new")
-        scope.intent("invoice", "7", number="INV-00003", fingerprint="old")
+        scope.intent("invoice", "7", number="INV-00002", fingerprint="old")
         ledger._conn().execute("UPDATE records SET target_id = NULL WHERE source_id = '7'")
     creates = target.calls["create_invoice"]
     report = run(source, target, ledger_path)
     assert report.ok, report.failures
     assert report.counts["invoice"].matched == 1
     assert target.calls["create_invoice"] == creates
-    assert Counter(i.number for i in target.iter_invoices())["INV-00003"] == 1
+    assert Counter(i.number for i in target.iter_invoices())["INV-00002"] == 1
 
 
 class SavesThenTimesOut(MemoryBackend):
@@ -644,12 +644,12 @@ def test_intent_from_an_older_source_version_is_adopted_then_updated(
     run(source, target, ledger_path)
     with Ledger(ledger_path) as ledger:
         ledger.scope("memory:old", "memory:new").intent(
-            "invoice", "7", number="INV-00003", fingerprint="an older version"
+            "invoice", "7", number="INV-00002", fingerprint="an older version"
         )
         ledger._conn().execute("UPDATE records SET target_id = NULL WHERE source_id = '7'")
     source.update_invoice(source.get_invoice("7").copy(terms="Net 15"))
     report = run(source, target, ledger_path, update=True)
     assert report.ok, report.failures
     assert report.counts["invoice"].updated == 1
-    assert by_number(target)["INV-00003"].terms == "Net 15"
+    assert by_number(target)["INV-00002"].terms == "Net 15"
     assert len(list(target.iter_invoices())) == 8
