@@ -468,7 +468,7 @@ def test_changed_source_is_reported_then_updated_with_update(
 def test_intent_without_target_id_is_found_by_number_not_duplicated(
     source: MemoryBackend, target: MemoryBackend, ledger_path: Path
 ) -> None:
-    # A first run that died after the server saved INV-00003 but before the ledger heard.
+    # A first run that died after the server saved INV-00002 but before the ledger heard.
     run(source, target, ledger_path)
     with Ledger(ledger_path) as ledger:
         scope = ledger.scope("memory:old", "memory:new")
