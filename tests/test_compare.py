@@ -1,0 +1,902 @@
+"""The compare job: planted differences, matching, tolerance, ledger, outputs."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+import invoicing_bridge
+from invoicing_bridge.backends.base import Feature, InvoicingBackend
+from invoicing_bridge.backends.memory import MemoryBackend
+from invoicing_bridge.compare import (
+    CSV_COLUMNS,
+    ComparisonReport,
+    FieldDifference,
+    compare,
+    render,
+)
+from invoicing_bridge.exceptions import ConfigurationError, NotFound
+from invoicing_bridge.ledger import Ledger
+from invoicing_bridge.models import (
+    Client,
+    Invoice,
+    InvoiceStatus,
+    LineItem,
+    Payment,
+    PaymentStatus,
+    RecordRef,
+    TaxRate,
+)
+
+D = Decimal
+VAT = TaxRate("VAT", D("15"))
+
+
+class ListBackend(InvoicingBackend):
+    """Serves fixed invoices exactly as given (no recomputing), counting calls.
+
+    ``listing_without_lines``: ``iter_invoices`` leaves out items and payments, as the
+    Perfex 2.x list endpoint does; ``get_invoice`` has them.
+    """
+
+    name = "listed"
+    features = frozenset({Feature.LIST_INVOICES, Feature.GET_INVOICE, Feature.ITEM_TAX_DETAIL})
+
+    def __init__(self, invoices: list[Invoice], *, listing_without_lines: bool = False):
+        super().__init__()
+        self.invoices = invoices
+        self.listing_without_lines = listing_without_lines
+        self.calls: dict[str, int] = {}
+
+    def _count(self, verb: str) -> None:
+        self.calls[verb] = self.calls.get(verb, 0) + 1
+
+    def iter_invoices(
+        self,
+        *,
+        since: dt.date | None = None,
+        status: InvoiceStatus | None = None,
+        client_id: str | None = None,
+    ) -> Iterator[Invoice]:
+        # Ignores `since` on purpose: compare filters again.
+        self._count("iter_invoices")
+        for invoice in self.invoices:
+            if self.listing_without_lines:
+                yield invoice.copy(items=[], payments=[])
+            else:
+                yield invoice.copy()
+
+    def get_invoice(self, id: str) -> Invoice:
+        self._count("get_invoice")
+        for invoice in self.invoices:
+            if invoice.id == id:
+                return invoice.copy()
+        raise NotFound(f"invoice {id} not found", backend=self.name, status_code=404)
+
+
+class NoLineTaxBackend(ListBackend):
+    """Like Perfex: reads carry no per-line tax detail."""
+
+    name = "nolinetax"
+    features = frozenset({Feature.LIST_INVOICES, Feature.GET_INVOICE})
+
+
+class SuffixYearBackend(ListBackend):
+    """Numbers like Perfex's format 3, ``PREFIX + pad(number) + -YY``."""
+
+    name = "suffixyear"
+
+    def normalize_number(self, number: str) -> str:
+        return super().normalize_number(number.rsplit("-", 1)[0])
+
+
+def make_invoice(number: str = "INV-000001", id: str = "1", **changes: Any) -> Invoice:
+    client = Client(
+        name="Acme Trading LLC", id="c1", email="billing@acme.example", tax_number="300123"
+    )
+    items = [
+        LineItem("Widget", D("2"), D("10.00"), taxes=[VAT]),
+        LineItem("Gadget", D("1"), D("100.00"), taxes=[VAT]),
+        LineItem("Support hours", D("3"), D("50.00")),
+    ]
+    payments = [
+        Payment(D("50.00"), dt.date(2024, 2, 1), "cash"),
+        Payment(D("30.00"), dt.date(2024, 2, 10), "bank_transfer"),
+    ]
+    invoice = Invoice.build(
+        number=number,
+        issue_date=dt.date(2024, 1, 15),
+        due_date=dt.date(2024, 2, 15),
+        currency="SAR",
+        client=client,
+        items=items,
+        amount_paid=D("80.00"),
+        payments=payments,
+        id=id,
+        source=RecordRef("listed", id),
+    )
+    return invoice.copy(**changes) if changes else invoice
+
+
+def pair(
+    mutate: Callable[[Invoice], None] | None = None, *, right_cls: type[ListBackend] = ListBackend
+) -> tuple[ListBackend, ListBackend]:
+    left = make_invoice()
+    right = make_invoice(number="000001", id="900")
+    if mutate is not None:
+        mutate(right)
+    return ListBackend([left]), right_cls([right])
+
+
+def only_difference(report: ComparisonReport) -> FieldDifference:
+    assert report.equal == 0
+    assert not report.only_left and not report.only_right and not report.duplicates
+    assert len(report.different) == 1
+    record = report.different[0]
+    assert (record.key, record.left_id, record.right_id) == ("1", "1", "900")
+    assert len(record.differences) == 1, record.differences
+    return record.differences[0]
+
+
+# --------------------------------------------------------------------------- planted
+
+
+def _set(path: str, value: Any) -> Callable[[Invoice], None]:
+    def mutate(invoice: Invoice) -> None:
+        target: Any = invoice
+        *head, last = path.split(".")
+        for part in head:
+            if part.endswith("]"):
+                name, index = part[:-1].split("[")
+                target = getattr(target, name)[int(index)]
+            else:
+                target = getattr(target, part)
+        setattr(target, last, value)
+
+    return mutate
+
+
+def _drop_item(invoice: Invoice) -> None:
+    del invoice.items[1]
+
+
+def _add_item(invoice: Invoice) -> None:
+    invoice.items.append(LineItem("Shipping", D("1"), D("20.00")))
+
+
+def _drop_payment(invoice: Invoice) -> None:
+    del invoice.payments[1]
+
+
+def _add_payment(invoice: Invoice) -> None:
+    invoice.payments.append(Payment(D("5.00"), dt.date(2024, 3, 1), "card"))
+
+
+PLANTED: list[tuple[str, Callable[[Invoice], None], FieldDifference]] = [
+    (
+        "status",
+        _set("status", InvoiceStatus.PAID),
+        FieldDifference("status", "partially_paid", "paid"),
+    ),
+    (
+        "issue_date",
+        _set("issue_date", dt.date(2024, 1, 16)),
+        FieldDifference("issue_date", dt.date(2024, 1, 15), dt.date(2024, 1, 16)),
+    ),
+    (
+        "due_date",
+        _set("due_date", None),
+        FieldDifference("due_date", dt.date(2024, 2, 15), None),
+    ),
+    ("currency", _set("currency", "USD"), FieldDifference("currency", "SAR", "USD")),
+    (
+        "client.name",
+        _set("client.name", "Acme Trading"),
+        FieldDifference("client.name", "Acme Trading LLC", "Acme Trading"),
+    ),
+    (
+        "client.email",
+        _set("client.email", "accounts@acme.example"),
+        FieldDifference("client.email", "billing@acme.example", "accounts@acme.example"),
+    ),
+    (
+        "client.tax_number",
+        _set("client.tax_number", "300124"),
+        FieldDifference("client.tax_number", "300123", "300124"),
+    ),
+    (
+        "subtotal",
+        _set("subtotal", D("370.00")),
+        FieldDifference("subtotal", D("270.00"), D("370.00")),
+    ),
+    (
+        "discount_total",
+        _set("discount_total", D("5.00")),
+        FieldDifference("discount_total", D("0"), D("5.00")),
+    ),
+    (
+        "tax_total",
+        _set("tax_total", D("18.50")),
+        FieldDifference("tax_total", D("18.0000"), D("18.50")),
+    ),
+    (
+        "adjustment",
+        _set("adjustment", D("-0.50")),
+        FieldDifference("adjustment", D("0"), D("-0.50")),
+    ),
+    ("total", _set("total", D("290")), FieldDifference("total", D("288.00"), D("290"))),
+    (
+        "amount_paid",
+        _set("amount_paid", D("30.00")),
+        FieldDifference("amount_paid", D("80.00"), D("30.00")),
+    ),
+    (
+        "balance_due",
+        _set("balance_due", D("0")),
+        FieldDifference("balance_due", D("208.0000"), D("0")),
+    ),
+    (
+        "item quantity",
+        _set("items[0].quantity", D("3")),
+        FieldDifference("items[0].quantity", D("2"), D("3")),
+    ),
+    (
+        "item unit price",
+        _set("items[1].unit_price", D("99.00")),
+        FieldDifference("items[1].unit_price", D("100.00"), D("99.00")),
+    ),
+    (
+        "item taxes",
+        _set("items[1].taxes", [TaxRate("VAT", D("5"))]),
+        FieldDifference("items[1].taxes", "VAT 15%", "VAT 5%"),
+    ),
+    (
+        "missing item",
+        _drop_item,
+        FieldDifference("items[1]", "Gadget: 1 x 100.00", None),
+    ),
+    (
+        "extra item",
+        _add_item,
+        FieldDifference("items[right:3]", None, "Shipping: 1 x 20.00"),
+    ),
+    (
+        "payment amount",
+        _set("payments[0].amount", D("55.00")),
+        FieldDifference("payments[0].amount", D("50.00"), D("55.00")),
+    ),
+    (
+        "payment date",
+        _set("payments[1].date", dt.date(2024, 2, 11)),
+        FieldDifference("payments[1].date", dt.date(2024, 2, 10), dt.date(2024, 2, 11)),
+    ),
+    (
+        "payment method",
+        _set("payments[0].method", "card"),
+        FieldDifference("payments[0].method", "cash", "card"),
+    ),
+    (
+        "missing payment",
+        _drop_payment,
+        FieldDifference("payments[1]", "30.00 on 2024-02-10 by bank_transfer", None),
+    ),
+    (
+        "extra payment",
+        _add_payment,
+        FieldDifference("payments[right:2]", None, "5.00 on 2024-03-01 by card"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [pytest.param(m, e, id=name) for name, m, e in PLANTED],
+)
+def test_planted_difference_is_reported_once_with_path_and_both_values(
+    mutate: Callable[[Invoice], None], expected: FieldDifference
+) -> None:
+    left, right = pair(mutate)
+
+    report = compare(left, right)
+
+    assert only_difference(report) == expected
+    assert not report.ok
+
+
+def test_every_planted_difference_at_once_reports_each_exactly_once() -> None:
+    # Item and payment changes that do not collide with each other.
+    skipped = {"missing item", "missing payment", "payment amount"}
+
+    def mutate_all(invoice: Invoice) -> None:
+        for name, mutate, _ in PLANTED:
+            if name not in skipped:
+                mutate(invoice)
+
+    left, right = pair(mutate_all)
+
+    report = compare(left, right)
+
+    paths = [d.path for d in report.different[0].differences]
+    expected = [e.path for n, _, e in PLANTED if n not in skipped]
+    assert sorted(paths) == sorted(expected)
+    assert len(paths) == len(set(paths))
+
+
+def test_identical_invoices_compare_equal() -> None:
+    left, right = pair()
+
+    report = compare(left, right)
+
+    assert report.ok
+    assert (report.equal, report.matched, report.left_count, report.right_count) == (1, 1, 1, 1)
+    assert report.different == [] and report.only_left == [] and report.only_right == []
+
+
+def test_backend_specific_facts_are_not_differences() -> None:
+    def mutate(invoice: Invoice) -> None:
+        invoice.created_at = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+        invoice.updated_at = dt.datetime(2030, 1, 2, tzinfo=dt.UTC)
+        invoice.source = RecordRef("other", "x")
+        invoice.extra = {"hash": "abc"}
+        invoice.client.id = "c999"
+        invoice.items[0].description = "a longer text"
+        invoice.payments[0].id = "p77"
+        invoice.payments[0].reference = "TX-1"
+
+    left, right = pair(mutate)
+    right.invoices[0] = right.invoices[0].copy(raw={"anything": 1})
+
+    report = compare(left, right)
+
+    assert report.ok
+    assert any(note.startswith("id, created_at, updated_at") for note in report.not_compared)
+
+
+def test_client_name_and_email_ignore_case_and_whitespace() -> None:
+    def mutate(invoice: Invoice) -> None:
+        invoice.client.name = "  ACME   trading llc "
+        invoice.client.email = "Billing@ACME.example"
+
+    report = compare(*pair(mutate))
+
+    assert report.ok
+    assert any("ignoring case" in note for note in report.not_compared)
+
+
+def test_status_difference_reports_the_json_values() -> None:
+    report = compare(*pair(_set("status", InvoiceStatus.VOID)))
+
+    assert only_difference(report).to_dict() == {
+        "path": "status",
+        "left": "partially_paid",
+        "right": "void",
+    }
+
+
+# --------------------------------------------------------------------------- tolerance
+
+
+@pytest.mark.parametrize(
+    ("right_total", "tolerance", "differs"),
+    [
+        (D("288.01"), D("0.01"), False),  # exactly the tolerance: equal
+        (D("287.99"), D("0.01"), False),
+        (D("288.011"), D("0.01"), True),  # just over
+        (D("287.989"), D("0.01"), True),
+        (D("288.0001"), D("0"), True),
+        (D("288.00000"), D("0"), False),
+        (D("288.4"), D("0.5"), False),
+    ],
+)
+def test_money_tolerance_edges(right_total: Decimal, tolerance: Decimal, differs: bool) -> None:
+    report = compare(*pair(_set("total", right_total)), tolerance=tolerance)
+
+    assert bool(report.different) is differs
+    assert report.tolerance == tolerance
+
+
+def test_tolerance_applies_to_unit_prices_and_payment_amounts() -> None:
+    def mutate(invoice: Invoice) -> None:
+        invoice.items[0].unit_price = D("10.004")
+        invoice.payments[0].amount = D("49.995")
+
+    assert compare(*pair(mutate)).ok
+
+
+def test_quantities_are_compared_exactly_but_not_by_their_digits() -> None:
+    assert compare(*pair(_set("items[0].quantity", D("2.000")))).ok
+    assert not compare(*pair(_set("items[0].quantity", D("2.001")))).ok
+
+
+@pytest.mark.parametrize("bad", [D("-0.01"), "abc", D("NaN")])
+def test_bad_tolerance_raises_configuration_error(bad: Any) -> None:
+    with pytest.raises(ConfigurationError, match="tolerance"):
+        compare(*pair(), tolerance=bad)
+
+
+def test_float_tolerance_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="float"):
+        compare(*pair(), tolerance=0.01)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- items
+
+
+def test_items_in_another_order_are_matched_by_name() -> None:
+    report = compare(*pair(lambda inv: inv.items.reverse()))
+
+    assert report.ok
+
+
+def test_item_inserted_at_the_start_is_one_difference() -> None:
+    report = compare(*pair(lambda inv: inv.items.insert(0, LineItem("Setup", D("1"), D("5")))))
+
+    assert only_difference(report) == FieldDifference("items[right:0]", None, "Setup: 1 x 5")
+
+
+def test_renamed_item_is_paired_and_reported_as_a_name_difference() -> None:
+    report = compare(*pair(_set("items[2].name", "Consulting hours")))
+
+    assert only_difference(report) == FieldDifference(
+        "items[2].name", "Support hours", "Consulting hours"
+    )
+
+
+def test_item_taxes_compare_as_a_set_with_equal_rates_whatever_their_digits() -> None:
+    def mutate(invoice: Invoice) -> None:
+        invoice.items[0].taxes = [TaxRate("Eco", D("2.0")), TaxRate("vat", D("15.00"))]
+
+    left, right = pair(mutate)
+    left.invoices[0].items[0].taxes = [TaxRate("VAT", D("15")), TaxRate("Eco", D("2"))]
+
+    assert compare(left, right).ok
+
+
+def test_per_line_taxes_are_not_compared_when_a_side_does_not_report_them() -> None:
+    left, right = pair(_set("items[1].taxes", []), right_cls=NoLineTaxBackend)
+
+    report = compare(left, right)
+
+    assert report.ok
+    assert "items[*].taxes: nolinetax does not report per-line tax" in report.not_compared
+
+
+def test_per_line_taxes_are_noted_for_the_left_side_too() -> None:
+    left, right = pair()
+    report = compare(NoLineTaxBackend(left.invoices), right)
+
+    assert "items[*].taxes: nolinetax does not report per-line tax" in report.not_compared
+
+
+# --------------------------------------------------------------------------- payments
+
+
+def test_payments_in_another_order_are_equal() -> None:
+    assert compare(*pair(lambda inv: inv.payments.reverse())).ok
+
+
+def test_payments_compare_as_multisets() -> None:
+    twice = Payment(D("10.00"), dt.date(2024, 3, 1), "cash")
+    left = make_invoice(payments=[twice, twice])
+    right = make_invoice(number="1", id="900", payments=[twice])
+
+    report = compare(ListBackend([left]), ListBackend([right]))
+
+    assert only_difference(report) == FieldDifference(
+        "payments[1]", "10.00 on 2024-03-01 by cash", None
+    )
+
+
+def test_payments_not_completed_are_left_out_and_noted() -> None:
+    def mutate(invoice: Invoice) -> None:
+        invoice.payments.append(
+            Payment(D("99"), dt.date(2024, 3, 1), "card", status=PaymentStatus.FAILED)
+        )
+
+    report = compare(*pair(mutate))
+
+    assert report.ok
+    assert any("1 pending, failed or unknown payments" in n for n in report.not_compared)
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def seeded_memory(label: str, numbers: list[str], **invoice_changes: Any) -> MemoryBackend:
+    backend = MemoryBackend(label=label)
+    client = backend.create_client(Client(name="Acme Trading LLC", email="billing@acme.example"))
+    for number in numbers:
+        invoice = make_invoice(number=number, id="", **invoice_changes)
+        invoice.client = client
+        backend.create_invoice(invoice.copy(id=None, source=None))
+    return backend
+
+
+def test_numbers_match_across_prefix_and_padding() -> None:
+    a = seeded_memory("a", ["INV-000002", "INV-000010"])
+    b = seeded_memory("b", ["000002", "000010"])
+    c = seeded_memory("c", ["2", "10"])
+
+    for left, right in ((a, b), (b, c), (a, c), (c, a)):
+        report = compare(left, right)
+        assert report.ok, report.to_dict()
+        assert report.equal == 2
+
+    note = next(n for n in compare(a, b).not_compared if n.startswith("number:"))
+    assert "2 of 2 matched invoices show it differently" in note
+    assert "'INV-000002' and '000002'" in note
+
+
+def test_each_side_normalises_numbers_its_own_way() -> None:
+    left = ListBackend([make_invoice(number="000002", id="1")])
+    right = SuffixYearBackend([make_invoice(number="INV-000002-24", id="7")])
+
+    report = compare(left, right)
+
+    assert report.ok
+    assert report.equal == 1
+
+
+def test_records_only_on_one_side_are_listed() -> None:
+    left = seeded_memory("left", ["1", "2", "3"])
+    right = seeded_memory("right", ["2", "3", "4", "5"])
+
+    report = compare(left, right)
+
+    assert [(r.number, r.key) for r in report.only_left] == [("1", "1")]
+    assert [(r.number, r.key) for r in report.only_right] == [("4", "4"), ("5", "5")]
+    assert report.equal == 2
+    assert not report.ok
+    assert (report.left_count, report.right_count) == (3, 4)
+
+
+def test_duplicate_numbers_on_the_left_are_reported_not_dropped() -> None:
+    left = ListBackend(
+        [make_invoice("INV-1", id="1"), make_invoice("0001", id="2"), make_invoice("2", id="3")]
+    )
+    right = ListBackend([make_invoice("1", id="10"), make_invoice("2", id="11")])
+
+    report = compare(left, right)
+
+    assert len(report.duplicates) == 1
+    dup = report.duplicates[0]
+    assert dup.key == "1"
+    assert [r.id for r in dup.left] == ["1", "2"]
+    assert [r.id for r in dup.right] == ["10"]
+    assert report.equal == 1
+    assert report.only_left == [] and report.only_right == [] and report.different == []
+    assert not report.ok
+
+
+def test_duplicate_numbers_on_the_right_withdraw_the_comparison() -> None:
+    left = ListBackend([make_invoice("1", id="1")])
+    changed = make_invoice("INV-1", id="11", currency="USD")
+    right = ListBackend([make_invoice("1", id="10"), changed, make_invoice("01", id="12")])
+
+    report = compare(left, right)
+
+    assert report.equal == 0 and report.different == []
+    assert len(report.duplicates) == 1
+    assert [r.id for r in report.duplicates[0].left] == ["1"]
+    assert [r.id for r in report.duplicates[0].right] == ["10", "11", "12"]
+
+
+def test_duplicates_on_one_side_only_are_reported() -> None:
+    left = ListBackend([make_invoice("5", id="1"), make_invoice("005", id="2")])
+    report = compare(left, ListBackend([]))
+
+    assert [(d.key, len(d.left), len(d.right)) for d in report.duplicates] == [("5", 2, 0)]
+    assert report.only_left == []
+
+
+def test_since_keeps_invoices_issued_on_or_after_it_on_both_sides() -> None:
+    old = make_invoice("1", id="1", issue_date=dt.date(2023, 12, 31))
+    new = make_invoice("2", id="2", issue_date=dt.date(2024, 1, 1))
+    left = ListBackend([old, new])
+    right = ListBackend([new.copy(id="20")])  # `old` was never copied over
+
+    assert not compare(left, right).ok
+    report = compare(left, right, since=dt.date(2024, 1, 1))
+
+    assert report.ok
+    assert (report.left_count, report.right_count, report.equal) == (1, 1, 1)
+    assert report.since == dt.date(2024, 1, 1)
+
+
+def test_listing_without_lines_is_completed_by_reading_each_invoice() -> None:
+    left, right = pair()
+    lean = ListBackend(right.invoices, listing_without_lines=True)
+
+    report = compare(left, lean)
+
+    assert report.ok
+    assert lean.calls == {"iter_invoices": 1, "get_invoice": 1}
+
+
+def test_each_side_is_read_once_and_nothing_is_fetched_one_by_one() -> None:
+    left = seeded_memory("left", [str(n) for n in range(1, 51)])
+    right = seeded_memory("right", [f"INV-{n:06d}" for n in range(1, 51)])
+    left.calls.clear()
+    right.calls.clear()
+
+    report = compare(left, right)
+
+    assert report.equal == 50
+    assert left.calls == {"iter_invoices": 1}
+    assert right.calls == {"iter_invoices": 1}
+
+
+def test_progress_is_called_for_every_invoice_of_each_side() -> None:
+    seen: list[tuple[str, int]] = []
+    left = seeded_memory("left", ["1", "2"])
+    right = seeded_memory("right", ["1"])
+
+    compare(left, right, progress=lambda side, count: seen.append((side, count)))
+
+    assert seen == [("left", 1), ("left", 2), ("right", 1)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "option"),
+    [
+        ({"match": "fuzzy"}, "match"),
+        ({"match": "ledger"}, "ledger"),
+        ({"match": "number", "ledger": "x.sqlite"}, "ledger"),
+    ],
+)
+def test_bad_arguments_raise_configuration_error(kwargs: dict[str, Any], option: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        compare(*pair(), **kwargs)
+    assert info.value.option == option
+
+
+def test_package_attribute_is_callable_like_the_function() -> None:
+    left, right = pair()
+
+    assert invoicing_bridge.compare(left, right).ok
+    assert invoicing_bridge.compare.compare is compare  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- ledger
+
+
+class FakePairs:
+    def __init__(self, pairs: list[tuple[str, str]]):
+        self._pairs = pairs
+        self.asked: list[tuple[str, str | None, str | None]] = []
+
+    def pairs(
+        self, kind: str = "invoice", *, source: str | None = None, target: str | None = None
+    ) -> Iterator[tuple[str, str]]:
+        self.asked.append((kind, source, target))
+        return iter(self._pairs)
+
+
+def ledger_sides() -> tuple[ListBackend, ListBackend]:
+    left = ListBackend(
+        [make_invoice("A-1", id="1"), make_invoice("A-2", id="2"), make_invoice("A-3", id="3")]
+    )
+    right = ListBackend(
+        [
+            make_invoice("B-1", id="101"),
+            make_invoice("B-2", id="102", total=D("1")),
+            make_invoice("B-99", id="199"),
+        ]
+    )
+    return left, right
+
+
+def test_match_by_ledger_with_any_pair_source() -> None:
+    left, right = ledger_sides()
+    ledger = FakePairs([("1", "101"), ("2", "102")])
+
+    report = compare(left, right, match="ledger", ledger=ledger)
+
+    assert ledger.asked == [("invoice", None, None)]
+    assert report.equal == 1
+    assert [(r.key, r.left_id, r.right_id) for r in report.different] == [("2", "2", "102")]
+    assert [d.path for d in report.different[0].differences] == ["total"]
+    assert [(r.id, r.key) for r in report.only_left] == [("3", "3")]
+    assert [(r.id, r.key) for r in report.only_right] == [("199", None)]
+
+
+def test_match_by_ledger_reports_numbers_that_do_not_correspond() -> None:
+    left = ListBackend([make_invoice("INV-7", id="1")])
+    right = ListBackend([make_invoice("000008", id="101")])
+
+    report = compare(left, right, match="ledger", ledger=FakePairs([("1", "101")]))
+
+    assert only_difference_of(report) == FieldDifference("number", "INV-7", "000008")
+
+
+def only_difference_of(report: ComparisonReport) -> FieldDifference:
+    (record,) = report.different
+    (difference,) = record.differences
+    return difference
+
+
+def test_match_by_real_ledger_file(tmp_path: Path) -> None:
+    from invoicing_bridge.migrate import backend_label
+
+    left, right = ledger_sides()
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as ledger:
+        labels = {"source": backend_label(left), "target": backend_label(right)}
+        ledger.record_done("invoice", "1", target_id="101", **labels)
+        ledger.record_done("invoice", "2", target_id="102", **labels)
+        ledger.record_done("client", "1", target_id="102", **labels)  # not an invoice
+        ledger.record_failed("invoice", "3", error="refused", **labels)  # not done
+        other = {"source": "daftra:https://x.example/api2", "target": "perfex:y"}
+        ledger.record_done("invoice", "3", target_id="199", **other)  # another migration
+
+    for given in (path, str(path)):
+        report = compare(left, right, match="ledger", ledger=given)
+        assert report.equal == 1
+        assert [r.key for r in report.different] == ["2"]
+        assert [r.id for r in report.only_left] == ["3"]
+        assert [r.id for r in report.only_right] == ["199"]
+
+    with Ledger(path) as ledger:
+        assert compare(left, right, match="ledger", ledger=ledger).equal == 1
+
+
+def test_ledger_of_one_other_migration_is_used_and_noted(tmp_path: Path) -> None:
+    left, right = ledger_sides()
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        ledger.record_done("invoice", "1", source="old:a", target="old:b", target_id="101")
+
+        report = compare(left, right, match="ledger", ledger=ledger)
+
+    assert report.equal == 1
+    assert any(
+        n.startswith("ledger: pairs of the migration old:a → old:b") for n in report.not_compared
+    )
+
+
+def test_ledger_of_several_other_migrations_is_refused(tmp_path: Path) -> None:
+    left, right = ledger_sides()
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        ledger.record_done("invoice", "1", source="a", target="b", target_id="101")
+        ledger.record_done("invoice", "1", source="c", target="d", target_id="101")
+
+        with pytest.raises(ConfigurationError, match="several others"):
+            compare(left, right, match="ledger", ledger=ledger)
+
+
+def test_missing_ledger_file_raises_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        compare(*ledger_sides(), match="ledger", ledger=tmp_path / "nope.sqlite")
+    assert not (tmp_path / "nope.sqlite").exists()
+
+
+def test_ledger_target_paired_twice_is_noted() -> None:
+    left, right = ledger_sides()
+
+    report = compare(left, right, match="ledger", ledger=FakePairs([("1", "101"), ("2", "101")]))
+
+    assert any("paired with several left invoices (1, 2)" in n for n in report.not_compared)
+    assert report.equal == 1
+    assert [r.id for r in report.only_left] == ["2", "3"]
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def mixed_report() -> ComparisonReport:
+    left = ListBackend(
+        [make_invoice("1", id="1"), make_invoice("2", id="2"), make_invoice("3", id="3")]
+    )
+    right = ListBackend(
+        [
+            make_invoice("INV-1", id="11", total=D("300.50")),
+            make_invoice("INV-2", id="12"),
+            make_invoice("INV-4", id="14"),
+        ]
+    )
+    return compare(left, right)
+
+
+def test_to_dict_is_json_safe_with_decimals_as_strings() -> None:
+    data = json.loads(json.dumps(mixed_report().to_dict()))
+
+    assert data["ok"] is False
+    assert data["summary"] == {
+        "left": 3,
+        "right": 3,
+        "matched": 2,
+        "equal": 1,
+        "different": 1,
+        "differences": 1,
+        "only_left": 1,
+        "only_right": 1,
+        "duplicates": 0,
+    }
+    assert data["different"] == [
+        {
+            "key": "1",
+            "left_id": "1",
+            "right_id": "11",
+            "number": "1",
+            "right_number": "INV-1",
+            "differences": [{"path": "total", "left": "288.00", "right": "300.50"}],
+        }
+    ]
+    assert data["only_left"] == [{"id": "3", "number": "3", "key": "3"}]
+    assert data["only_right"] == [{"id": "14", "number": "INV-4", "key": "4"}]
+    assert data["tolerance"] == "0.01"
+    assert data["match"] == "number"
+
+
+def test_dates_in_to_dict_are_iso_strings() -> None:
+    report = compare(*pair(_set("due_date", dt.date(2024, 3, 1))))
+
+    assert report.to_dict()["different"][0]["differences"] == [
+        {"path": "due_date", "left": "2024-02-15", "right": "2024-03-01"}
+    ]
+
+
+def test_to_csv_writes_one_row_per_difference_and_per_lone_invoice() -> None:
+    buffer = io.StringIO()
+
+    count = mixed_report().to_csv(buffer)
+
+    rows = list(csv.reader(io.StringIO(buffer.getvalue())))
+    assert rows[0] == list(CSV_COLUMNS)
+    assert count == 3 == len(rows) - 1
+    assert rows[1:] == [
+        ["different", "1", "1", "11", "1", "INV-1", "total", "288.00", "300.50"],
+        ["only_left", "3", "3", "", "3", "", "", "", ""],
+        ["only_right", "4", "", "14", "", "INV-4", "", "", ""],
+    ]
+
+
+def test_render_prints_summary_differences_and_notes() -> None:
+    out = io.StringIO()
+
+    render(mixed_report(), Console(file=out, width=200, no_color=True))
+
+    text = out.getvalue()
+    assert "equal 1" in text and "different 1" in text and "only left 1" in text
+    assert "total" in text and "288.00" in text and "300.50" in text
+    assert "INV-4" in text
+    assert "Not compared:" in text
+    assert "The two sides differ." in text
+
+
+def test_render_shows_paths_with_brackets_verbatim() -> None:
+    out = io.StringIO()
+
+    render(compare(*pair(_add_item)), Console(file=out, width=200, no_color=True))
+
+    assert "items[right:3]" in out.getvalue()
+
+
+def test_report_is_a_rich_renderable() -> None:
+    out = io.StringIO()
+
+    Console(file=out, width=120, no_color=True).print(compare(*pair()))
+
+    assert "The two sides agree." in out.getvalue()
+
+
+def test_no_secret_or_raw_payload_reaches_the_report() -> None:
+    def mutate(invoice: Invoice) -> None:
+        invoice.raw = {"api_key": "sk_live_SECRET"}
+        invoice.extra = {"token": "SECRET"}
+        invoice.total = D("1")
+
+    report = compare(*pair(mutate))
+
+    assert "SECRET" not in json.dumps(report.to_dict())
+    buffer = io.StringIO()
+    report.to_csv(buffer)
+    assert "SECRET" not in buffer.getvalue()
