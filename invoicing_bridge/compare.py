@@ -878,7 +878,9 @@ def _renderable(report: ComparisonReport) -> RenderableType:
 
     # Every value is a Text: a path like "items[right:2]" is not rich markup.
     def table(title: str, columns: Sequence[str]) -> Table:
-        grid = Table(title=Text(title, style="bold"), title_justify="left")
+        grid = Table(
+            title=Text(title, style="bold"), title_justify="left", min_width=len(title) + 1
+        )
         for name in columns:
             grid.add_column(Text(name), overflow="fold")
         return grid

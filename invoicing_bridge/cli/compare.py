@@ -1,0 +1,176 @@
+"""``invoicing-bridge compare LEFT RIGHT``: reconcile two profiles' invoices.
+
+Exit status: 0 when everything matches, 1 when anything differs (a field, an invoice on
+one side only, a duplicated number), 2 on error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from ..compare import DEFAULT_TOLERANCE, MATCH_MODES, ComparisonReport, render
+from ..compare import compare as run_compare
+from ..config import load_profile
+from ..ledger import DEFAULT_LEDGER
+from . import ERROR_EXIT
+from .output import console
+
+__all__ = ["compare"]
+
+DIFFERENT_EXIT = 1
+COMPARE_FORMATS = ("table", "json", "csv")
+
+
+def _tolerance(ctx: click.Context, param: click.Parameter, value: str) -> Decimal:
+    try:
+        amount = Decimal(value.strip())
+    except InvalidOperation:
+        raise click.BadParameter(f"{value!r} is not a number") from None
+    if not amount.is_finite() or amount < 0:
+        raise click.BadParameter(f"{value!r} must be zero or more")
+    return amount
+
+
+class _Progress:
+    """``reading left: 1200 invoices`` on a terminal's standard error; silent otherwise."""
+
+    def __init__(self, left: str, right: str) -> None:
+        self.names = {"left": left, "right": right}
+        self.err = Console(stderr=True, highlight=False)
+        self.status: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.err.is_terminal:
+            self.status = self.err.status("reading invoices")
+            self.status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status is not None:
+            self.status.stop()
+
+    def __call__(self, side: str, count: int) -> None:
+        if self.status is not None and (count == 1 or count % 50 == 0):
+            self.status.update(f"reading {self.names[side]}: {count} invoices")
+
+
+def _text(report: ComparisonReport, fmt: str) -> str:
+    """The report as text: JSON, CSV, or the table without colours (for a file)."""
+    if fmt == "json":
+        return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    buffer = io.StringIO()
+    if fmt == "csv":
+        report.to_csv(buffer)
+    else:
+        render(report, Console(file=buffer, width=160, no_color=True, highlight=False))
+    return buffer.getvalue()
+
+
+@click.command()
+@click.argument("left")
+@click.argument("right")
+@click.option(
+    "--match",
+    type=click.Choice(MATCH_MODES),
+    help="Pair invoices by normalised number (default), or through a migration ledger "
+    "(LEFT the migration's source, RIGHT its target).",
+)
+@click.option(
+    "--ledger",
+    type=click.Path(exists=True, dir_okay=False),
+    help=f"The migration ledger for --match ledger (default: ./{DEFAULT_LEDGER}); "
+    "implies --match ledger.",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only invoices issued on or after this date (YYYY-MM-DD).",
+)
+@click.option(
+    "--tolerance",
+    default=str(DEFAULT_TOLERANCE),
+    callback=_tolerance,
+    metavar="AMOUNT",
+    show_default=True,
+    help="Money amounts that differ by no more than this (in currency units) are equal.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(COMPARE_FORMATS),
+    default="table",
+    show_default=True,
+    help="A table, the report as JSON, or CSV with one row per difference.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the report to this file instead of standard output.",
+)
+@click.pass_context
+def compare(
+    ctx: click.Context,
+    left: str,
+    right: str,
+    match: str | None,
+    ledger: str | None,
+    since: dt.datetime | None,
+    tolerance: Decimal,
+    fmt: str,
+    output: str | None,
+) -> None:
+    """Compare the invoices of profiles LEFT and RIGHT and report every difference.
+
+    \b
+    Exit status: 0 everything matches, 1 something differs, 2 an error.
+    """
+    if match is None:
+        match = "ledger" if ledger is not None else "number"
+    if match == "number" and ledger is not None:
+        raise click.UsageError("--ledger goes with --match ledger")
+    if match == "ledger" and ledger is None:
+        ledger = DEFAULT_LEDGER
+    config = (ctx.obj or {}).get("config")
+    left_profile = load_profile(left, config)
+    right_profile = load_profile(right, config)
+    try:
+        with (
+            left_profile.open() as left_backend,
+            right_profile.open() as right_backend,
+            _Progress(left, right) as progress,
+        ):
+            report = run_compare(
+                left_backend,
+                right_backend,
+                match=match,
+                ledger=ledger,
+                since=None if since is None else since.date(),
+                tolerance=tolerance,
+                progress=progress,
+            )
+    except KeyboardInterrupt:
+        click.secho("error: interrupted", fg="red", err=True)
+        ctx.exit(ERROR_EXIT)
+    report.left = f"{left} ({report.left})"
+    report.right = f"{right} ({report.right})"
+    if output is None:
+        if fmt == "table":
+            render(report, console())
+        else:
+            click.echo(_text(report, fmt), nl=False)
+    else:
+        try:
+            Path(output).write_text(_text(report, fmt), encoding="utf-8", newline="")
+        except OSError as exc:
+            click.secho(f"error: cannot write {output}: {exc.strerror}", fg="red", err=True)
+            ctx.exit(ERROR_EXIT)
+        click.echo(f"report written to {output}", err=True)
+    ctx.exit(0 if report.ok else DIFFERENT_EXIT)
