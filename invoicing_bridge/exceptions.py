@@ -42,6 +42,21 @@ __all__ = [
 class InvoicingBridgeError(Exception):
     """Root of every error this library raises."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The keyword-only constructors below cannot be called again with ``self.args``
+        # (what Exception's own pickling does): rebuild from the state instead, so an error
+        # survives pickling (multiprocessing, concurrent.futures, copy.copy).
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(
+    cls: type[InvoicingBridgeError], args: tuple[Any, ...], state: dict[str, Any]
+) -> InvoicingBridgeError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigurationError(InvoicingBridgeError):
     """A bad, missing or unknown configuration value. Names the profile and option."""
@@ -150,7 +165,13 @@ class TransportError(BackendError):
 
 
 class APIError(BackendError):
-    """The backend answered, and the answer was an error."""
+    """The backend answered, and the answer was an error.
+
+    ``retry_after``: the seconds the server asked to wait (``Retry-After``, sent with 429
+    and often with 503), or None.
+    """
+
+    retry_after: float | None = None
 
 
 class AuthenticationError(APIError):
@@ -220,8 +241,9 @@ _BY_STATUS: dict[int, type[APIError]] = {
 
 def error_class_for(status: int, category: str | None = None) -> type[APIError]:
     """The one place an HTTP status (or a plugin-named category) picks an error class."""
-    if category is not None:
+    if category is not None and category in CATEGORIES:
         return CATEGORIES[category]
+    # An unknown category (a plugin's typo) must not turn an error answer into a KeyError.
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     if status >= 500:

@@ -119,11 +119,18 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 class RateLimiter:
     """At most ``rate`` requests per second across threads (evenly spaced)."""
 
-    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.interval = 1.0 / rate
         self._clock = clock
+        self._sleep = sleep
         self._next = 0.0
         self._lock = threading.Lock()
 
@@ -135,7 +142,7 @@ class RateLimiter:
             self._next = slot + self.interval
         wait = slot - now
         if wait > 0:
-            time.sleep(wait)
+            self._sleep(wait)
         return wait
 
 
@@ -165,7 +172,10 @@ class Redactor:
             return self.redact(value)
         if isinstance(value, Mapping):
             return {
-                k: MASK if str(k).lower() in SECRET_HEADERS else self.redact_data(v)
+                # A key can echo a secret too ({"<token>": "invalid"}).
+                (self.redact(k) if isinstance(k, str) else k): (
+                    MASK if str(k).lower() in SECRET_HEADERS else self.redact_data(v)
+                )
                 for k, v in value.items()
             }
         if isinstance(value, list | tuple):
@@ -199,7 +209,7 @@ class HTTPClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.retry = retry or RetryPolicy()
-        self.rate_limiter = RateLimiter(rate_limit) if rate_limit else None
+        self.rate_limiter = RateLimiter(rate_limit, sleep=sleep) if rate_limit else None
         self.error_parser = error_parser
         self.redactor = Redactor(secrets)
         self._sleep = sleep
@@ -228,11 +238,14 @@ class HTTPClient:
         if value is None:
             self.session.headers.pop(name, None)
             return
+        self._header_secret(name, value)
+        self.session.headers[name] = value
+
+    def _header_secret(self, name: str, value: str) -> None:
         if name.lower() in SECRET_HEADERS:
             self.redactor.add(value)
             if " " in value:  # "Bearer <token>": the token alone is secret too
                 self.redactor.add(value.split(" ", 1)[1])
-        self.session.headers[name] = value
 
     def add_secret(self, secret: str | None) -> None:
         self.redactor.add(secret)
@@ -283,6 +296,8 @@ class HTTPClient:
         """
         method = method.upper()
         idempotent = method in IDEMPOTENT if retry is None else retry
+        for name, value in (headers or {}).items():
+            self._header_secret(name, value)  # per-request credentials are secret too
         attempt = 0
         while True:
             try:
@@ -312,14 +327,18 @@ class HTTPClient:
         if isinstance(exc, TransportError):
             if not exc.retryable or (exc.request_sent and not idempotent):
                 return None
-        elif isinstance(exc, RateLimited):
-            # 429: the server did not process the request, so even a POST may go again.
-            if exc.retry_after is not None:
-                if exc.retry_after > self.retry.max_retry_after:
-                    return None
-                return exc.retry_after
-        elif not (idempotent and exc.status_code in self.retry.statuses):
+            return self.retry.backoff(attempt)
+        # 429: the server did not process the request, so even a POST may go again.
+        if not isinstance(exc, RateLimited) and not (
+            idempotent and exc.status_code in self.retry.statuses
+        ):
             return None
+        # Retry-After comes with 429 and with 503 (RFC 9110 §10.2.3): honour it for both.
+        retry_after = exc.retry_after if isinstance(exc, APIError) else None
+        if retry_after is not None:
+            if retry_after > self.retry.max_retry_after:
+                return None
+            return retry_after
         return self.retry.backoff(attempt)
 
     def _once(
@@ -379,12 +398,14 @@ class HTTPClient:
             if not text.strip() and allow_empty:
                 return HTTPResponse(response.status_code, response.headers, None, text)
             what = "an empty body" if not text.strip() else _describe_non_json(response, text)
+            # The server answered: asking again gets the same page, so this is not retried.
             raise self._transport(
                 f"expected JSON, got {what}",
                 method,
                 path,
                 status_code=response.status_code,
-                details={"body": self.redactor.redact(text[:300])},
+                details={"body": self._excerpt(text)},
+                retryable=False,
             )
         return HTTPResponse(response.status_code, response.headers, parsed, text)
 
@@ -399,6 +420,7 @@ class HTTPClient:
         request_sent: bool = True,
         status_code: int | None = None,
         details: Any = None,
+        retryable: bool = True,
     ) -> TransportError:
         return TransportError(
             self.redactor.redact(message),
@@ -408,7 +430,12 @@ class HTTPClient:
             status_code=status_code,
             details=details,
             request_sent=request_sent,
+            retryable=retryable,
         )
+
+    def _excerpt(self, text: str, limit: int = 300) -> str:
+        # Redact before cutting: a cut through a secret would leave a prefix no mask matches.
+        return self.redactor.redact(text)[:limit]
 
     def _error(
         self,
@@ -426,7 +453,7 @@ class HTTPClient:
         if parsed is not None:
             details = self.redactor.redact_data(parsed)
         else:
-            details = {"body": self.redactor.redact(text[:300])} if text.strip() else None
+            details = {"body": self._excerpt(text)} if text.strip() else None
         message = info.message or _default_message(response, parsed, text)
         kwargs: dict[str, Any] = {
             "backend": self.backend,
@@ -437,9 +464,12 @@ class HTTPClient:
         }
         if issubclass(cls, InvalidRequest):
             kwargs["field_errors"] = self.redactor.redact_data(info.field_errors)
-        if cls is RateLimited:
-            kwargs["retry_after"] = parse_retry_after(response.headers.get("Retry-After"))
-        return cls(self.redactor.redact(message), **kwargs)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if issubclass(cls, RateLimited):
+            kwargs["retry_after"] = retry_after
+        error = cls(self.redactor.redact(message), **kwargs)
+        error.retry_after = retry_after
+        return error
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

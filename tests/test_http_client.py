@@ -1,0 +1,606 @@
+"""The shared HTTP layer: session, timeouts, retries, Retry-After, error mapping, body checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import responses
+
+from invoicing_bridge import __version__
+from invoicing_bridge.backends import http as http_module
+from invoicing_bridge.backends.http import (
+    ErrorInfo,
+    HTTPBackend,
+    HTTPClient,
+    RateLimiter,
+    RetryPolicy,
+    parse_retry_after,
+)
+from invoicing_bridge.exceptions import (
+    APIError,
+    AuthenticationError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    TransportError,
+)
+from invoicing_bridge.testing.emulator import EmulatorServer
+
+BASE = "https://api.acme.test/v1"
+URL = f"{BASE}/invoices/42"
+OK = {"id": "42", "number": "INV-000042"}
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+def client(sleeps: list[float], *, max_retries: int = 3, **kw: Any) -> HTTPClient:
+    kw.setdefault("retry", RetryPolicy(max_retries=max_retries))
+    return HTTPClient(backend="acme", base_url=BASE, sleep=sleeps.append, **kw)
+
+
+class AcmeBackend(HTTPBackend):
+    """A minimal HTTP backend, to check the options reach the client."""
+
+    name = "acme"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.http = self._make_http(base_url=self.options["base_url"] or BASE)
+
+
+# --------------------------------------------------------------------------- session
+
+
+def test_user_agent_names_library_version_and_backend(rsps: responses.RequestsMock) -> None:
+    rsps.get(URL, json=OK)
+    client([]).get("/invoices/42")
+    assert rsps.calls[0].request.headers["User-Agent"] == f"invoicing-bridge/{__version__} (acme)"
+
+
+def test_default_timeouts_are_connect_5_read_30(rsps: responses.RequestsMock) -> None:
+    rsps.get(URL, json=OK)
+    client([]).get("/invoices/42")
+    assert rsps.calls[0].request.req_kwargs["timeout"] == (5.0, 30.0)
+
+
+def test_http_options_set_timeouts_and_retries(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rsps.get(URL, status=503)
+    monkeypatch.setattr(http_module.time, "sleep", lambda s: None)
+    backend = AcmeBackend(connect_timeout=2, read_timeout=7.5, max_retries=1, backoff_base=0)
+    with pytest.raises(ServerError):
+        backend.http.get("/invoices/42")
+    assert [c.request.req_kwargs["timeout"] for c in rsps.calls] == [(2.0, 7.5)] * 2
+
+
+def test_default_http_options_give_default_timeouts(rsps: responses.RequestsMock) -> None:
+    rsps.get(URL, json=OK)
+    with AcmeBackend() as backend:
+        backend.http.get("/invoices/42")
+    assert rsps.calls[0].request.req_kwargs["timeout"] == (5.0, 30.0)
+
+
+def test_one_session_is_created_and_reused_for_every_request(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created: list[requests.Session] = []
+
+    class CountingSession(requests.Session):
+        def __init__(self) -> None:
+            super().__init__()
+            created.append(self)
+
+    monkeypatch.setattr(http_module.requests, "Session", CountingSession)
+    rsps.get(URL, json=OK)
+    rsps.put(URL, json=OK)
+    rsps.post(f"{BASE}/invoices", json=OK)
+    http = client([])
+    used: list[str] = []
+    real_request = http.session.request
+
+    def spy(method: str, url: str, **kw: Any) -> requests.Response:
+        used.append(method)
+        return real_request(method, url, **kw)
+
+    monkeypatch.setattr(http.session, "request", spy)
+    http.get("/invoices/42")
+    http.put("/invoices/42", json_body={"a": 1})
+    http.post("/invoices", json_body={"a": 1})
+    assert created == [http.session]
+    assert used == ["GET", "PUT", "POST"]
+
+
+def test_connections_are_reused_across_requests() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = json.dumps(OK).encode()
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    with EmulatorServer(app) as server:
+        http = HTTPClient(backend="acme", base_url=server.base_url)
+        for _ in range(5):
+            assert http.get("/invoices/42").data == OK
+        http.close()
+        assert server.stats.requests == 5
+        assert server.stats.connections == 1
+
+
+def test_pool_size_sets_the_connection_pool_size() -> None:
+    http = HTTPClient(backend="acme", base_url=BASE, pool_size=32)
+    adapter = http.session.get_adapter(BASE)
+    assert adapter._pool_maxsize == 32  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- retries
+
+RETRIED_STATUSES = [429, 502, 503, 504]
+IDEMPOTENT_METHODS = ["GET", "PUT", "DELETE"]
+
+
+@pytest.mark.parametrize("method", IDEMPOTENT_METHODS)
+@pytest.mark.parametrize("status", RETRIED_STATUSES)
+def test_idempotent_request_retries_status_then_succeeds(
+    rsps: responses.RequestsMock, sleeps: list[float], method: str, status: int
+) -> None:
+    rsps.add(method, URL, status=status, json={"message": "busy"})
+    rsps.add(method, URL, json=OK)
+    answer = client(sleeps).request(method, "/invoices/42")
+    assert answer.data == OK
+    assert len(rsps.calls) == 2
+    assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize("method", IDEMPOTENT_METHODS)
+@pytest.mark.parametrize(
+    "failure",
+    [requests.ConnectionError("connection reset"), requests.ReadTimeout("read timed out")],
+    ids=["connection-error", "read-timeout"],
+)
+def test_idempotent_request_retries_transport_failure_then_succeeds(
+    rsps: responses.RequestsMock, sleeps: list[float], method: str, failure: Exception
+) -> None:
+    rsps.add(method, URL, body=failure)
+    rsps.add(method, URL, json=OK)
+    assert client(sleeps).request(method, "/invoices/42").data == OK
+    assert len(rsps.calls) == 2
+    assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(500, ServerError), (400, InvalidRequest), (404, NotFound)]
+)
+def test_get_is_not_retried_on_status(
+    rsps: responses.RequestsMock, sleeps: list[float], status: int, error: type[APIError]
+) -> None:
+    rsps.get(URL, status=status, json={"message": "no"})
+    rsps.get(URL, json=OK)
+    with pytest.raises(error):
+        client(sleeps).get("/invoices/42")
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 4])
+def test_get_gives_up_after_max_retries_with_server_error(
+    rsps: responses.RequestsMock, sleeps: list[float], max_retries: int
+) -> None:
+    rsps.get(URL, status=503, json={"message": "down"})
+    with pytest.raises(ServerError) as info:
+        client(sleeps, max_retries=max_retries).get("/invoices/42")
+    assert info.value.status_code == 503
+    assert len(rsps.calls) == max_retries + 1
+    assert len(sleeps) == max_retries
+
+
+def test_get_gives_up_after_max_retries_with_transport_error(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.get(URL, body=requests.ConnectionError("reset"))
+    with pytest.raises(TransportError) as info:
+        client(sleeps, max_retries=2).get("/invoices/42")
+    assert info.value.status_code is None
+    assert info.value.retryable
+    assert len(rsps.calls) == 3
+
+
+def test_backoff_grows_exponentially_and_is_capped(
+    rsps: responses.RequestsMock, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rsps.get(URL, status=503)
+    policy = RetryPolicy(max_retries=6, backoff_base=0.5, backoff_cap=4.0)
+    monkeypatch.setattr(http_module.random, "uniform", lambda low, high: high)
+    with pytest.raises(ServerError):
+        client(sleeps, retry=policy).get("/invoices/42")
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+
+
+def test_backoff_jitter_stays_between_half_and_all_of_the_step() -> None:
+    policy = RetryPolicy(backoff_base=0.5, backoff_cap=4.0)
+    for attempt, step in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (8, 4.0)]:
+        waits = [policy.backoff(attempt) for _ in range(200)]
+        assert all(step / 2 <= w <= step for w in waits)
+        assert len(set(waits)) > 1  # jittered, not a constant
+        assert min(waits) < step * 0.6
+        assert max(waits) > step * 0.9
+
+
+def test_retry_after_seconds_is_honoured_on_429(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.get(URL, status=429, headers={"Retry-After": "7"})
+    rsps.get(URL, json=OK)
+    assert client(sleeps).get("/invoices/42").data == OK
+    assert sleeps == [7.0]
+
+
+def test_retry_after_http_date_is_honoured_on_429(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)
+    rsps.get(URL, status=429, headers={"Retry-After": email.utils.format_datetime(when, True)})
+    rsps.get(URL, json=OK)
+    client(sleeps).get("/invoices/42")
+    assert len(sleeps) == 1
+    assert 18.0 <= sleeps[0] <= 20.0
+
+
+def test_retry_after_is_honoured_on_503(rsps: responses.RequestsMock, sleeps: list[float]) -> None:
+    rsps.get(URL, status=503, headers={"Retry-After": "3"})
+    rsps.get(URL, json=OK)
+    client(sleeps).get("/invoices/42")
+    assert sleeps == [3.0]
+
+
+def test_retry_after_beyond_the_limit_gives_up_with_rate_limited(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.get(URL, status=429, headers={"Retry-After": "3600"})
+    with pytest.raises(RateLimited) as info:
+        client(sleeps).get("/invoices/42")
+    assert info.value.retry_after == 3600.0
+    assert sleeps == []
+    assert len(rsps.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("0", 0.0), (" 12 ", 12.0), ("1.5", 1.5), ("-3", 0.0), ("soon", None), (None, None)],
+)
+def test_parse_retry_after_seconds(header: str | None, expected: float | None) -> None:
+    assert parse_retry_after(header) == expected
+
+
+def test_parse_retry_after_http_date_relative_to_now() -> None:
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now=1445412480.0) == 30.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412500.0) == 0.0
+
+
+# --------------------------------------------------------------------------- POST
+
+
+def test_post_is_not_retried_on_503(rsps: responses.RequestsMock, sleeps: list[float]) -> None:
+    rsps.post(f"{BASE}/invoices", status=503)
+    rsps.post(f"{BASE}/invoices", json=OK)
+    with pytest.raises(ServerError):
+        client(sleeps).post("/invoices", json_body={"number": "1"})
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [requests.ConnectionError("connection reset by peer"), requests.ReadTimeout("read")],
+    ids=["dropped", "read-timeout"],
+)
+def test_post_is_not_retried_when_the_request_may_have_arrived(
+    rsps: responses.RequestsMock, sleeps: list[float], failure: Exception
+) -> None:
+    rsps.post(f"{BASE}/invoices", body=failure)
+    rsps.post(f"{BASE}/invoices", json=OK)
+    with pytest.raises(TransportError) as info:
+        client(sleeps).post("/invoices", json_body={"number": "1"})
+    assert info.value.request_sent is True
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+
+
+def test_post_is_retried_on_connect_timeout(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.post(f"{BASE}/invoices", body=requests.ConnectTimeout("connect timed out"))
+    rsps.post(f"{BASE}/invoices", json=OK)
+    assert client(sleeps).post("/invoices", json_body={}).data == OK
+    assert len(sleeps) == 1
+
+
+def test_post_is_retried_on_429(rsps: responses.RequestsMock, sleeps: list[float]) -> None:
+    rsps.post(f"{BASE}/invoices", status=429)
+    rsps.post(f"{BASE}/invoices", json=OK)
+    assert client(sleeps).post("/invoices", json_body={}).data == OK
+    assert len(rsps.calls) == 2
+    assert len(sleeps) == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_post_is_retried_when_the_connection_was_refused(sleeps: list[float]) -> None:
+    http = HTTPClient(
+        backend="acme",
+        base_url=f"http://127.0.0.1:{_closed_port()}",
+        retry=RetryPolicy(max_retries=2),
+        sleep=sleeps.append,
+    )
+    with pytest.raises(TransportError) as info:
+        http.post("/invoices", json_body={"number": "1"})
+    assert info.value.request_sent is False
+    assert http.request_count == 3
+    assert len(sleeps) == 2
+
+
+def test_post_dropped_by_a_real_server_is_not_retried(sleeps: list[float]) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("201 Created", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    with EmulatorServer(app) as server:
+        server.faults.scheduled.append("drop")
+        http = HTTPClient(backend="acme", base_url=server.base_url, sleep=sleeps.append)
+        with pytest.raises(TransportError) as info:
+            http.post("/invoices", json_body={"number": "1"})
+        assert info.value.request_sent is True
+        assert server.stats.requests == 1
+        assert sleeps == []
+
+
+def test_retry_false_disables_retries_of_a_get(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.get(URL, status=503)
+    with pytest.raises(ServerError):
+        client(sleeps).request("GET", "/invoices/42", retry=False)
+    assert len(rsps.calls) == 1
+
+
+# --------------------------------------------------------------------------- error mapping
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, InvalidRequest),
+        (401, AuthenticationError),
+        (403, PermissionDenied),
+        (404, NotFound),
+        (409, Conflict),
+        (422, InvalidRequest),
+        (429, RateLimited),
+        (500, ServerError),
+        (502, ServerError),
+        (418, InvalidRequest),
+        (599, ServerError),
+    ],
+)
+def test_status_maps_to_error_class_with_context(
+    rsps: responses.RequestsMock, status: int, error: type[APIError]
+) -> None:
+    body = {"message": f"refused with {status}", "code": status * 10}
+    rsps.put(URL, status=status, json=body, headers={"Retry-After": "4"})
+    with pytest.raises(APIError) as info:
+        client([], max_retries=0).put("/invoices/42", json_body={})
+    exc = info.value
+    assert type(exc) is error
+    assert exc.backend == "acme"
+    assert exc.method == "PUT"
+    assert exc.path == "/invoices/42"
+    assert exc.status_code == status
+    assert exc.details == body
+    assert exc.message == f"refused with {status}"
+    assert str(exc) == f"acme PUT /invoices/42 HTTP {status}: refused with {status}"
+
+
+def test_rate_limited_carries_retry_after(rsps: responses.RequestsMock) -> None:
+    rsps.get(URL, status=429, headers={"Retry-After": "9"})
+    with pytest.raises(RateLimited) as info:
+        client([], max_retries=0).get("/invoices/42")
+    assert info.value.retry_after == 9.0
+
+
+def test_error_without_json_body_keeps_an_excerpt_in_details(
+    rsps: responses.RequestsMock,
+) -> None:
+    page = "<html><body>" + "x" * 1000 + "</body></html>"
+    rsps.get(URL, status=500, body=page, content_type="text/html")
+    with pytest.raises(ServerError) as info:
+        client([], max_retries=0).get("/invoices/42")
+    assert info.value.details == {"body": page[:300]}
+    assert "HTML page" in info.value.message
+
+
+def _parser(result: ErrorInfo | None) -> Any:
+    seen: list[tuple[int, Any, str]] = []
+
+    def parse(status: int, data: Any, text: str) -> ErrorInfo | None:
+        seen.append((status, data, text))
+        return (
+            result
+            if status >= 400 or (isinstance(data, dict) and data.get("ok") is False)
+            else None
+        )
+
+    parse.seen = seen  # type: ignore[attr-defined]
+    return parse
+
+
+def test_error_parser_category_overrides_the_status(rsps: responses.RequestsMock) -> None:
+    # Perfex 2.x answers 404, not 401, to a bad token.
+    rsps.get(URL, status=404, json={"status": False, "message": "Token invalid"})
+    parser = _parser(ErrorInfo(message="bad token", category="authentication"))
+    with pytest.raises(AuthenticationError) as info:
+        client([], error_parser=parser).get("/invoices/42")
+    assert info.value.status_code == 404
+    assert info.value.message == "bad token"
+    assert parser.seen[0][:2] == (404, {"status": False, "message": "Token invalid"})
+
+
+def test_error_parser_field_errors_reach_invalid_request(rsps: responses.RequestsMock) -> None:
+    rsps.post(f"{BASE}/invoices", status=400, json={"validation_errors": {"x": 1}})
+    parser = _parser(ErrorInfo(message="invalid", field_errors={"client_id": "required"}))
+    with pytest.raises(InvalidRequest) as info:
+        client([], error_parser=parser).post("/invoices", json_body={})
+    assert info.value.field_errors == {"client_id": "required"}
+    assert "client_id: required" in str(info.value)
+
+
+def test_2xx_flagged_by_the_error_parser_becomes_an_error(
+    rsps: responses.RequestsMock,
+) -> None:
+    # Daftra answers 200 with {"result": "failed"}; Perfex 200 with {"status": false}.
+    rsps.post(f"{BASE}/invoices", status=200, json={"ok": False, "message": "duplicate"})
+    parser = _parser(ErrorInfo(message="duplicate number", category="conflict"))
+    with pytest.raises(Conflict) as info:
+        client([], error_parser=parser).post("/invoices", json_body={})
+    assert info.value.status_code == 200
+    assert info.value.message == "duplicate number"
+
+
+def test_2xx_flagged_without_category_is_an_api_error(rsps: responses.RequestsMock) -> None:
+    rsps.get(URL, status=200, json={"ok": False})
+    with pytest.raises(APIError) as info:
+        client([], error_parser=_parser(ErrorInfo(message="failed"))).get("/invoices/42")
+    assert type(info.value) is APIError
+
+
+def test_unknown_category_from_a_parser_falls_back_to_the_status(
+    rsps: responses.RequestsMock,
+) -> None:
+    rsps.get(URL, status=403, json={})
+    parser = _parser(ErrorInfo(message="nope", category="no-such-category"))
+    with pytest.raises(PermissionDenied):
+        client([], error_parser=parser).get("/invoices/42")
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "what"),
+    [
+        ("<!DOCTYPE html><html><body>Login</body></html>", "text/html", "an HTML page"),
+        ("", "application/json", "an empty body"),
+        ('{"id": "42", "number": "INV-0', "application/json", "a non-JSON body"),
+        ("OK", "text/plain", "a non-JSON body"),
+    ],
+    ids=["html", "empty", "truncated", "text"],
+)
+def test_2xx_without_json_is_a_transport_error_and_not_retried(
+    rsps: responses.RequestsMock, sleeps: list[float], body: str, content_type: str, what: str
+) -> None:
+    rsps.get(URL, status=200, body=body, content_type=content_type)
+    with pytest.raises(TransportError) as info:
+        client(sleeps).get("/invoices/42")
+    assert info.value.status_code == 200
+    assert what in info.value.message
+    assert info.value.retryable is False
+    assert len(rsps.calls) == 1
+
+
+def test_allow_empty_accepts_an_empty_2xx(rsps: responses.RequestsMock) -> None:
+    rsps.delete(URL, status=204, body="")
+    answer = client([]).delete("/invoices/42", allow_empty=True)
+    assert answer.status_code == 204
+    assert answer.data is None
+
+
+def test_allow_empty_still_refuses_html(rsps: responses.RequestsMock) -> None:
+    rsps.delete(URL, status=200, body="<html></html>", content_type="text/html")
+    with pytest.raises(TransportError):
+        client([]).delete("/invoices/42", allow_empty=True)
+
+
+def test_expect_json_false_returns_the_text(rsps: responses.RequestsMock) -> None:
+    rsps.get(URL, status=200, body="%PDF-1.4", content_type="application/pdf")
+    answer = client([]).get("/invoices/42", expect_json=False)
+    assert answer.text == "%PDF-1.4"
+    assert answer.data is None
+
+
+def test_json_body_with_arabic_text_is_decoded(rsps: responses.RequestsMock) -> None:
+    rsps.get(URL, json={"name": "شركة النيل"})
+    assert client([]).get("/invoices/42").data == {"name": "شركة النيل"}
+
+
+# --------------------------------------------------------------------------- rate limit
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_limiter_spaces_requests_evenly() -> None:
+    clock = FakeClock()
+    slept: list[float] = []
+    limiter = RateLimiter(4, clock=clock, sleep=slept.append)
+    waits = [limiter.acquire() for _ in range(4)]
+    assert waits == [0.0, 0.25, 0.5, 0.75]
+    assert slept == [0.25, 0.5, 0.75]
+
+
+def test_rate_limiter_does_not_wait_once_the_slot_has_passed() -> None:
+    clock = FakeClock()
+    slept: list[float] = []
+    limiter = RateLimiter(2, clock=clock, sleep=slept.append)
+    limiter.acquire()
+    clock.now += 0.2
+    assert limiter.acquire() == pytest.approx(0.3)
+    clock.now += 5
+    assert limiter.acquire() == 0.0
+    assert slept == [pytest.approx(0.3)]
+
+
+def test_rate_limiter_refuses_a_non_positive_rate() -> None:
+    with pytest.raises(ValueError):
+        RateLimiter(0)
+
+
+def test_client_rate_limit_waits_through_the_injected_sleep(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.get(URL, json=OK)
+    http = client(sleeps, rate_limit=1.0)
+    for _ in range(3):
+        http.get("/invoices/42")
+    # The injected sleep does not pass time: each request waits for its own one-second slot.
+    assert len(sleeps) == 2
+    assert 0.9 < sleeps[0] <= 1.0
+    assert 1.9 < sleeps[1] <= 2.0
