@@ -198,8 +198,12 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
 
 
 @pytest.fixture
-def in_harness(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Harness:
-    monkeypatch.chdir(harness.directory)
+def in_harness(harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    """A fresh working directory (ledger files do not leak between blocks) holding the
+    harness's config file, and the environment variables its profiles read."""
+    config = (harness.directory / "invoicing-bridge.toml").read_text(encoding="utf-8")
+    (tmp_path / "invoicing-bridge.toml").write_text(config, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("INVOICING_BRIDGE_CONFIG", raising=False)
     for key, value in harness.env.items():
         monkeypatch.setenv(key, value)
