@@ -6,6 +6,7 @@ distribution's metadata and are loaded with stevedore.
 
 from __future__ import annotations
 
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from stevedore import NamedExtensionManager
@@ -26,10 +27,31 @@ NAMESPACE = "invoicing_bridge.backends"
 EMULATOR_NAMESPACE = "invoicing_bridge.emulators"
 
 
-def _names(namespace: str) -> list[str]:
-    from importlib.metadata import entry_points
+def _entry_points(namespace: str) -> list[EntryPoint]:
+    """The group's entry points, read afresh from the installed distributions' metadata
+    (the first distribution on ``sys.path`` wins a name).
 
-    return sorted({ep.name for ep in entry_points(group=namespace)})
+    Not through stevedore's cache: it keeps one list per group for the whole process
+    (``ExtensionManager.ENTRY_POINT_CACHE``) and an on-disk copy keyed by path mtimes
+    packed as 32-bit floats (about two minutes' resolution), so a plugin installed after
+    the first lookup was listed by ``available_backends()`` yet "not found" by
+    ``get_backend()``.
+    """
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=namespace):
+        found.setdefault(ep.name, ep)
+    return list(found.values())
+
+
+class _FreshManager(NamedExtensionManager[Any]):
+    """stevedore's loader (load failures reported to our callback), fed fresh entry points."""
+
+    def list_entry_points(self) -> list[EntryPoint]:
+        return _entry_points(self.namespace)
+
+
+def _names(namespace: str) -> list[str]:
+    return sorted(ep.name for ep in _entry_points(namespace))
 
 
 def available_backends() -> list[str]:
@@ -44,8 +66,12 @@ def _load(namespace: str, name: str, what: str) -> Any:
     def on_failure(_manager: Any, entrypoint: Any, exc: BaseException) -> None:
         failures.append((entrypoint.name, exc))
 
-    manager = NamedExtensionManager(
-        namespace, names=[name], invoke_on_load=False, on_load_failure_callback=on_failure
+    manager = _FreshManager(
+        namespace,
+        names=[name],
+        invoke_on_load=False,
+        on_load_failure_callback=on_failure,
+        on_missing_entrypoints_callback=None,  # we raise BackendNotFound instead of a log line
     )
     for failed, exc in failures:
         if failed == name:
