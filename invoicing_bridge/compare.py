@@ -48,8 +48,8 @@ from decimal import Decimal, InvalidOperation
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from .backends.base import Feature, InvoicingBackend
-from .exceptions import ConfigurationError
-from .models import Invoice, LineItem, Payment, PaymentStatus
+from .exceptions import ConfigurationError, NotFound
+from .models import Client, Invoice, LineItem, Payment, PaymentStatus
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -374,6 +374,7 @@ class _Snapshot:
     issue_date: dt.date
     due_date: dt.date | None
     currency: str
+    client_id: str | None
     client_name: str
     client_email: str | None
     client_tax_number: str | None
@@ -392,6 +393,7 @@ class _Snapshot:
             issue_date=invoice.issue_date,
             due_date=invoice.due_date,
             currency=invoice.currency,
+            client_id=invoice.client.id,
             client_name=invoice.client.name,
             client_email=invoice.client.email,
             client_tax_number=invoice.client.tax_number,
@@ -552,6 +554,39 @@ def _diff_payments(
     for j in free_right:
         out.append(FieldDifference(f"payments[right:{j}]", None, str(right[j])))
     return out
+
+
+class _Clients:
+    """One side's client records, read only when an invoice leaves out a detail the other
+    side's invoice has (Perfex keeps a customer's email on its primary contact, not on
+    the invoice), once per client."""
+
+    def __init__(self, backend: InvoicingBackend) -> None:
+        self.backend = backend
+        self.records: dict[str, Client | None] = {}
+
+    def get(self, id: str | None) -> Client | None:
+        if id is None or Feature.GET_CLIENT not in self.backend.features:
+            return None
+        if id not in self.records:
+            try:
+                self.records[id] = self.backend.get_client(id)
+            except NotFound:  # deleted since: the invoice is all there is
+                self.records[id] = None
+        return self.records[id]
+
+
+def _fill_clients(left: _Snapshot, right: _Snapshot, clients: tuple[_Clients, _Clients]) -> None:
+    """Where one invoice has the client's email or tax number and the other has none, take
+    the missing one from that side's client record."""
+    for attr, name in (("client_email", "email"), ("client_tax_number", "tax_number")):
+        a, b = getattr(left, attr), getattr(right, attr)
+        if (a is None) == (b is None):
+            continue
+        snap, side = (left, clients[0]) if a is None else (right, clients[1])
+        record = side.get(snap.client_id)
+        if record is not None:
+            setattr(snap, attr, getattr(record, name))
 
 
 # --------------------------------------------------------------------------- reading
@@ -735,6 +770,7 @@ def compare(
         item_taxes=all(Feature.ITEM_TAX_DETAIL in b.features for b in (left, right)),
         numbers=keys is not None,
     )
+    clients = (_Clients(left), _Clients(right))
     skipped_payments = 0
     renumbered = 0
     example: tuple[str, str] | None = None
@@ -782,6 +818,7 @@ def compare(
         other = left_by_key.get(rkey)
         if other is None:
             continue  # only on the right, or a left duplicate: decided at the end
+        _fill_clients(other, snap, clients)
         differences = _diff(other, snap, rules)
         if other.ref.number != snap.ref.number:
             renumbered += 1
@@ -819,6 +856,13 @@ def compare(
     report.not_compared = _notes(
         left, right, rules, keys, skipped_payments, renumbered, example, report.matched
     )
+    for side, backend in zip(clients, (left, right), strict=True):
+        if side.records:
+            report.not_compared.insert(
+                2,
+                f"client.email, client.tax_number: where {backend.name}'s invoices leave "
+                f"them out, read from its client records ({len(side.records)} clients)",
+            )
     report.finished_at = time.monotonic()
     return report
 

@@ -382,6 +382,74 @@ def test_status_difference_reports_the_json_values() -> None:
     }
 
 
+class ContactEmailBackend(ListBackend):
+    """Like Perfex: invoices carry no client email; the client record has it."""
+
+    name = "contactemail"
+    features = ListBackend.features | {Feature.GET_CLIENT}
+
+    def __init__(self, invoices: list[Invoice], clients: dict[str, Client]):
+        super().__init__(invoices)
+        self.clients = clients
+
+    def get_client(self, id: str) -> Client:
+        self._count("get_client")
+        if id not in self.clients:
+            raise NotFound(f"client {id} not found", backend=self.name, status_code=404)
+        return self.clients[id]
+
+
+def without_email(number: str, id: str) -> Invoice:
+    invoice = make_invoice(number, id=id)
+    invoice.client.email = None
+    return invoice
+
+
+def test_client_email_missing_from_invoices_is_read_once_per_client() -> None:
+    left = ListBackend([make_invoice("1", id="1"), make_invoice("2", id="2")])
+    record = Client(name="Acme Trading LLC", id="c1", email="BILLING@acme.example")
+    right = ContactEmailBackend(
+        [without_email("1", "11"), without_email("2", "12")], {"c1": record}
+    )
+
+    report = compare(left, right)
+
+    assert report.ok, report.to_dict()
+    assert right.calls["get_client"] == 1
+    assert any("contactemail's invoices leave them out" in n for n in report.not_compared)
+
+
+def test_client_record_with_another_email_is_a_difference() -> None:
+    left = ListBackend([make_invoice("1", id="1")])
+    record = Client(name="Acme", id="c1", email="old@acme.example")
+    right = ContactEmailBackend([without_email("1", "11")], {"c1": record})
+
+    report = compare(left, right)
+
+    assert report.different[0].differences == [
+        FieldDifference("client.email", "billing@acme.example", "old@acme.example")
+    ]
+
+
+def test_client_record_gone_leaves_the_difference() -> None:
+    left = ListBackend([make_invoice("1", id="1")])
+    right = ContactEmailBackend([without_email("1", "11")], {})
+
+    report = compare(left, right)
+
+    assert report.different[0].differences == [
+        FieldDifference("client.email", "billing@acme.example", None)
+    ]
+
+
+def test_no_client_record_is_read_when_both_invoices_agree() -> None:
+    right = ContactEmailBackend([without_email("1", "11")], {})
+
+    compare(ListBackend([without_email("1", "1")]), right)
+
+    assert "get_client" not in right.calls
+
+
 # --------------------------------------------------------------------------- tolerance
 
 
