@@ -166,6 +166,8 @@ class MemoryBackend(InvoicingBackend):
         self._count("create_invoice")
         with self._lock:
             self._validate(invoice)
+            for payment in invoice.payments:
+                self._check_payment(payment)  # before storing: no half-created invoice
             id = self._next_id()
             payments = invoice.payments
             invoice = invoice.copy(payments=[])
@@ -291,14 +293,17 @@ class MemoryBackend(InvoicingBackend):
                 raise NotFound(f"payment {id} not found", backend=self.name, status_code=404)
             return _copy_payment(self._payments[id])
 
-    def _record(self, payment: Payment, invoice_id: str) -> Payment:
-        invoice = self._invoices[invoice_id]
+    def _check_payment(self, payment: Payment) -> None:
         if payment.amount <= 0:
             raise InvalidRequest(
                 "payment amount must be positive",
                 backend=self.name,
                 field_errors={"amount": str(payment.amount)},
             )
+
+    def _record(self, payment: Payment, invoice_id: str) -> Payment:
+        invoice = self._invoices[invoice_id]
+        self._check_payment(payment)
         id = self._next_id()
         stored = _copy_payment(payment)
         stored.id = id
@@ -335,5 +340,6 @@ class MemoryBackend(InvoicingBackend):
         rows = payload if isinstance(payload, list) else [payload]
         try:
             return [builders[kind](row) for row in rows]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # AttributeError: a row that is not a mapping at all (a string, a number).
             raise MappingError(f"not a neutral {kind}: {exc}", backend=self.name) from exc
