@@ -164,12 +164,32 @@ def _start_emulators(stack: contextlib.ExitStack) -> tuple[dict[str, Any], dict[
 Started = tuple[dict[str, Any], dict[str, str]] | None
 
 
+#: Invoices seeded in each emulator: enough for every example, few enough to be fast.
+SEEDED = 8
+
+
 def _daftra_profile(stack: contextlib.ExitStack) -> Started:
-    return None  # filled in when the Daftra emulator lands
+    try:
+        from invoicing_bridge_daftra.emulator import DaftraEmulator
+    except ModuleNotFoundError as exc:
+        if _pending(exc):
+            return None
+        raise
+    emulator = stack.enter_context(DaftraEmulator(invoices=SEEDED, seed=1))
+    env = {"DAFTRA_URL": emulator.base_url, "DAFTRA_API_KEY": emulator.api_key}
+    return emulator.profile(), env
 
 
 def _perfex_profile(stack: contextlib.ExitStack) -> Started:
-    return None  # filled in when the Perfex emulator lands
+    try:
+        from invoicing_bridge_perfex.emulator import PerfexEmulator
+    except ModuleNotFoundError as exc:
+        if _pending(exc):
+            return None
+        raise
+    emulator = stack.enter_context(PerfexEmulator(invoices=0, seed=1))
+    env = {"PERFEX_URL": emulator.base_url, "PERFEX_TOKEN": emulator.token}
+    return emulator.profile(), env
 
 
 def _toml(value: Any) -> str:
@@ -179,6 +199,8 @@ def _toml(value: Any) -> str:
         return str(value)
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
 
