@@ -74,6 +74,7 @@ class AcmeBackend(HTTPBackend):
             Feature.CREATE_CLIENT,
             Feature.RECORD_PAYMENT,
             Feature.DRAFT_INVOICES,
+            Feature.ITEM_TAX_DETAIL,  # every line read carries its tax
             Feature.PARSE,
         }
     )
@@ -148,6 +149,10 @@ class AcmeBackend(HTTPBackend):
             AcmeInvoiceSchema(), self.http.get(f"/invoices/{id}").data["invoice"]
         )
         return invoice
+
+    def validate_invoice(self, invoice: Invoice) -> None:
+        """What a create would refuse, found without writing (dry-run migrations)."""
+        invoice_body(invoice)  # raises MappingError (say, two taxes on one line)
 
     def create_invoice(self, invoice: Invoice) -> Invoice:
         body = invoice_body(invoice)
