@@ -47,6 +47,9 @@ class Feature:
     PARSE = "parse"  # parse_payload() maps saved raw payloads offline
     #: Reads report each line's taxes (``LineItem.taxes``); without it compare skips them.
     ITEM_TAX_DETAIL = "items.tax_detail"
+    #: Recorded payments keep the date given (Perfex dates them when recorded); without
+    #: it compare leaves payment dates out.
+    PAYMENT_DATES = "payments.date"
 
     ALL: ClassVar[frozenset[str]] = frozenset(
         {
@@ -68,6 +71,7 @@ class Feature:
             VOID_INVOICES,
             PARSE,
             ITEM_TAX_DETAIL,
+            PAYMENT_DATES,
         }
     )
 
