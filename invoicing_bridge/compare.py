@@ -24,8 +24,8 @@ number, subtotal, discount, tax, adjustment, total, amount paid and balance (Dec
 within ``tolerance`` currency units), line items (matched by position, then by name:
 quantity, unit price, taxes) and completed payments (as multisets of amount, date and
 method). Facts that cannot agree by nature (remote ids, timestamps, ``source``, ``raw``,
-``extra``, per-line taxes a backend does not report) are not compared, and the report's
-``not_compared`` says so.
+``extra``, per-line taxes a backend does not report, payment dates a backend sets itself,
+the number of a draft) are not compared, and the report's ``not_compared`` says so.
 
 Paths name fields as in the neutral JSON form: ``total``, ``client.email``,
 ``items[1].quantity`` (the left invoice's line 1), ``items[right:2]`` (line 2 of the right
@@ -411,6 +411,7 @@ class _Snapshot:
 class _Rules:
     tolerance: Decimal
     item_taxes: bool  # both sides report per-line taxes
+    payment_dates: bool  # both sides keep the dates payments are recorded with
     numbers: bool  # compare normalised numbers (ledger matching)
 
     def money_differs(self, a: Decimal, b: Decimal) -> bool:
@@ -424,7 +425,9 @@ def _diff(left: _Snapshot, right: _Snapshot, rules: _Rules) -> list[FieldDiffere
         if a != b:
             out.append(FieldDifference(path, a, b))
 
-    if rules.numbers and left.norm_number != right.norm_number:
+    # A draft may have no number yet (Perfex shows "INV-DRAFT" until it is issued).
+    drafts = "draft" in (left.status, right.status)
+    if rules.numbers and not drafts and left.norm_number != right.norm_number:
         out.append(FieldDifference("number", left.ref.number, right.ref.number))
     exact("status", left.status, right.status)
     exact("issue_date", left.issue_date, right.issue_date)
@@ -526,11 +529,14 @@ def _diff_payments(
     def close(a: Decimal, b: Decimal) -> bool:
         return not rules.money_differs(a, b)
 
+    def same_date(a: _Pay, b: _Pay) -> bool:
+        return a.date == b.date or not rules.payment_dates
+
     tests: tuple[Callable[[_Pay, _Pay], bool], ...] = (
-        lambda a, b: a.date == b.date and a.method == b.method and close(a.amount, b.amount),
-        lambda a, b: a.date == b.date and a.method == b.method,
+        lambda a, b: same_date(a, b) and a.method == b.method and close(a.amount, b.amount),
+        lambda a, b: same_date(a, b) and a.method == b.method,
         lambda a, b: a.method == b.method and close(a.amount, b.amount),
-        lambda a, b: a.date == b.date and close(a.amount, b.amount),
+        lambda a, b: same_date(a, b) and close(a.amount, b.amount),
     )
     for test in tests:
         for i in list(free_left):
@@ -545,7 +551,7 @@ def _diff_payments(
         a, b = left[i], right[j]
         if rules.money_differs(a.amount, b.amount):
             out.append(FieldDifference(f"payments[{i}].amount", a.amount, b.amount))
-        if a.date != b.date:
+        if not same_date(a, b):
             out.append(FieldDifference(f"payments[{i}].date", a.date, b.date))
         if a.method != b.method:
             out.append(FieldDifference(f"payments[{i}].method", a.method, b.method))
@@ -768,6 +774,7 @@ def compare(
     rules = _Rules(
         tolerance=report.tolerance,
         item_taxes=all(Feature.ITEM_TAX_DETAIL in b.features for b in (left, right)),
+        payment_dates=all(Feature.PAYMENT_DATES in b.features for b in (left, right)),
         numbers=keys is not None,
     )
     clients = (_Clients(left), _Clients(right))
@@ -893,13 +900,19 @@ def _notes(
     else:
         notes.append(
             "number: invoices are matched through the migration ledger; numbers are "
-            "compared as each backend normalises them"
+            "compared as each backend normalises them, except for drafts"
         )
         notes.extend(keys.notes)
     if not rules.item_taxes:
         for backend in (left, right):
             if Feature.ITEM_TAX_DETAIL not in backend.features:
                 notes.append(f"items[*].taxes: {backend.name} does not report per-line tax")
+    if not rules.payment_dates:
+        for backend in (left, right):
+            if Feature.PAYMENT_DATES not in backend.features:
+                notes.append(
+                    f"payments[*].date: {backend.name} dates payments when they are recorded"
+                )
     if skipped_payments:
         notes.append(
             f"payments: only completed payments are compared; {skipped_payments} pending, "

@@ -49,7 +49,14 @@ class ListBackend(InvoicingBackend):
     """
 
     name = "listed"
-    features = frozenset({Feature.LIST_INVOICES, Feature.GET_INVOICE, Feature.ITEM_TAX_DETAIL})
+    features = frozenset(
+        {
+            Feature.LIST_INVOICES,
+            Feature.GET_INVOICE,
+            Feature.ITEM_TAX_DETAIL,
+            Feature.PAYMENT_DATES,
+        }
+    )
 
     def __init__(self, invoices: list[Invoice], *, listing_without_lines: bool = False):
         super().__init__()
@@ -564,6 +571,38 @@ def test_payments_compare_as_multisets() -> None:
     )
 
 
+class DatesPaymentsItselfBackend(ListBackend):
+    """Like Perfex: a recorded payment is dated the day it is recorded."""
+
+    name = "datesitself"
+    features = ListBackend.features - {Feature.PAYMENT_DATES}
+
+
+def test_payment_dates_are_not_compared_when_a_side_dates_payments_itself() -> None:
+    def mutate(invoice: Invoice) -> None:
+        for payment in invoice.payments:
+            payment.date = dt.date(2026, 11, 21)
+
+    left, right = pair(mutate, right_cls=DatesPaymentsItselfBackend)
+
+    report = compare(left, right)
+
+    assert report.ok
+    assert "payments[*].date: datesitself dates payments when they are recorded" in (
+        report.not_compared
+    )
+
+
+def test_payment_amounts_still_compare_when_dates_do_not() -> None:
+    def mutate(invoice: Invoice) -> None:
+        invoice.payments[0].date = dt.date(2026, 11, 21)
+        invoice.payments[0].amount = D("51.00")
+
+    report = compare(*pair(mutate, right_cls=DatesPaymentsItselfBackend))
+
+    assert only_difference(report) == FieldDifference("payments[0].amount", D("50.00"), D("51.00"))
+
+
 def test_payments_not_completed_are_left_out_and_noted() -> None:
     def mutate(invoice: Invoice) -> None:
         invoice.payments.append(
@@ -784,6 +823,15 @@ def test_match_by_ledger_reports_numbers_that_do_not_correspond() -> None:
     report = compare(left, right, match="ledger", ledger=FakePairs([("1", "101")]))
 
     assert only_difference_of(report) == FieldDifference("number", "INV-7", "000008")
+
+
+def test_match_by_ledger_does_not_compare_the_number_of_a_draft() -> None:
+    left = ListBackend([make_invoice("000007", id="1", status=InvoiceStatus.DRAFT)])
+    right = ListBackend([make_invoice("INV-DRAFT", id="101", status=InvoiceStatus.DRAFT)])
+
+    report = compare(left, right, match="ledger", ledger=FakePairs([("1", "101")]))
+
+    assert report.ok
 
 
 def only_difference_of(report: ComparisonReport) -> FieldDifference:
