@@ -75,6 +75,7 @@ class AcmeBackend(HTTPBackend):
             Feature.RECORD_PAYMENT,
             Feature.DRAFT_INVOICES,
             Feature.ITEM_TAX_DETAIL,  # every line read carries its tax
+            Feature.PAYMENT_DATES,  # a payment keeps the date it is recorded with
             Feature.PARSE,
         }
     )
