@@ -519,16 +519,35 @@ def test_unknown_category_from_a_parser_falls_back_to_the_status(
     ],
     ids=["html", "empty", "truncated", "text"],
 )
-def test_2xx_without_json_is_a_transport_error_and_not_retried(
+def test_2xx_without_json_on_a_write_is_a_transport_error_and_not_retried(
     rsps: responses.RequestsMock, sleeps: list[float], body: str, content_type: str, what: str
 ) -> None:
-    rsps.get(URL, status=200, body=body, content_type=content_type)
+    rsps.put(URL, status=200, body=body, content_type=content_type)
     with pytest.raises(TransportError) as info:
-        client(sleeps).get("/invoices/42")
+        client(sleeps).put("/invoices/42", json_body={})
     assert info.value.status_code == 200
     assert what in info.value.message
     assert info.value.retryable is False
     assert len(rsps.calls) == 1
+
+
+def test_2xx_html_on_a_read_is_retried_then_succeeds(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.get(URL, status=200, body="<html>portal</html>", content_type="text/html")
+    rsps.get(URL, status=200, json={"ok": True})
+    assert client(sleeps).get("/invoices/42").data == {"ok": True}
+    assert len(rsps.calls) == 2 and len(sleeps) == 1
+
+
+def test_2xx_html_on_a_read_gives_up_after_the_retries(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.get(URL, status=200, body="<html>portal</html>", content_type="text/html")
+    with pytest.raises(TransportError) as info:
+        client(sleeps).get("/invoices/42")
+    assert info.value.retryable is True
+    assert len(rsps.calls) == 1 + len(sleeps)
 
 
 def test_allow_empty_accepts_an_empty_2xx(rsps: responses.RequestsMock) -> None:

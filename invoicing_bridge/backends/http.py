@@ -52,6 +52,7 @@ log = logging.getLogger("invoicing_bridge.http")
 #: Headers whose values are never logged or shown, whatever they hold.
 SECRET_HEADERS = frozenset({"apikey", "authtoken", "authorization", "cookie", "set-cookie"})
 MASK = "***"
+SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
@@ -398,14 +399,16 @@ class HTTPClient:
             if not text.strip() and allow_empty:
                 return HTTPResponse(response.status_code, response.headers, None, text)
             what = "an empty body" if not text.strip() else _describe_non_json(response, text)
-            # The server answered: asking again gets the same page, so this is not retried.
+            # Seen live (Daftra notes, AIZEN): a proxy or captive portal answers 2xx with
+            # HTML now and then. A read is worth asking again; a write may have been
+            # applied behind the proxy, so it is not repeated.
             raise self._transport(
                 f"expected JSON, got {what}",
                 method,
                 path,
                 status_code=response.status_code,
                 details={"body": self._excerpt(text)},
-                retryable=False,
+                retryable=method in SAFE,
             )
         return HTTPResponse(response.status_code, response.headers, parsed, text)
 
