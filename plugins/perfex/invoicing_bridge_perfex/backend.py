@@ -49,16 +49,18 @@ from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment
 from .numbers import DRAFT_NUMBER, parse_number
 from .phpforms import encode_form
 from .schemas import (
-    CENT,
     POSSIBLE_STATUSES,
     InvoicePlan,
     PerfexClientSchema,
     PerfexClientWriteSchema,
     PerfexInvoiceSchema,
     PerfexInvoiceWriteSchema,
+    PerfexLine,
     PerfexLookups,
     PerfexPaymentSchema,
     PerfexPaymentWriteSchema,
+    PerfexTotals,
+    cents_exactly,
     load_many,
     method_slug,
     perfex_lines,
@@ -170,9 +172,6 @@ class PerfexOptions(HTTPOptions):
     detail_workers = fields.Integer(load_default=4, validate=validate.Range(min=1, max=32))
     #: Customers carry no email in Perfex: keep it on the customer's primary contact.
     primary_contacts = fields.Boolean(load_default=True)
-    #: Round quantities and prices with more than 2 decimals (Perfex stores 2) instead of
-    #: refusing them.
-    round_to_cents = fields.Boolean(load_default=False)
 
 
 # --------------------------------------------------------------------------- errors
@@ -286,7 +285,7 @@ class PerfexBackend(HTTPBackend):
     ``api_version`` (``2``/``3``/``auto``), ``auth_header``, ``page_size``,
     ``currencies`` (code → Perfex currency id), ``payment_modes`` (ids for new invoices),
     ``number_padding`` (6), ``list_details``, ``detail_workers``, ``primary_contacts``,
-    ``round_to_cents``, and the shared HTTP options.
+    and the shared HTTP options.
 
     Numbers: the neutral ``number`` is the display number (``formatted_number`` when the
     install has it, else prefix + format + padding). :meth:`normalize_number` and
@@ -643,14 +642,11 @@ class PerfexBackend(HTTPBackend):
             )
         return billing
 
-    def _plan(self, invoice: Invoice, current: Invoice | None = None) -> InvoicePlan:
-        """Resolve what Perfex needs for a write; MappingError for what it cannot take."""
-        if not invoice.client.id:
-            raise MappingError(
-                "the invoice's client has no Perfex customer id (create the client first)",
-                backend=self.name,
-                field="client.id",
-            )
+    def _checked(
+        self, invoice: Invoice, *, creating: bool
+    ) -> tuple[str, list[PerfexLine], PerfexTotals, int]:
+        """What Perfex would store for ``invoice``, computed offline: the currency id, the
+        lines, the totals and the number. Raises MappingError for what it cannot take."""
         currency_id = self.lookups.currency_id(invoice.currency)
         if currency_id is None:
             raise MappingError(
@@ -659,20 +655,18 @@ class PerfexBackend(HTTPBackend):
                 backend=self.name,
                 field="currency",
             )
-        if current is None and invoice.status is InvoiceStatus.VOID:
+        if creating and invoice.status is InvoiceStatus.VOID:
             raise MappingError(
                 "the Perfex API cannot create a cancelled (void) invoice",
                 backend=self.name,
                 field="status",
             )
-        self._ensure_taxes()
-        lines = perfex_lines(
-            invoice.items, self.lookups, round_amounts=bool(self.options.get("round_to_cents"))
-        )
+        lines = perfex_lines(invoice.items, self.lookups)
+        adjustment = cents_exactly(invoice.adjustment, "adjustment")
         totals = perfex_totals(
             lines,
-            discount_total=invoice.discount_total,
-            adjustment=invoice.adjustment,
+            discount_total=cents_exactly(invoice.discount_total, "discount_total"),
+            adjustment=adjustment,
             expected_tax=invoice.tax_total,
         )
         if totals.subtotal <= 0 or totals.total <= 0:
@@ -682,13 +676,42 @@ class PerfexBackend(HTTPBackend):
                 backend=self.name,
                 field="total",
             )
-        if invoice.total and abs(totals.total - invoice.total) > CENT:
-            log.warning(
-                "perfex: invoice %s totals %s as Perfex computes it, not %s",
-                invoice.number,
-                totals.total,
-                invoice.total,
+        if invoice.subtotal or invoice.total:
+            # Perfex recomputes the tax its own way (per line, unrounded, then rounded once)
+            # and keeps what we send as subtotal and total: an invoice whose totals were
+            # rounded otherwise cannot be stored as it is.
+            for name, perfex in (
+                ("subtotal", totals.subtotal),
+                ("tax_total", totals.total_tax),
+                ("total", totals.total),
+            ):
+                own = round_cents(getattr(invoice, name))
+                if own != perfex:
+                    raise MappingError(
+                        f"Perfex computes {name} {perfex} for these lines, the invoice says {own}",
+                        backend=self.name,
+                        field=name,
+                    )
+        return currency_id, lines, totals, perfex_number_of(invoice)
+
+    def validate_invoice(self, invoice: Invoice) -> None:
+        """Check, without writing, that :meth:`create_invoice` would accept ``invoice``:
+        a known currency id, lines Perfex can hold (no line discounts, 2 decimals), totals
+        that agree with Perfex's own computation and are above zero, a number with digits,
+        not void. Raises MappingError."""
+        self._checked(invoice, creating=True)
+
+    def _plan(self, invoice: Invoice, current: Invoice | None = None) -> InvoicePlan:
+        """Resolve what Perfex needs for a write; MappingError for what it cannot take."""
+        if not invoice.client.id:
+            raise MappingError(
+                "the invoice's client has no Perfex customer id (create the client first)",
+                backend=self.name,
+                field="client.id",
             )
+        self._checked(invoice, creating=current is None)  # refuse before any request
+        self._ensure_taxes()  # then send each tax under the name the install knows
+        currency_id, lines, totals, number = self._checked(invoice, creating=current is None)
         if current is not None:
             modes = list(current.extra.get("allowed_payment_modes") or [])
             modes = modes or self._payment_modes_for_new()
@@ -699,7 +722,7 @@ class PerfexBackend(HTTPBackend):
         return InvoicePlan(
             client_id=str(invoice.client.id),
             currency_id=currency_id,
-            number=perfex_number_of(invoice),
+            number=number,
             lines=lines,
             totals=totals,
             payment_modes=modes,
@@ -811,8 +834,13 @@ class PerfexBackend(HTTPBackend):
         try:
             self.http.put(path, json_body=body)
         except APIError as exc:
-            # The model reports "Invoice Update Fail" when no row changed.
-            if not _message_of(exc).startswith("invoice update fail"):
+            message = _message_of(exc)
+            # The model reports "Invoice Update Fail" when no row changed; the published
+            # success example says {"status": false, "message": "Invoice Updated
+            # Successfully"}. Either way, what is stored is read back below.
+            unchanged = message.startswith("invoice update fail")
+            published = exc.status_code == 200 and "updated successfully" in message
+            if not (unchanged or published):
                 raise
         return self._written(invoice.id, plan)
 
@@ -1094,13 +1122,7 @@ class PerfexBackend(HTTPBackend):
                 backend=self.name,
                 field="method",
             )
-        amount = round_cents(payment.amount)
-        if amount != payment.amount and not self.options.get("round_to_cents"):
-            raise MappingError(
-                f"{payment.amount} has more than 2 decimal places, which Perfex cannot store",
-                backend=self.name,
-                field="amount",
-            )
+        amount = cents_exactly(payment.amount, "amount")
         form = PerfexPaymentWriteSchema(mode=mode).dump(payment)
         form["amount"] = format(amount, "f")
         recorded: Payment | None = None

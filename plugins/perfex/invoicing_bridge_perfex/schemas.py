@@ -62,6 +62,7 @@ __all__ = [
     "PerfexPaymentSchema",
     "PerfexPaymentWriteSchema",
     "PerfexTotals",
+    "cents_exactly",
     "drop_empty",
     "load_many",
     "method_slug",
@@ -928,23 +929,20 @@ def perfex_totals(
 # --------------------------------------------------------------------------- writing
 
 
-def _cents(value: Decimal, where: str, *, round_amounts: bool) -> Decimal:
-    """A quantity or price as Perfex stores it (``DECIMAL(15,2)``); more precision is
-    refused unless rounding was asked for."""
+def cents_exactly(value: Decimal, where: str) -> Decimal:
+    """An amount as Perfex stores it (``DECIMAL(15,2)``); more precision is refused rather
+    than rounded away."""
     rounded = round_cents(value)
-    if rounded != value and not round_amounts:
+    if rounded != value:
         raise MappingError(
-            f"{value} has more than 2 decimal places, which Perfex cannot store "
-            "(set round_to_cents to round it)",
+            f"{value} has more than 2 decimal places, which Perfex cannot store",
             backend=BACKEND,
             field=where,
         )
     return rounded
 
 
-def perfex_lines(
-    items: list[LineItem], lookups: PerfexLookups, *, round_amounts: bool = False
-) -> list[PerfexLine]:
+def perfex_lines(items: list[LineItem], lookups: PerfexLookups) -> list[PerfexLine]:
     """The neutral lines as Perfex lines. Raises MappingError for what Perfex cannot hold
     (line discounts, more than 2 decimals)."""
     if not items:
@@ -961,10 +959,8 @@ def perfex_lines(
             PerfexLine(
                 description=item.name,
                 long_description=item.description or "",
-                qty=_cents(item.quantity, f"items[{index}].quantity", round_amounts=round_amounts),
-                rate=_cents(
-                    item.unit_price, f"items[{index}].unit_price", round_amounts=round_amounts
-                ),
+                qty=cents_exactly(item.quantity, f"items[{index}].quantity"),
+                rate=cents_exactly(item.unit_price, f"items[{index}].unit_price"),
                 unit=item.unit or "",
                 taxes=tuple(lookups.tax_for(tax) for tax in item.taxes),
             )
