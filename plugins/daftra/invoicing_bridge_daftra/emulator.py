@@ -67,7 +67,7 @@ from invoicing_bridge.testing.emulator import (
 from . import _json
 from .qr import encode_qr_url
 
-__all__ = ["DATE_FORMATS", "DaftraApp", "DaftraEmulator", "DaftraState", "cli"]
+__all__ = ["DATE_FORMATS", "EMULATOR", "DaftraApp", "DaftraEmulator", "DaftraState", "cli"]
 
 #: The emulator's ``/listing/dateFormats`` table: id → (title, strptime pattern). The real
 #: ids are not documented (api-notes §6.2, GUESS); a client must read the listing.
@@ -612,14 +612,16 @@ class DaftraState:
         for item in record["items"]:
             gross = item["quantity"] * item["unit_price"]
             discount = item["discount"] or ZERO
-            if item["discount_type"] == 1:
-                discount = gross * discount / 100
+            if item["discount_type"] == 1:  # a percentage, rounded like every amount shown
+                discount = (gross * discount / 100).quantize(TWO_PLACES, ROUND_HALF_UP)
             net = gross - discount
             subtotal += net
             lines.append((item, net, discount))
         discount_total = record["discount_amount"] or ZERO
         if not discount_total and record["discount"]:
-            discount_total = subtotal * record["discount"] / 100
+            discount_total = (subtotal * record["discount"] / 100).quantize(
+                TWO_PLACES, ROUND_HALF_UP
+            )
         shipping = record["shipping_amount"] or ZERO
         taxes: dict[int, Decimal] = {}
         computed_lines = []
@@ -1777,3 +1779,7 @@ def cli(
         port=port,
     )
     print_profile_and_serve(emulator.server, "daftra-emulator", emulator.profile())
+
+
+#: The emulator class behind the ``daftra`` emulators entry point (``registry.emulator_factory``).
+EMULATOR = DaftraEmulator
