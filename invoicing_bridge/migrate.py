@@ -464,7 +464,7 @@ class _Migration:
             if not value:
                 continue
             found = self._call(self.target.find_client, **{criterion: value})
-            if found is not None and found.id is not None:
+            if found is not None and found.id is not None and not _conflict(client, found):
                 return found
         return None
 
@@ -822,6 +822,21 @@ class _Migration:
 
 class _AlreadyRecorded(_RecordFailed):
     """Internal: a failure already written to the ledger (with its target id)."""
+
+
+def _identity(value: str | None) -> str:
+    return "".join((value or "").split()).casefold()
+
+
+def _conflict(client: Client, candidate: Client) -> bool:
+    """Two clients that both have an email, or both a tax number, and disagree on it are
+    not the same client, whatever else they share (branches of one company share a tax
+    number; namesakes share a name)."""
+    for name in ("email", "tax_number"):
+        mine, theirs = _identity(getattr(client, name)), _identity(getattr(candidate, name))
+        if mine and theirs and mine != theirs:
+            return True
+    return False
 
 
 def _client_name(client: Client | None) -> str | None:

@@ -257,6 +257,31 @@ def test_clients_are_matched_by_email_then_tax_number_then_name(
     assert len(list(target.iter_clients())) == 4
 
 
+def test_clients_that_disagree_on_email_or_tax_number_are_not_merged(
+    target: MemoryBackend, ledger_path: Path
+) -> None:
+    with MemoryBackend(label="old") as source:
+        branches = [
+            source.create_client(
+                Client(name=f"Nile Co #{i}", email=f"b{i}@nile.test", tax_number="T-1")
+            )
+            for i in range(3)
+        ]
+        namesakes = [
+            source.create_client(Client(name="Gulf", email=f"g{i}@gulf.test")) for i in range(2)
+        ]
+        same = source.create_client(Client(name="Gulf", email="G1@gulf.test", tax_number="X"))
+        for i, client in enumerate([*branches, *namesakes, same]):
+            source.create_invoice(make_invoice(f"B-{i}", client, i))
+        report = run(source, target, ledger_path)
+    assert report.ok
+    assert report.counts["client"].created == 5
+    assert report.counts["client"].matched == 1  # same email as g1: the same client
+    owners = {i.number: i.client.id for i in target.iter_invoices()}
+    assert len({owners["B-0"], owners["B-1"], owners["B-2"]}) == 3
+    assert owners["B-4"] == owners["B-5"] != owners["B-3"]
+
+
 def test_client_match_can_be_turned_off(
     source: MemoryBackend, target: MemoryBackend, ledger_path: Path
 ) -> None:
