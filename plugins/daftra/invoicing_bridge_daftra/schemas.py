@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_dump, post_load, pre_load
@@ -230,8 +230,9 @@ def to_flag(value: Any) -> bool | None:
 
 
 def four_places(value: Decimal) -> Decimal:
-    """An amount as Daftra is written: four decimals."""
-    return value.quantize(FOUR_PLACES)
+    """An amount as Daftra is written: four decimals, half up (not the banker's rounding
+    ``quantize`` uses by default)."""
+    return value.quantize(FOUR_PLACES, ROUND_HALF_UP)
 
 
 def tidy_rate(value: Decimal) -> Decimal:
