@@ -494,6 +494,17 @@ class _Migration:
                 self.scope.done("client", sid, entry.target_id, number=name, fingerprint=fp)
                 self._emit(RecordResult("client", sid, UPDATED, name, entry.target_id))
             return entry.target_id
+        # Two source clients that may match each other are matched and created one after
+        # the other, so that the second finds the first whatever the order.
+        with ExitStack() as stack:
+            for key in _identity_keys(client):
+                stack.enter_context(self._client_lock(key))
+            return self._match_or_create(sid, client, entry, fp, payload)
+
+    def _match_or_create(
+        self, sid: str, client: Client, entry: LedgerEntry | None, fp: str, payload: Client
+    ) -> str | None:
+        name = _client_name(client)
         # A client from an interrupted create is matched on every criterion.
         criteria = CLIENT_MATCH_FIELDS if entry is not None else self.client_match
         found = self._match_client(client, criteria)
@@ -631,6 +642,9 @@ class _Migration:
         problem = self._unrepresentable(invoice)
         if problem is not None:
             raise _RecordFailed(problem)
+        if existing is None:
+            # Refuse before writing anything (no client, no half-paid invoice left behind).
+            self._call(self.target.validate_invoice, _probe(invoice))
         client = self._client_for(invoice)
         payload = _target_invoice(invoice, client)
 
@@ -685,7 +699,6 @@ class _Migration:
         entry: LedgerEntry | None,
         must_update: bool,
     ) -> RecordResult:
-        self.target.validate_invoice(payload)
         for payment in _completed(invoice):
             psid = _payment_sid(sid, invoice, payment)
             pentry = self.scope.get("payment", psid)
@@ -828,6 +841,12 @@ def _identity(value: str | None) -> str:
     return "".join((value or "").split()).casefold()
 
 
+def _identity_keys(client: Client) -> list[str]:
+    """Lock names for what a client can be matched on, in a fixed order (no deadlock)."""
+    keys = {f"={name}:{_identity(getattr(client, name))}" for name in CLIENT_MATCH_FIELDS}
+    return sorted(key for key in keys if not key.endswith(":"))
+
+
 def _conflict(client: Client, candidate: Client) -> bool:
     """Two clients that both have an email, or both a tax number, and disagree on it are
     not the same client, whatever else they share (branches of one company share a tax
@@ -883,7 +902,15 @@ def _target_invoice(invoice: Invoice, client: Client) -> Invoice:
     )
 
 
-def _target_payment(payment: Payment, invoice_id: str, currency: str) -> Payment:
+def _probe(invoice: Invoice) -> Invoice:
+    """What ``validate_invoice`` checks before a create: the invoice as it will be sent,
+    its client not created yet (no id), with the payments to be recorded after it."""
+    probe = _target_invoice(invoice, _target_client(invoice.client))
+    probe.payments = [_target_payment(p, None, invoice.currency) for p in _completed(invoice)]
+    return probe
+
+
+def _target_payment(payment: Payment, invoice_id: str | None, currency: str) -> Payment:
     copy = Payment.from_dict(payment.to_dict())
     copy.id = None
     copy.source = None
