@@ -193,6 +193,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out as two writes; without TCP_NODELAY, Nagle holds the body
+        # until the client's delayed ACK (~40 ms) on every keep-alive request but the first.
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.emulator_stats.count_connection()
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
