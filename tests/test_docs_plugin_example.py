@@ -15,13 +15,23 @@ if str(EXAMPLES) not in sys.path:
     sys.path.insert(0, str(EXAMPLES))
 
 from invoicing_bridge_acme import AcmeBackend  # noqa: E402
-from invoicing_bridge_acme.emulator import serve  # noqa: E402
+from invoicing_bridge_acme.emulator import EMULATOR, AcmeEmulator  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def acme_server() -> Iterator[str]:
-    with serve() as server:
-        yield server.base_url
+    with AcmeEmulator() as emulator:
+        yield emulator.base_url
+
+
+def test_emulator_profile_opens_the_backend() -> None:
+    """What the bundled emulators offer (``EMULATOR``, ``profile()``) works for the example."""
+    assert EMULATOR is AcmeEmulator
+    with EMULATOR(invoices=2) as emulator:
+        options = emulator.profile()
+        assert options.pop("backend") == "acme"
+        with AcmeBackend(**options) as backend:
+            assert [i.number for i in backend.iter_invoices()] == ["A-0001", "A-0002"]
 
 
 class TestAcmeExampleBackend(BackendContract):

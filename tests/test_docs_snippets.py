@@ -456,3 +456,37 @@ def test_skip_markers_are_rare_and_give_a_reason() -> None:
     for block in skipped:
         assert block.skip != "no reason given", f"{block.where}: say why it is skipped"
     assert len(skipped) <= 3, [b.where for b in skipped]
+
+
+# --------------------------------------------------------------------------- options tables
+
+
+def _documented_options(page: Path) -> set[str]:
+    """The option names in the first column of the table under ``## Options``."""
+    text = page.read_text(encoding="utf-8")
+    section = text.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            names.update(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
+    return names
+
+
+@pytest.mark.parametrize("name", ["daftra", "perfex", "memory"])
+def test_backend_page_documents_exactly_the_options_of_its_schema(name: str) -> None:
+    from invoicing_bridge.backends.http import HTTPOptions
+    from invoicing_bridge.registry import backend_class
+
+    try:
+        cls = backend_class(name)
+    except BackendNotFound as exc:
+        if exc.name not in exc.installed:
+            pytest.skip(f"the {name!r} backend is not installed")
+        raise
+    shared = set(HTTPOptions().fields) - {"base_url"}
+    own = set(cls.Options().fields) - shared
+    documented = _documented_options(DOCS / "backends" / f"{name}.md")
+    assert documented == own, (
+        f"docs/backends/{name}.md options table: missing {sorted(own - documented)}, "
+        f"not in the schema {sorted(documented - own)}"
+    )

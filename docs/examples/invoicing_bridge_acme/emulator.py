@@ -1,7 +1,7 @@
 """A local emulator of the Acme Books API: a WSGI app that answers like the real one.
 
-Serve it with the core's ``EmulatorServer`` (the tests do, on a free loopback port), or
-run ``invoicing-bridge emulate acme``.
+``AcmeEmulator`` serves it with the core's ``EmulatorServer`` on a free loopback port (the
+tests use it), and ``invoicing-bridge emulate acme`` runs it in the foreground.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import json
 import re
 import threading
 from decimal import Decimal
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import click
 from werkzeug.wrappers import Request, Response
@@ -33,8 +34,8 @@ def _error(status: int, code: str, message: str, **fields: str) -> Response:
     return _json({"error": {"code": code, "message": message, "fields": fields}}, status)
 
 
-class AcmeEmulator:
-    """Acme Books in memory. ``api_key`` is the only key it accepts."""
+class AcmeApp:
+    """Acme Books in memory, as a WSGI app. ``api_key`` is the only key it accepts."""
 
     def __init__(self, api_key: str = "acme-test-key", *, invoices: int = 0) -> None:
         self.api_key = api_key
@@ -182,12 +183,43 @@ class AcmeEmulator:
         return _json({"payment": payment}, 201)
 
 
-def serve(
-    api_key: str = "acme-test-key", *, invoices: int = 0, **server_options: Any
-) -> EmulatorServer:
-    """An emulator server, not yet started: ``with serve() as server: server.base_url``."""
-    app = AcmeEmulator(api_key, invoices=invoices)
-    return EmulatorServer(app, api_path="/v1", **server_options)
+class AcmeEmulator:
+    """The app on a loopback port: ``with AcmeEmulator() as emulator: emulator.base_url``.
+
+    ``profile()`` gives the backend options (``"backend"`` included), as every bundled
+    emulator does; ``stats`` and ``faults`` are the shared server's counters and faults.
+    """
+
+    def __init__(
+        self, api_key: str = "acme-test-key", *, invoices: int = 0, **server_options: Any
+    ) -> None:
+        self.app = AcmeApp(api_key, invoices=invoices)
+        self.server = EmulatorServer(self.app, api_path="/v1", **server_options)
+        self.stats = self.server.stats
+        self.faults = self.server.faults
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def profile(self) -> dict[str, Any]:
+        return {"backend": "acme", "base_url": self.base_url, "api_key": self.app.api_key}
+
+    def __enter__(self) -> Self:
+        self.server.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.server.stop()
+
+
+#: The emulator class behind the ``acme`` emulator entry point (the demo and tools use it).
+EMULATOR = AcmeEmulator
 
 
 @click.command("acme")
@@ -196,7 +228,7 @@ def main(
     host: str, port: int, invoices: int, seed: int, latency_ms: float, fault_rate: float
 ) -> None:
     """Run the Acme Books emulator."""
-    server = serve(
+    emulator = AcmeEmulator(
         invoices=invoices,
         host=host,
         port=port,
@@ -204,4 +236,4 @@ def main(
         fault_rate=fault_rate,
         seed=seed,
     )
-    print_profile_and_serve(server, "acme", {"backend": "acme", "api_key": "acme-test-key"})
+    print_profile_and_serve(emulator.server, "acme", emulator.profile())
