@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -387,7 +388,8 @@ class HTTPClient:
         is_json = False
         if text.strip():
             try:
-                parsed = json.loads(text)
+                # Money is Decimal end to end: a JSON number never becomes a float.
+                parsed = json.loads(text, parse_float=Decimal)
                 is_json = True
             except ValueError:
                 pass

@@ -213,7 +213,17 @@ class EmulatorGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in available_emulators():
             return None
-        command: click.Command = emulator_command(cmd_name)
+        try:
+            command: click.Command = emulator_command(cmd_name)
+        except BackendNotFound as exc:
+            # One broken plugin must not break `emulate --help` for the others.
+            error = exc
+
+            @click.command(cmd_name, help=f"(failed to load: {error})")
+            def broken() -> None:
+                raise error
+
+            return broken
         return command
 
 
