@@ -517,7 +517,7 @@ class PerfexBackend(HTTPBackend):
                 found = self._parallel(self._detail_or_none, rows)
                 invoices = [i for i in found if i is not None]
             else:
-                invoices = [self._map_invoice(r) for r in rows]
+                invoices = self._map(self._invoice_schema(), rows, "invoice")
             for invoice in invoices:
                 if status is None or invoice.status is status:
                     yield invoice

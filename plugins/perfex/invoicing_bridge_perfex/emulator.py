@@ -931,9 +931,17 @@ class PerfexApp:
             body = {"status": True, "message": message, "record_id": record_id}
         return body
 
-    def _listing(self, request: Request, rows: list[Any], *, flag: str = "status") -> None:
+    def _listing(
+        self,
+        request: Request,
+        rows: Sequence[Any],
+        render: Callable[[Any], Any] = lambda row: row,
+        *,
+        flag: str = "status",
+    ) -> None:
         """A list answer: 404 when empty; a bare array (2.x, and 3.x without page
-        parameters) or a ``{data, meta}`` page (3.x with ``page``/``per_page``)."""
+        parameters) or a ``{data, meta}`` page (3.x with ``page``/``per_page``). Only the
+        rows answered are rendered, so pages of a big table stay cheap."""
         if not rows:
             raise _Answer(404, {flag: False, "message": NO_DATA})
         args = request.args
@@ -941,7 +949,7 @@ class PerfexApp:
             "page" in args or "per_page" in args or self.state.always_envelope
         )
         if not paged:
-            raise _Answer(200, rows)
+            raise _Answer(200, [render(row) for row in rows])
         try:
             page = max(1, int(args.get("page", "1")))
             per_page = int(args.get("per_page") or args.get("limit") or 25)
@@ -958,7 +966,7 @@ class PerfexApp:
         per_page = min(max(per_page, 1), 100)
         total = len(rows)
         pages = max(1, -(-total // per_page))
-        chunk = rows[(page - 1) * per_page : page * per_page]
+        chunk = [render(row) for row in rows[(page - 1) * per_page : page * per_page]]
         meta = {
             "page": page,
             "per_page": per_page,
@@ -1001,14 +1009,13 @@ class PerfexApp:
         if method == "GET":
             if args and args[0] == "search":
                 term = self._search_term(request, args)
-                rows = [state.invoice_search_row(i) for i in state.search_invoices(term)]
-                self._listing(request, rows)
+                self._listing(request, state.search_invoices(term), state.invoice_search_row)
             if args:
                 invoice = state.invoices.get(self._int_id(args[0]) or -1)
                 if invoice is None:
                     raise _Answer(404, {"status": False, "message": NO_DATA})
                 raise _Answer(200, state.invoice_detail(invoice))
-            self._listing(request, self._invoice_list(request))
+            self._listing(request, self._invoice_list(request), state.invoice_list_row)
         if method == "POST" and not args:
             data = self._post_data(request)
             self._idempotent(request, lambda: self._create_invoice(data))
@@ -1022,7 +1029,7 @@ class PerfexApp:
             raise _Answer(200, {"status": True, "message": "Invoice Deleted Successfully"})
         raise self._unknown_method()
 
-    def _invoice_list(self, request: Request) -> list[Any]:
+    def _invoice_list(self, request: Request) -> list[InvoiceRecord]:
         state = self.state
         invoices = list(state.invoices.values())
         sort = request.args.get("sort") if state.api_version == 3 else None
@@ -1047,10 +1054,7 @@ class PerfexApp:
                         },
                     )
                 invoices.sort(key=keys[name], reverse=column.startswith("-"))
-        if state.api_version == 3 and ("page" in request.args or "per_page" in request.args):
-            # Render only the page asked for: the rest is never looked at.
-            return _LazyRows(invoices, state.invoice_list_row)
-        return [state.invoice_list_row(i) for i in invoices]
+        return invoices
 
     def _invoice_fields(
         self, data: Mapping[str, Any], rules: _Rules, *, items_key: str, edit_id: int | None
@@ -1229,7 +1233,7 @@ class PerfexApp:
         if method == "GET":
             if args and args[0] == "search":
                 term = self._search_term(request, args)
-                self._listing(request, [state.client_row(c) for c in state.search_clients(term)])
+                self._listing(request, state.search_clients(term), state.client_row)
             if args:
                 client = state.clients.get(self._int_id(args[0]) or -1)
                 if client is None:
@@ -1238,7 +1242,7 @@ class PerfexApp:
             clients = sorted(
                 state.clients.values(), key=lambda c: (c.get("company") or "").casefold()
             )
-            self._listing(request, [state.client_row(c) for c in clients])
+            self._listing(request, clients, state.client_row)
         if method == "POST" and not args:
             data = self._post_data(request)
             self._idempotent(request, lambda: self._create_client(data))
@@ -1401,20 +1405,20 @@ class PerfexApp:
         if method == "GET":
             if args and args[0] == "search":
                 term = self._search_term(request, args).casefold()
-                rows = []
+                matches = []
                 for payment in state.payments.values():
                     mode = state.payment_modes.get(payment.paymentmode) or {}
                     texts = [mode.get("name"), payment.paymentmode, _money(payment.amount)]
                     if any(term in (t or "").casefold() for t in texts):
-                        rows.append(state.payment_row(payment))
-                self._listing(request, rows, flag="paymentmode")
+                        matches.append(payment)
+                self._listing(request, matches, state.payment_row, flag="paymentmode")
             if args:
                 found = state.payments.get(self._int_id(args[0]) or -1)
                 if found is None:
                     raise _Answer(404, {"paymentmode": False, "message": NO_DATA})
                 raise _Answer(200, state.payment_row(found))
-            rows = [state.payment_row(p) for p in state.payments.values()]
-            self._listing(request, rows, flag="paymentmode")
+            payments = list(state.payments.values())
+            self._listing(request, payments, state.payment_row, flag="paymentmode")
         if method == "POST" and not args:
             data = self._post_data(request)
             self._idempotent(request, lambda: self._create_payment(data))
@@ -1477,20 +1481,6 @@ class PerfexApp:
         else:
             raise _Answer(404, {"status": False, "message": "Not valid data"})
         self._listing(request, rows)
-
-
-class _LazyRows(list[Any]):
-    """A list of records rendered only when sliced (3.x pages of a big table)."""
-
-    def __init__(self, records: list[InvoiceRecord], render: Callable[[InvoiceRecord], Any]):
-        super().__init__(records)
-        self._render = render
-
-    def __getitem__(self, index: Any) -> Any:
-        value = super().__getitem__(index)
-        if isinstance(index, slice):
-            return [self._render(r) for r in value]
-        return self._render(value)
 
 
 def _no_delay(environ: Mapping[str, Any]) -> None:
@@ -1676,6 +1666,7 @@ _TAX_BY_CURRENCY: dict[int, tuple[str, Decimal] | None] = {
     3: ("VAT EG", Decimal("14.00")),
     4: ("VAT", Decimal("15.00")),
 }
+_SEEDED_MODES = php_serialize(["1", "2"])
 _EMAIL_DOMAINS = ("example.com", "example.net", "example.org")
 
 
@@ -1821,7 +1812,7 @@ def seed_install(state: PerfexState, invoices: int, seed: int) -> None:
             discount_type="before_tax" if discount else "",
             status=STATUS_UNPAID,
             hash=f"{rng.getrandbits(128):032x}",
-            allowed_payment_modes=php_serialize(["1", "2"]),
+            allowed_payment_modes=_SEEDED_MODES,
             items=items,
             clientnote=rng.choice((None, "شكراً لتعاملكم معنا", "Thank you for your business.")),
             terms=rng.choice((None, "Payment within 30 days.", "الدفع خلال 30 يوماً")),

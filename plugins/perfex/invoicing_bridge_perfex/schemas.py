@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_dump, post_load, pre_load
 
@@ -391,6 +391,9 @@ def _status_error(payload: Any) -> str | None:
     return None
 
 
+S = TypeVar("S", bound="_PerfexSchema")
+
+
 class _PerfexSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -674,6 +677,14 @@ class PerfexInvoiceSchema(_PerfexSchema):
     recurring = Text()
     sale_agent = Id()
 
+    def _nested(self, name: str, cls: type[S]) -> S:
+        """One schema per kind of nested record, made once (schemas are costly to build)."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_nested_schemas", {})
+        if name not in cache:
+            cache[name] = cls(lookups=self.lookups)
+        schema: S = cache[name]
+        return schema
+
     @post_load(pass_original=True)
     def make_invoice(self, data: dict[str, Any], original: Any, **kwargs: Any) -> Invoice:
         row = original
@@ -726,7 +737,7 @@ class PerfexInvoiceSchema(_PerfexSchema):
         )
 
         # Lines.
-        item_schema = PerfexItemSchema(lookups=lookups)
+        item_schema = self._nested("items", PerfexItemSchema)
         items: list[LineItem] = []
         if data["items"] is not None:
             rows = sorted(
@@ -742,12 +753,14 @@ class PerfexInvoiceSchema(_PerfexSchema):
         # Payments and what was paid.
         payments: list[Payment] = []
         if data["payments"] is not None:
-            payment_schema = PerfexPaymentSchema(lookups=lookups, currency=code)
+            payment_schema = self._nested("payments", PerfexPaymentSchema)
             payments = [
                 payment_schema.load(p)
                 for p in data["payments"]
                 if isinstance(p, Mapping) and _status_error(p) is None
             ]
+            for payment in payments:
+                payment.currency = code
         total: Decimal = data["total"]
         paid_by_payments = sum((p.amount for p in payments), ZERO)
         if data["total_left_to_pay"] is not None:
@@ -810,7 +823,7 @@ class PerfexInvoiceSchema(_PerfexSchema):
     def _client(
         self, row: Mapping[str, Any], data: dict[str, Any], extra: dict[str, Any]
     ) -> Client:
-        schema = PerfexClientSchema(lookups=self.lookups)
+        schema = self._nested("client", PerfexClientSchema)
         nested = row.get("client")
         if isinstance(nested, Mapping) and (nested.get("userid") or nested.get("company")):
             client: Client = schema.load(nested)
