@@ -7,6 +7,7 @@ import email.utils
 import json
 import socket
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -623,3 +624,10 @@ def test_client_rate_limit_waits_through_the_injected_sleep(
     assert len(sleeps) == 2
     assert 0.9 < sleeps[0] <= 1.0
     assert 1.9 < sleeps[1] <= 2.0
+
+
+def test_json_numbers_are_parsed_as_decimal_never_float(rsps: responses.RequestsMock) -> None:
+    rsps.get(URL, status=200, body='{"amount": 32999.9961, "count": 3}')
+    data = client([]).get("/invoices/42").data
+    assert data["amount"] == Decimal("32999.9961") and isinstance(data["amount"], Decimal)
+    assert data["count"] == 3
