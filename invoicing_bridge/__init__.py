@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
 from .exceptions import (
@@ -35,10 +33,6 @@ from .models import (
     TaxRate,
 )
 from .registry import available_backends, get_backend
-
-if TYPE_CHECKING:
-    from .compare import compare
-    from .migrate import migrate
 
 __all__ = [
     "APIError",
@@ -73,14 +67,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # The jobs are imported on first use: `import invoicing_bridge` stays light.
-    if name == "migrate":
-        from .migrate import migrate
-
-        return migrate
-    if name == "compare":
-        from .compare import compare
-
-        return compare
-    raise AttributeError(f"module 'invoicing_bridge' has no attribute {name!r}")
+# The jobs: ``invoicing_bridge.migrate`` and ``invoicing_bridge.compare`` are the functions.
+# Importing them here, after the submodules load, binds the package attributes to the
+# functions for good (a later ``import invoicing_bridge.compare`` does not rebind them);
+# ``from invoicing_bridge.compare import render`` still reaches the module.
+from .compare import compare
+from .migrate import migrate

@@ -38,9 +38,7 @@ import csv
 import datetime as dt
 import enum
 import os
-import sys
 import time
-import types
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -1032,18 +1030,3 @@ def _cell(value: Any) -> str:
 
 def _refs(refs: Iterable[InvoiceRef]) -> str:
     return ", ".join(f"{r.number} (id {r.id})" for r in refs) or "—"
-
-
-# --------------------------------------------------------------------------- callable module
-
-
-class _CallableModule(types.ModuleType):
-    """``invoicing_bridge.compare`` names both this module and :func:`compare`. Once the
-    module is imported, Python sets the package attribute to the module, so the module
-    itself is callable: ``invoicing_bridge.compare(left, right)`` works either way."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> ComparisonReport:
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
