@@ -617,6 +617,17 @@ class _Migration:
             return f"void invoice: {name} cannot store void (cancelled) invoices"
         if _completed(invoice) and Feature.RECORD_PAYMENT not in features:
             return f"invoice has payments: {name} cannot record payments"
+        if (
+            invoice.tax_total
+            and Feature.ITEM_TAX_DETAIL not in self.source.features
+            and not any(item.taxes for item in invoice.items)
+        ):
+            # Perfex's API returns no per-line taxes: a target that computes tax from the
+            # lines would store another total.
+            return (
+                f"{self.source.name} does not report the taxes of each line, so the tax "
+                f"total {invoice.tax_total} cannot be carried over"
+            )
         if invoice.amount_paid > 0 and not _completed(invoice):
             return (
                 f"{self.source.name} says {invoice.amount_paid} was paid "
@@ -795,8 +806,8 @@ class _Migration:
                 continue
             if _cents(candidate.amount) != _cents(payment.amount):
                 continue
-            if candidate.date != payment.date:
-                continue
+            if Feature.PAYMENT_DATES in self.target.features and candidate.date != payment.date:
+                continue  # (Daftra and Perfex date a payment when it is recorded)
             if (
                 payment.reference
                 and candidate.reference
