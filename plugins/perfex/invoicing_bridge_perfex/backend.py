@@ -41,6 +41,7 @@ from invoicing_bridge.exceptions import (
     MappingError,
     NotFound,
     PermissionDenied,
+    RateLimited,
     ServerError,
     TransportError,
 )
@@ -172,6 +173,9 @@ class PerfexOptions(HTTPOptions):
     detail_workers = fields.Integer(load_default=4, validate=validate.Range(min=1, max=32))
     #: Customers carry no email in Perfex: keep it on the customer's primary contact.
     primary_contacts = fields.Boolean(load_default=True)
+    #: Reads carry no line taxes: infer them from ``total_tax`` and the install's taxes
+    #: when exactly one assignment reproduces it.
+    infer_line_taxes = fields.Boolean(load_default=True)
 
 
 # --------------------------------------------------------------------------- errors
@@ -257,6 +261,16 @@ def _message_of(exc: BackendError) -> str:
     return ""
 
 
+def _lacks_line_taxes(data: Mapping[str, Any]) -> bool:
+    """An invoice read whose lines carry no taxes although it has tax."""
+    items = data.get("items")
+    if not isinstance(items, list) or not items:
+        return False
+    if all(isinstance(i, Mapping) and isinstance(i.get("taxes"), list) for i in items):
+        return False
+    return str(data.get("total_tax") or "0").strip() not in ("0", "0.00", "0.0", "")
+
+
 def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
     chunk: list[T] = []
     for row in rows:
@@ -285,7 +299,7 @@ class PerfexBackend(HTTPBackend):
     ``api_version`` (``2``/``3``/``auto``), ``auth_header``, ``page_size``,
     ``currencies`` (code → Perfex currency id), ``payment_modes`` (ids for new invoices),
     ``number_padding`` (6), ``list_details``, ``detail_workers``, ``primary_contacts``,
-    and the shared HTTP options.
+    ``infer_line_taxes``, and the shared HTTP options.
 
     Numbers: the neutral ``number`` is the display number (``formatted_number`` when the
     install has it, else prefix + format + padding). :meth:`normalize_number` and
@@ -346,6 +360,7 @@ class PerfexBackend(HTTPBackend):
         self.lookups = PerfexLookups(
             currencies=dict(o.get("currencies") or {}),
             padding=int(o.get("number_padding", 6)),
+            infer_taxes=bool(o.get("infer_line_taxes", True)),
         )
 
     # ----------------------------------------------------------------- plumbing
@@ -449,6 +464,10 @@ class PerfexBackend(HTTPBackend):
         except (NotFound, PermissionDenied) as exc:
             log.warning("perfex: taxes not readable (%s)", exc.message)
             rows = []
+        except (TransportError, ServerError, RateLimited) as exc:
+            # Only names and inference depend on them: try again next time.
+            log.warning("perfex: taxes not read this time (%s)", exc.message)
+            return
         taxes = []
         for row in rows:
             if isinstance(row, Mapping) and row.get("name") is not None:
@@ -485,8 +504,15 @@ class PerfexBackend(HTTPBackend):
         return invoice
 
     def get_invoice(self, id: str) -> Invoice:
-        """One invoice with items, payments and customer. Raises NotFound."""
-        return self._map_invoice(self._one(f"invoices/{quote(str(id), safe='')}"))
+        """One invoice with items, payments and customer. Raises NotFound.
+
+        Perfex returns no line taxes; they are inferred from ``total_tax`` and the
+        install's taxes when exactly one assignment reproduces it (see
+        :func:`~invoicing_bridge_perfex.schemas.infer_line_taxes`)."""
+        data = self._one(f"invoices/{quote(str(id), safe='')}")
+        if self.lookups.infer_taxes and _lacks_line_taxes(data):
+            self._ensure_taxes()
+        return self._map_invoice(data)
 
     def _detail_or_none(self, row: Mapping[str, Any]) -> Invoice | None:
         invoice_id = row.get("invoiceid") or row.get("id")
@@ -821,7 +847,8 @@ class PerfexBackend(HTTPBackend):
         current = self.get_invoice(invoice.id)
         if current.tax_total:
             for index, item in enumerate(invoice.items):
-                if not item.taxes and item.extra.get("taxes_known") is False:
+                unknown = item.extra.get("taxes_known") is False
+                if not item.taxes and unknown and not item.extra.get("taxes_inferred"):
                     raise MappingError(
                         "Perfex does not return line taxes and this line's are unknown; "
                         "set the line's taxes before updating (Perfex would drop them)",

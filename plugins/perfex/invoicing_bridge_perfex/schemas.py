@@ -18,6 +18,7 @@ shared :class:`PerfexLookups`.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import threading
 import unicodedata
@@ -64,6 +65,7 @@ __all__ = [
     "PerfexTotals",
     "cents_exactly",
     "drop_empty",
+    "infer_line_taxes",
     "load_many",
     "method_slug",
     "money_text",
@@ -160,6 +162,7 @@ class PerfexLookups:
     payment_modes: dict[str, str] = field(default_factory=dict)
     taxes: list[tuple[str, Decimal]] = field(default_factory=list)
     padding: int = 6
+    infer_taxes: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def currency_code(self, currency_id: str | None) -> str | None:
@@ -747,6 +750,9 @@ class PerfexInvoiceSchema(_PerfexSchema):
             items = [item_schema.load(r) for r in rows]
             if any(not i.extra.get("taxes_known") for i in items):
                 extra["item_taxes"] = "not returned by the Perfex API"
+                inferred = lookups.infer_taxes and infer_line_taxes(items, data, lookups.taxes)
+                if inferred:
+                    extra["item_taxes"] = "inferred from total_tax and the install's taxes"
         else:
             extra["items_included"] = False
 
@@ -870,6 +876,68 @@ def _status(code: str, total: Decimal, amount_paid: Decimal) -> InvoiceStatus:
     if code == STATUS_DRAFT:
         return InvoiceStatus.DRAFT
     return InvoiceStatus.UNKNOWN
+
+
+# --------------------------------------------------------------------------- inferred taxes
+
+#: Above this many tax assignments to try, line taxes are left unknown.
+MAX_TAX_ASSIGNMENTS = 20000
+
+
+def _perfex_tax(raw: Decimal, data: Mapping[str, Any]) -> Decimal:
+    """``update_sales_total_tax_column``'s discount rule, then the column's rounding."""
+    if data.get("discount_type") == "before_tax":
+        percent = data.get("discount_percent") or ZERO
+        discount = data.get("discount_total") or ZERO
+        subtotal = data.get("subtotal") or ZERO
+        if percent != 0:
+            raw -= raw * percent / 100
+        elif discount != 0 and subtotal != 0:
+            raw -= raw * (discount / subtotal * 100) / 100
+    return round_cents(raw)
+
+
+def infer_line_taxes(
+    items: list[LineItem], data: Mapping[str, Any], taxes: list[tuple[str, Decimal]]
+) -> bool:
+    """Give lines read without tax detail the taxes that reproduce the invoice's
+    ``total_tax``, when exactly one assignment does.
+
+    Each line is taken to carry none or one of the install's taxes (``/api/common/
+    tax_data``); every assignment is tried and Perfex's own tax computation (discount
+    rule and rounding included) applied. A ``total_tax`` of zero means no line is taxed.
+    When no assignment or several reproduce it, the lines stay unknown. Inferred lines are
+    marked ``extra["taxes_inferred"]``. Returns whether taxes were inferred.
+    """
+    total_tax: Decimal = data.get("total_tax") or ZERO
+    unknown = [i for i in items if not i.extra.get("taxes_known")]
+    if not unknown or len(unknown) != len(items):
+        return False
+    if total_tax == 0:
+        solution: tuple[int, ...] | None = (0,) * len(items)
+    else:
+        rates = sorted({rate for _, rate in taxes})
+        if not rates or (len(rates) + 1) ** len(items) > MAX_TAX_ASSIGNMENTS:
+            return False
+        amounts = [item.quantity * item.unit_price for item in items]
+        choices = [ZERO, *rates]
+        solution = None
+        for combo in itertools.product(range(len(choices)), repeat=len(items)):
+            raw = sum((a * choices[c] / 100 for a, c in zip(amounts, combo, strict=True)), ZERO)
+            if _perfex_tax(raw, data) == total_tax:
+                if solution is not None:
+                    return False  # ambiguous: say nothing
+                solution = combo
+        if solution is None:
+            return False
+        names = {rate: name for name, rate in reversed(taxes)}
+        for item, index in zip(items, solution, strict=True):
+            if index:
+                rate = choices[index]
+                item.taxes = [TaxRate(names[rate], rate)]
+    for item in items:
+        item.extra["taxes_inferred"] = True
+    return True
 
 
 # --------------------------------------------------------------------------- totals

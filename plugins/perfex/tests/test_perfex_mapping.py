@@ -14,6 +14,7 @@ from invoicing_bridge_perfex.numbers import format_number, parse_number
 from invoicing_bridge_perfex.schemas import (
     PerfexLine,
     PerfexLookups,
+    infer_line_taxes,
     method_slug,
     perfex_totals,
 )
@@ -156,6 +157,59 @@ def test_formatted_number_preferred_over_reconstruction(payload: Load) -> None:
     assert one_invoice(data).number == "FACT/17/2026"
     del data["formatted_number"]
     assert one_invoice(data).number == "INV-2026/000017"
+
+
+# --------------------------------------------------------------------------- inferred line taxes
+
+INSTALL_TAXES = [("VAT", Decimal("15.00")), ("VAT EG", Decimal("14.00"))]
+
+
+def unknown_lines(*amounts: str) -> list[LineItem]:
+    return [
+        LineItem(f"L{n}", Decimal("1"), Decimal(a), extra={"taxes_known": False})
+        for n, a in enumerate(amounts)
+    ]
+
+
+def test_line_taxes_are_inferred_when_one_assignment_reproduces_total_tax() -> None:
+    items = unknown_lines("700.50", "1899.99")
+    assert infer_line_taxes(items, {"total_tax": Decimal("98.07")}, INSTALL_TAXES)
+    assert items[0].taxes == [TaxRate("VAT EG", Decimal("14.00"))]
+    assert items[1].taxes == []
+    assert all(i.extra["taxes_inferred"] for i in items)
+
+
+def test_inference_follows_perfex_before_tax_discount_rule(payload: Load) -> None:
+    backend = parser()
+    backend.lookups.taxes = list(INSTALL_TAXES)
+    invoice = one_invoice(payload("invoices/get.json"))  # fresh parser: no taxes known
+    assert all(i.taxes == [] for i in invoice.items)
+    (inferred,) = backend.parse_payload("invoice", payload("invoices/get.json"))
+    assert isinstance(inferred, Invoice)
+    assert [t.name for i in inferred.items for t in i.taxes] == ["VAT EG", "VAT EG"]
+    assert inferred.extra["item_taxes"].startswith("inferred")
+
+
+def test_ambiguous_or_impossible_totals_leave_line_taxes_unknown() -> None:
+    twins = unknown_lines("100.00", "100.00")  # which of the two carries the 14.00?
+    assert not infer_line_taxes(twins, {"total_tax": Decimal("14.00")}, INSTALL_TAXES)
+    odd = unknown_lines("100.00")
+    assert not infer_line_taxes(odd, {"total_tax": Decimal("7.00")}, INSTALL_TAXES)
+    assert all(i.taxes == [] and "taxes_inferred" not in i.extra for i in twins + odd)
+
+
+def test_inference_can_be_turned_off(payload: Load) -> None:
+    backend = parser(infer_line_taxes=False)
+    backend.lookups.taxes = list(INSTALL_TAXES)
+    (invoice,) = backend.parse_payload("invoice", payload("invoices/get.json"))
+    assert isinstance(invoice, Invoice)
+    assert all(i.taxes == [] and "taxes_inferred" not in i.extra for i in invoice.items)
+
+
+def test_zero_total_tax_means_untaxed_lines_even_without_the_tax_list() -> None:
+    items = unknown_lines("10.00", "20.00")
+    assert infer_line_taxes(items, {"total_tax": Decimal("0.00")}, [])
+    assert all(i.taxes == [] and i.extra["taxes_inferred"] for i in items)
 
 
 # --------------------------------------------------------------------------- statuses

@@ -413,11 +413,17 @@ def test_iter_invoices_reads_a_bare_array_and_fetches_only_matching_details(
 ) -> None:
     recorded.get(f"{BASE}/invoices", json=payload("invoices/list.json"))
     recorded.get(f"{BASE}/invoices/17", json=payload("invoices/get.json"))
+    recorded.get(f"{BASE}/common/tax_data", json=payload("common/tax_data.json"))
     with make(api_version="2") as backend:
         found = list(backend.iter_invoices(client_id="5", since=dt.date(2026, 1, 1)))
     assert [i.id for i in found] == ["17"]
     assert found[0].items and found[0].client.name
-    assert paths(recorded) == ["GET /api/invoices", "GET /api/invoices/17"]
+    assert paths(recorded) == [
+        "GET /api/invoices",
+        "GET /api/invoices/17",
+        "GET /api/common/tax_data",  # once, to infer the lines' taxes
+    ]
+    assert [t.rate for i in found[0].items for t in i.taxes] == [Decimal("14.00")] * 2
     assert recorded.calls[0].request.url == f"{BASE}/invoices"  # no page params in 2.x mode
 
 
