@@ -216,6 +216,8 @@ _INVOICE_SORTS = frozenset({"id", "date", "no", "created"})
 
 
 # --------------------------------------------------------------------------- small helpers
+# The emulator reads requests with its own helpers, not the backend's schemas: a server
+# and a client sharing one parser would agree with each other even when both were wrong.
 
 
 def _mix(*values: int) -> int:
@@ -512,7 +514,7 @@ class DaftraState:
         )
         if rng.below(10) == 0:
             record["discount"] = Decimal(5 * (1 + rng.below(3)))
-        record.update(self._snapshot(client))
+        record.update(self.snapshot(client))
         tax_id = _TAX_OF_CURRENCY[currency]
         items = []
         for k in range(1 + (h >> 24) % 3):
@@ -529,7 +531,7 @@ class DaftraState:
             items.append(item)
         record["items"] = items
         record["payments"] = []
-        total = self._totals(record)["total"]
+        total = self.totals(record)["total"]
         count = self._payment_count(plan, h)
         amounts: list[Decimal] = []
         if count == 1 and plan < 13:
@@ -554,7 +556,7 @@ class DaftraState:
         return record
 
     @staticmethod
-    def _snapshot(client: Mapping[str, Any]) -> dict[str, Any]:
+    def snapshot(client: Mapping[str, Any]) -> dict[str, Any]:
         return {field: client.get(source) for field, source in _SNAPSHOT}
 
     # ------------------------------------------------------------------ reading
@@ -603,9 +605,6 @@ class DaftraState:
         return None
 
     def totals(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        return self._totals(record)
-
-    def _totals(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """What Daftra computes: line nets and taxes, ``summary_*``, ``payment_status``."""
         lines = []
         subtotal = ZERO
@@ -709,7 +708,7 @@ class DaftraState:
 
     def _status_of(self, i: int) -> int:
         record = self.invoice(i)
-        return -2 if record is None else int(self._totals(record)["payment_status"])
+        return -2 if record is None else int(self.totals(record)["payment_status"])
 
     def payment(self, pid: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """(payment, its invoice) for a payment id, or None."""
@@ -1336,7 +1335,7 @@ class DaftraApp:
             errors["discount"] = "Use either discount or discount_amount"
         if not ZERO <= (record["discount"] or ZERO) <= 100:
             errors["discount"] = "The discount is a percentage between 0 and 100"
-        snapshot = state._snapshot(client or {})
+        snapshot = state.snapshot(client or {})
         for field, value in snapshot.items():
             if record.get(field) in (None, ""):
                 record[field] = value

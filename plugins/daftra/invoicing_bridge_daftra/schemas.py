@@ -339,12 +339,6 @@ class RemoteId(fields.Field[str]):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         return to_id(value)
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        if value is None:
-            return None
-        text = str(value)
-        return int(text) if text.isdigit() else text
-
 
 class Amount(fields.Field[Decimal]):
     """A string or a number in, an exact Decimal out; four decimals when written."""
