@@ -34,10 +34,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
-import sys
 import threading
 import time
-import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
@@ -1022,17 +1020,3 @@ def migrate(
             if run_id is not None:
                 book.finish_run(run_id, report.to_dict(records=False))
     return report
-
-
-class _CallableModule(types.ModuleType):
-    """``invoicing_bridge.migrate`` is both this module and the function: importing the
-    submodule binds the package attribute to the module (``from invoicing_bridge import
-    migrate`` then gets the module), so the module itself calls :func:`migrate`."""
-
-    def __call__(
-        self, source: InvoicingBackend, target: InvoicingBackend, **options: Any
-    ) -> MigrationReport:
-        return migrate(source, target, **options)
-
-
-sys.modules[__name__].__class__ = _CallableModule
