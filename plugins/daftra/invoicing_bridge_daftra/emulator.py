@@ -318,6 +318,11 @@ def _failed(code: int, message: str, validation_errors: Mapping[str, str] | None
     return _Answer(_respond(body, code))
 
 
+def _oauth_error(error: str, message: str, status: int) -> Response:
+    """A refusal of the token endpoint, shaped like Laravel Passport's (GUESS, api-notes §1)."""
+    return _respond({"error": error, "error_description": message, "message": message}, status)
+
+
 def _pagination(resource: str, page: int, limit: int, total: int) -> dict[str, Any]:
     page_count = max(1, math.ceil(total / limit))
     return {
@@ -1083,38 +1088,19 @@ class DaftraApp:
         form = request.form
         state = self.state
         if form.get("grant_type") != "password":
-            return _respond(
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": "The authorization grant type is not supported.",
-                    "message": "The authorization grant type is not supported.",
-                },
-                400,
+            return _oauth_error(
+                "unsupported_grant_type", "The authorization grant type is not supported.", 400
             )
         client_ok = form.get("client_id") == state.oauth_client_id and hmac.compare_digest(
             str(form.get("client_secret", "")).encode(), state.oauth_client_secret.encode()
         )
         if not client_ok:
-            return _respond(
-                {
-                    "error": "invalid_client",
-                    "error_description": "Client authentication failed",
-                    "message": "Client authentication failed",
-                },
-                401,
-            )
+            return _oauth_error("invalid_client", "Client authentication failed", 401)
         user_ok = form.get("username") == state.username and hmac.compare_digest(
             str(form.get("password", "")).encode(), state.password.encode()
         )
         if not user_ok:
-            return _respond(
-                {
-                    "error": "invalid_grant",
-                    "error_description": "The user credentials were incorrect.",
-                    "message": "The user credentials were incorrect.",
-                },
-                400,
-            )
+            return _oauth_error("invalid_grant", "The user credentials were incorrect.", 400)
         return _respond(
             {
                 "token_type": "Bearer",
