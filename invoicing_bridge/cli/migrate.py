@@ -179,7 +179,8 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
                 row.kind, row.source_id, row.number or "", row.target_id or "", row.reason or ""
             )
         out.print(detail)
-    verdict = "ok" if report.ok else f"{sum(c.failed for c in report.counts.values())} failed"
+    failed = [f"{c.failed} {_TITLES[kind]}" for kind, c in report.counts.items() if c.failed]
+    verdict = "[green]ok[/green]" if report.ok else f"[red]failed: {', '.join(failed)}[/red]"
     out.print(f"{verdict} in {report.duration:.1f}s")
 
 

@@ -1,0 +1,136 @@
+"""``invoicing-bridge demo``: the real thing over both emulators, and its glue alone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Iterator
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from invoicing_bridge import Client, Invoice, LineItem, Payment
+from invoicing_bridge.backends.memory import MemoryBackend
+from invoicing_bridge.cli import demo as demo_module
+from invoicing_bridge.cli import main
+from invoicing_bridge.exceptions import BackendNotFound
+from invoicing_bridge.testing.emulator import EmulatorStats
+
+
+@pytest.mark.slow
+def test_demo_migrates_every_daftra_invoice_to_perfex_and_exits_0() -> None:
+    pytest.importorskip("invoicing_bridge_daftra.emulator")
+    pytest.importorskip("invoicing_bridge_perfex.emulator")
+    started = time.perf_counter()
+    result = CliRunner().invoke(main, ["demo"])
+    elapsed = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    assert "demo ok: 25 of 25 invoices migrated from Daftra to Perfex" in result.output
+    assert "both sides agree" in result.output
+    assert elapsed < 60
+    assert re.search(r"HTTP requests: \d+ to Daftra, \d+ to Perfex", result.output)
+
+
+# --------------------------------------------------------------------------- the glue
+
+
+class FakeEmulator:
+    """Stands for a plugin's emulator: a memory backend, counted 'requests'."""
+
+    backends: dict[str, MemoryBackend] = {}
+
+    def __init__(self, name: str, invoices: int, seed: int):
+        self.name = name
+        self.base_url = f"http://127.0.0.1:0/{name}"
+        self.stats = EmulatorStats()
+        backend = MemoryBackend(label=name)
+        if invoices:
+            client = backend.create_client(Client(name="Acme", email="a@acme.test"))
+            for i in range(invoices):
+                created = backend.create_invoice(
+                    Invoice.build(
+                        number=f"{i + 1:06d}",
+                        issue_date=dt.date(2026, 1, 1 + i),
+                        currency="EGP",
+                        client=client,
+                        items=[LineItem(name="Tea", quantity=D("1"), unit_price=D("10") + i)],
+                    )
+                )
+                backend.record_payment(
+                    Payment(
+                        amount=created.total,
+                        date=created.issue_date,
+                        method="cash",
+                        invoice_id=created.id,
+                    )
+                )
+        FakeEmulator.backends[name] = backend
+
+    def profile(self) -> dict[str, Any]:
+        return {"backend": "memory", "label": self.name}
+
+    def __enter__(self) -> FakeEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    def factory(name: str) -> Any:
+        return lambda invoices, seed: FakeEmulator(name, invoices, seed)
+
+    def backend(emulator: Any) -> MemoryBackend:
+        return FakeEmulator.backends[emulator.name]
+
+    monkeypatch.setattr(demo_module, "emulator_factory", factory)
+    monkeypatch.setattr(demo_module, "_backend", backend)
+    yield
+    FakeEmulator.backends.clear()
+
+
+def test_demo_glue_migrates_compares_and_reports(fakes: None) -> None:
+    result = CliRunner().invoke(main, ["demo", "--invoices", "5", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert "demo ok: 5 of 5 invoices migrated" in result.output
+    assert "Migration: memory:daftra -> memory:perfex" in result.output
+    assert len(list(FakeEmulator.backends["perfex"].iter_invoices())) == 5
+
+
+def test_demo_without_compare_reads_totals_back(
+    fakes: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    real_import = importlib.import_module
+
+    def no_compare(name: str) -> Any:
+        if name == "invoicing_bridge.compare":
+            raise ModuleNotFoundError(name)
+        return real_import(name)
+
+    monkeypatch.setattr(importlib, "import_module", no_compare)
+    result = CliRunner().invoke(main, ["demo", "--invoices", "3"])
+    assert result.exit_code == 0, result.output
+    assert "read back: every total agrees to the cent" in result.output
+
+
+def test_demo_quiet_prints_one_line(fakes: None) -> None:
+    result = CliRunner().invoke(main, ["demo", "--invoices", "2", "--quiet"])
+    assert result.exit_code == 0
+    assert result.output.strip().startswith("demo ok: 2 of 2 invoices")
+    assert len(result.output.strip().splitlines()) <= 2
+
+
+def test_demo_without_the_plugins_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(name: str) -> Any:
+        raise BackendNotFound(f"no emulator named {name!r}", name=name, installed=[])
+
+    monkeypatch.setattr(demo_module, "emulator_factory", missing)
+    result = CliRunner().invoke(main, ["demo"])
+    assert result.exit_code == 2
+    assert "pip install -e plugins/daftra -e plugins/perfex" in result.output
