@@ -375,13 +375,17 @@ class PerfexBackend(HTTPBackend):
 
     def _rows(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Any]:
         """Every row of a list or search: a 2.x bare array at once, 3.x ``{data, meta}``
-        page by page. ``No data were found`` is an empty result."""
+        page by page. ``No data were found`` is an empty result.
+
+        Page parameters are sent unless ``api_version`` is 2 (2.x ignores them); a server
+        that pages anyway (some 3.x builds envelope every list) is followed page by page
+        with the page size it chose."""
         page = 1
+        per_page: int | None = self._page_size if self._v3_requests else None
         while True:
             query = dict(params or {})
-            if self._v3_requests:
-                # 2.x ignores these and answers the whole bare array.
-                query.update(page=page, per_page=self._page_size)
+            if per_page is not None:
+                query.update(page=page, per_page=per_page)
             try:
                 data = self.http.get(path, params=query or None).data
             except NotFound as exc:
@@ -403,8 +407,10 @@ class PerfexBackend(HTTPBackend):
                 if has_more is None:
                     last = meta.get("last_page", meta.get("total_pages"))
                     has_more = last is not None and page < _int(last)
-                if not rows or not has_more or not self._v3_requests:
+                if not rows or not has_more:
                     return
+                if per_page is None:
+                    per_page = _int(meta.get("per_page")) or len(rows)
                 page += 1
                 continue
             if isinstance(data, Mapping):

@@ -444,6 +444,20 @@ def test_iter_invoices_follows_v3_pages(recorded: responses.RequestsMock, payloa
     assert queries == [{"page": "1", "per_page": "2"}, {"page": "2", "per_page": "2"}]
 
 
+def test_a_server_that_always_pages_is_followed_even_in_2x_mode(
+    recorded: responses.RequestsMock, payload: Load
+) -> None:
+    rows = payload("invoices/list.json")
+    first = {"data": rows[:2], "meta": {"page": 1, "per_page": 2, "total": 3, "has_more": True}}
+    second = {"data": rows[2:], "meta": {"page": 2, "per_page": 2, "total": 3, "has_more": False}}
+    recorded.get(f"{BASE}/invoices", json=first)
+    recorded.get(f"{BASE}/invoices", json=second)
+    with make(api_version="2", list_details=False) as backend:
+        assert [i.id for i in backend.iter_invoices()] == ["3", "9", "17"]
+    queries = [dict(parse_qsl(urlparse(c.request.url).query)) for c in recorded.calls]
+    assert queries == [{}, {"page": "2", "per_page": "2"}]
+
+
 def test_status_filter_skips_rows_that_cannot_have_that_status(
     recorded: responses.RequestsMock, payload: Load
 ) -> None:
