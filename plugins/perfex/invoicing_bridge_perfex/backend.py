@@ -60,6 +60,7 @@ from .schemas import (
     PerfexLookups,
     PerfexPaymentSchema,
     PerfexPaymentWriteSchema,
+    PerfexSchema,
     PerfexTotals,
     cents_exactly,
     load_many,
@@ -76,6 +77,7 @@ __all__ = ["PerfexBackend", "PerfexOptions", "parse_error"]
 log = logging.getLogger("invoicing_bridge.perfex")
 
 T = TypeVar("T")
+S = TypeVar("S", bound=PerfexSchema)
 
 NO_DATA = "no data were found"
 #: Fragments of the messages Perfex's token check answers with (its own and the JWT
@@ -502,8 +504,16 @@ class PerfexBackend(HTTPBackend):
 
     # ----------------------------------------------------------------- invoices
 
+    def _schema(self, cls: type[S]) -> S:
+        """One schema of each kind per backend (building one costs more than a load)."""
+        cache: dict[type[Any], Any] = self.__dict__.setdefault("_schemas", {})
+        if cls not in cache:
+            cache[cls] = cls(lookups=self.lookups)
+        schema: S = cache[cls]
+        return schema
+
     def _invoice_schema(self) -> PerfexInvoiceSchema:
-        return PerfexInvoiceSchema(lookups=self.lookups)
+        return self._schema(PerfexInvoiceSchema)
 
     def _map_invoice(self, payload: Any) -> Invoice:
         invoice: Invoice = self._map(self._invoice_schema(), payload, "invoice")[0]
@@ -884,7 +894,7 @@ class PerfexBackend(HTTPBackend):
     # ----------------------------------------------------------------- clients
 
     def _client_schema(self) -> PerfexClientSchema:
-        return PerfexClientSchema(lookups=self.lookups)
+        return self._schema(PerfexClientSchema)
 
     def _contacts(self, client_id: str) -> list[Mapping[str, Any]]:
         try:
@@ -1089,8 +1099,8 @@ class PerfexBackend(HTTPBackend):
 
     # ----------------------------------------------------------------- payments
 
-    def _payment_schema(self, currency: str | None = None) -> PerfexPaymentSchema:
-        return PerfexPaymentSchema(lookups=self.lookups, currency=currency)
+    def _payment_schema(self) -> PerfexPaymentSchema:
+        return self._schema(PerfexPaymentSchema)
 
     def iter_payments(self, *, invoice_id: str | None = None) -> Iterator[Payment]:
         """Every payment, or one invoice's (read from the invoice, with its currency)."""

@@ -62,6 +62,7 @@ __all__ = [
     "PerfexLookups",
     "PerfexPaymentSchema",
     "PerfexPaymentWriteSchema",
+    "PerfexSchema",
     "PerfexTotals",
     "cents_exactly",
     "drop_empty",
@@ -394,10 +395,13 @@ def _status_error(payload: Any) -> str | None:
     return None
 
 
-S = TypeVar("S", bound="_PerfexSchema")
+S = TypeVar("S", bound="PerfexSchema")
 
 
-class _PerfexSchema(Schema):
+class PerfexSchema(Schema):
+    """Base of the reading schemas: unknown keys excluded, error bodies refused, the shared
+    :class:`PerfexLookups` at hand."""
+
     class Meta:
         unknown = EXCLUDE
 
@@ -439,7 +443,7 @@ def load_many(schema: Schema, payload: Any, kind: str) -> list[Any]:
 # --------------------------------------------------------------------------- reading
 
 
-class PerfexItemSchema(_PerfexSchema):
+class PerfexItemSchema(PerfexSchema):
     """A ``tblitemable`` row: ``description`` is the name, ``long_description`` the text.
 
     Perfex's invoice reads carry no per-line tax (taxes live in ``tblitem_tax``, which
@@ -483,7 +487,7 @@ class PerfexItemSchema(_PerfexSchema):
         )
 
 
-class PerfexClientSchema(_PerfexSchema):
+class PerfexClientSchema(PerfexSchema):
     """A ``tblclients`` row (the id is ``userid``; there is no ``id``), alone or joined
     into a search row; contact search rows add ``firstname``, ``lastname``, ``email``."""
 
@@ -580,7 +584,7 @@ def _address(
     return None if address.is_empty() else address
 
 
-class PerfexPaymentSchema(_PerfexSchema):
+class PerfexPaymentSchema(PerfexSchema):
     """An ``invoicepaymentrecords`` row. The payment id is ``paymentid`` where present: joined
     queries overwrite ``id`` with the payment mode's id (notes §6)."""
 
@@ -638,7 +642,7 @@ class PerfexPaymentSchema(_PerfexSchema):
         )
 
 
-class PerfexInvoiceSchema(_PerfexSchema):
+class PerfexInvoiceSchema(PerfexSchema):
     """An invoice: the single GET (with ``items``, ``client``, ``payments``,
     ``total_left_to_pay``), a list row (currency columns, no client or items) or a search row
     (``tblinvoices.*`` + ``tblclients.*`` + ``invoiceid``, no currency columns)."""
