@@ -72,7 +72,7 @@ class _RateColumn(ProgressColumn):
     """Records per second, once rich has measured it."""
 
     def render(self, task: Task) -> Text:
-        speed = task.speed
+        speed = task.finished_speed or task.speed
         return Text("" if speed is None else f"{speed:,.1f}/s", style="progress.data.speed")
 
 
@@ -107,7 +107,7 @@ def progress_reporter(
 
     counts: dict[str, Counter[str]] = {kind: Counter() for kind in KINDS}
     with Progress(
-        SpinnerColumn(),
+        SpinnerColumn(finished_text="[green]✓[/green]"),
         TextColumn("{task.description:<9}"),
         TextColumn("[bold]{task.completed:>6,.0f}[/bold]"),
         _RateColumn(),
@@ -137,7 +137,12 @@ def progress_reporter(
                     )
                 bar.update(tasks[result.kind], advance=1, summary=summary)
 
-        yield rich_progress
+        try:
+            yield rich_progress
+        finally:
+            for task_id in tasks.values():  # finished: the spinner gives way to a tick
+                done = next(t.completed for t in bar.tasks if t.id == task_id)
+                bar.update(task_id, total=done)
 
 
 # --------------------------------------------------------------------------- report
