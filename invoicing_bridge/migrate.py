@@ -664,7 +664,7 @@ class _Migration:
         if existing is None:
             if entry is not None:
                 # An intent without a target id: the create may have been saved.
-                found = self._find_by_number(sid, number)
+                found = self._find_existing(sid, payload)
                 if found is not None:
                     existing, outcome = found, MATCHED
                     self.scope.target_known("invoice", sid, found)
@@ -680,7 +680,7 @@ class _Migration:
                     number,
                     fp,
                     lambda: self.target.create_invoice(payload),
-                    lambda: self._lookup_invoice(sid, number),
+                    lambda: self._lookup_invoice(sid, payload),
                 )
                 self.scope.target_known("invoice", sid, existing)
         elif must_update:
@@ -717,7 +717,7 @@ class _Migration:
         if must_update:
             return RecordResult("invoice", sid, WOULD_UPDATE, invoice.number, target_id)
         if entry is not None and entry.target_id is None:
-            found = self._find_by_number(sid, invoice.number)
+            found = self._find_existing(sid, payload)
             if found is not None:
                 reason = "already in the target (found by number): would be adopted"
                 return RecordResult("invoice", sid, SKIPPED, invoice.number, found, reason)
@@ -740,22 +740,46 @@ class _Migration:
         client.id = target_id
         return client
 
-    def _lookup_invoice(self, sid: str, number: str) -> Invoice | None:
-        if Feature.FIND_INVOICE not in self.target.features:
-            return None
-        found = self.target.find_invoice(number)
+    def _lookup_invoice(self, sid: str, wanted: Invoice) -> Invoice | None:
+        """The target invoice an interrupted create of ``wanted`` may have left: found by
+        number; a draft, which may have no number of its own in the target (Perfex), by
+        client, issue date and total. Raises when the number belongs to another record."""
+        found = None
+        if Feature.FIND_INVOICE in self.target.features:
+            found = self.target.find_invoice(wanted.number)
+        if (
+            found is None
+            and wanted.status is InvoiceStatus.DRAFT
+            and Feature.LIST_INVOICES in self.target.features
+        ):
+            drafts = self.target.iter_invoices(
+                status=InvoiceStatus.DRAFT, client_id=wanted.client.id
+            )
+            for candidate in drafts:
+                if (
+                    candidate.id is not None
+                    and candidate.issue_date == wanted.issue_date
+                    and _cents(candidate.total) == _cents(wanted.total)
+                    and self._owner("invoice", candidate.id, sid) is None
+                ):
+                    return candidate
         if found is None or found.id is None:
             return None
-        owner = self.scope.find_target("invoice", found.id)
-        if owner is not None and owner.source_id != sid:
+        owner = self._owner("invoice", found.id, sid)
+        if owner is not None:
             raise _RecordFailed(
-                f"number {number!r} is already used in the target by invoice {found.id}, "
-                f"migrated from source invoice {owner.source_id}"
+                f"number {wanted.number!r} is already used in the target by invoice "
+                f"{found.id}, migrated from source invoice {owner}"
             )
         return found
 
-    def _find_by_number(self, sid: str, number: str) -> str | None:
-        found = self._call(self._lookup_invoice, sid, number)
+    def _owner(self, kind: str, target_id: str, sid: str) -> str | None:
+        """The other source record already mapped to ``target_id``, if any."""
+        entry = self.scope.find_target(kind, target_id)
+        return None if entry is None or entry.source_id == sid else entry.source_id
+
+    def _find_existing(self, sid: str, wanted: Invoice) -> str | None:
+        found = self._call(self._lookup_invoice, sid, wanted)
         return None if found is None or found.id is None else str(found.id)
 
     # ----------------------------------------------------------------- payments
@@ -812,8 +836,7 @@ class _Migration:
                 and candidate.reference != payment.reference
             ):
                 continue
-            owner = self.scope.find_target("payment", candidate.id)
-            if owner is not None and owner.source_id != psid:
+            if self._owner("payment", candidate.id, psid) is not None:
                 continue
             return candidate
         return None

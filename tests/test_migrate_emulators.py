@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -301,7 +302,7 @@ def _drop_after_once(
 
 
 @pytest.mark.parametrize("direction", ["daftra-to-perfex", "perfex-to-daftra"])
-@pytest.mark.parametrize("what", ["invoice", "payment"])
+@pytest.mark.parametrize("what", ["invoice", "payment", "draft"])
 def test_timeout_after_the_server_saved_a_create_does_not_duplicate_it(
     daftra: Any, perfex: Any, tmp_path: Path, direction: str, what: str
 ) -> None:
@@ -309,10 +310,22 @@ def test_timeout_after_the_server_saved_a_create_does_not_duplicate_it(
         (daftra, perfex) if direction == "daftra-to-perfex" else (perfex, daftra)
     )
     with open_backend(source_emulator) as source, open_backend(target_emulator) as target:
-        seed(source, 4, discounts=False)
+        seed(source, 5, discounts=False)  # the fifth is a draft (Perfex numbers it later)
         part = "payment" if what == "payment" else "invoice"
+        drafting = threading.Event()
+        if what == "draft":
+            create = target.create_invoice
+
+            def create_invoice(invoice: Invoice) -> Invoice:
+                if invoice.status is InvoiceStatus.DRAFT:
+                    drafting.set()
+                return create(invoice)
+
+            target.create_invoice = create_invoice  # type: ignore[method-assign]
 
         def wanted(method: str, path: str) -> bool:
+            if what == "draft" and not drafting.is_set():
+                return False
             return method == "POST" and part in path and ("payment" in path) == (part == "payment")
 
         dropped = _drop_after_once(target_emulator, target, wanted)
@@ -321,6 +334,29 @@ def test_timeout_after_the_server_saved_a_create_does_not_duplicate_it(
         assert report.ok, report.failures
         assert target_emulator.stats.snapshot()["faults"] == 1
         assert_same_totals(source, target, tmp_path / "l.sqlite")
+
+
+def test_interrupted_draft_create_is_found_without_a_number(
+    daftra: Any, perfex: Any, tmp_path: Path
+) -> None:
+    """A Perfex draft has no number of its own (it gets one when issued): after a crash
+    between its create and the ledger's "done", it is found by client, date and total."""
+    ledger = tmp_path / "l.sqlite"
+    with open_backend(daftra) as source, open_backend(perfex) as target:
+        seed(source, 5, discounts=False)
+        assert run(source, target, ledger).ok
+        draft = next(i for i in source.iter_invoices() if i.status is InvoiceStatus.DRAFT)
+        with Ledger(ledger) as book:
+            scope = book.scope(backend_label(source), backend_label(target))
+            scope.intent("invoice", str(draft.id), number=draft.number, fingerprint="crashed")
+            book._conn().execute(
+                "UPDATE records SET target_id = NULL WHERE kind = 'invoice' AND source_id = ?",
+                (str(draft.id),),
+            )
+        report = run(source, target, ledger)
+        assert report.ok, report.failures
+        assert report.counts["invoice"].matched == 1
+        assert_same_totals(source, target, ledger)
 
 
 # --------------------------------------------------------------------------- SIGKILL
