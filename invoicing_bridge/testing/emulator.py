@@ -209,7 +209,8 @@ class _Handler(BaseHTTPRequestHandler):
         environ: dict[str, Any] = {
             "REQUEST_METHOD": self.command,
             "SCRIPT_NAME": "",
-            "PATH_INFO": unquote(path),
+            # WSGI (PEP 3333): the path as latin-1 text of its bytes, as werkzeug expects.
+            "PATH_INFO": unquote(path, encoding="latin-1"),
             "QUERY_STRING": query,
             "SERVER_NAME": self.server.server_address[0],
             "SERVER_PORT": str(self.server.server_address[1]),
