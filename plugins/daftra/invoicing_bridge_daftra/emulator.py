@@ -96,6 +96,8 @@ _TAXES = (
     (3, "Stamp duty", Decimal("0.4")),
 )
 _TAX_OF_CURRENCY = {"SAR": 1, "EGP": 2, "USD": None}
+_METHODS = ("cash", "bank_transfer", "cheque", "credit_card")
+_PORTABLE_METHODS = ("cash", "bank_transfer", "cheque", "bank_transfer")
 _BUSINESSES = (
     ("شركة النور للتجارة", "SAR", "SA", "الرياض", "310122393500003"),
     ("Nile Valley Trading Co.", "EGP", "EG", "Cairo", "204-567-891"),
@@ -342,7 +344,8 @@ class DaftraState:
 
     Thread-safe. Seeded invoices (ids ``1..invoices``) are generated on demand from the
     seed and materialised only when written to; invoice ``i``'s payments have the ids
-    ``2i-1`` and ``2i``, recorded payments come after ``2 * invoices``.
+    ``2i-1`` and ``2i``, recorded payments come after ``2 * invoices``. ``portable``: see
+    :class:`DaftraEmulator`.
     """
 
     def __init__(
@@ -358,6 +361,7 @@ class DaftraState:
         username: str = "owner@example.com",
         password: str,
         token_ttl: float = 3600.0,
+        portable: bool = False,
     ):
         pattern_ids = {pattern: id for id, (_title, pattern) in DATE_FORMATS.items()}
         if date_format not in pattern_ids:
@@ -366,6 +370,7 @@ class DaftraState:
         self.lock = threading.RLock()
         self.seed = seed
         self.seeded = invoices
+        self.portable = portable
         self.api_key = api_key
         self.date_format = date_format
         self.oauth_client_id = oauth_client_id
@@ -434,7 +439,7 @@ class DaftraState:
             for k in range(self._payment_count(plan, h)):
                 pid = 2 * i - 1 + k
                 self.payment_ids.append(pid)
-                if (h >> (40 + 3 * k)) % 5 < 2:
+                if (h >> (40 + 3 * k)) % 5 < 2 and not portable:
                     self.hidden_payments.add(pid)
         self._generated = functools.lru_cache(maxsize=2048)(self._generate)
 
@@ -517,21 +522,28 @@ class DaftraState:
             extra={},
             custom={},
         )
+        # Portable seeds make the same draws as the others (so each seed keeps its data)
+        # and drop what another system could not store.
+        portable = self.portable
         if rng.below(10) == 0:
-            record["discount"] = Decimal(5 * (1 + rng.below(3)))
+            percent = Decimal(5 * (1 + rng.below(3)))
+            if not portable:
+                record["discount"] = percent
         record.update(self.snapshot(client))
         tax_id = _TAX_OF_CURRENCY[currency]
         items = []
         for k in range(1 + (h >> 24) % 3):
             name, description, price = _PRODUCTS[rng.below(len(_PRODUCTS))]
+            if portable:  # whole prices: every line tax is exact, however it is rounded
+                price = price.to_integral_value(ROUND_HALF_UP)
             quantity = Decimal(1 + rng.below(5))
-            if rng.below(6) == 0:
+            if rng.below(6) == 0 and not portable:
                 quantity += Decimal("0.5")
             item = _new_item(10 * i + k, name, description, price, quantity)
             item["tax1"] = tax_id if tax_id is not None and rng.below(8) else None
-            if currency == "EGP" and rng.below(10) == 0:
+            if currency == "EGP" and rng.below(10) == 0 and not portable:
                 item["tax2"] = 3
-            if rng.below(12) == 0:
+            if rng.below(12) == 0 and not portable:
                 item.update(discount=Decimal(10), discount_type=1)
             items.append(item)
         record["items"] = items
@@ -539,21 +551,21 @@ class DaftraState:
         total = self.totals(record)["total"]
         count = self._payment_count(plan, h)
         amounts: list[Decimal] = []
+        places = TWO_PLACES if portable else FOUR_PLACES
         if count == 1 and plan < 13:
             share = Decimal(20 + rng.below(60)) / 100
-            amounts = [(total * share).quantize(FOUR_PLACES)]
+            amounts = [(total * share).quantize(places)]
         elif count == 1:
             amounts = [total]
         elif count == 2:
-            first = (total * Decimal("0.4") - Decimal("0.0039")).quantize(FOUR_PLACES)
+            # Tax-split rounding leaves four-place payments (api-notes §6.1).
+            split = Decimal(0) if portable else Decimal("0.0039")
+            first = (total * Decimal("0.4") - split).quantize(places)
             amounts = [first, total - first]
+        methods = _PORTABLE_METHODS if portable else _METHODS
         for k, amount in enumerate(amounts):
             pid = 2 * i - 1 + k
-            method = (
-                CLIENT_CREDIT
-                if pid in self.hidden_payments
-                else (("cash", "bank_transfer", "cheque", "credit_card")[rng.below(4)])
-            )
+            method = CLIENT_CREDIT if pid in self.hidden_payments else methods[rng.below(4)]
             paid_at = created + dt.timedelta(days=3 + 9 * k, hours=rng.below(8))
             record["payments"].append(
                 _new_payment(pid, method, amount, currency, paid_at, f"TRX-{i}-{k + 1}")
@@ -1627,6 +1639,10 @@ class DaftraEmulator:
     ``date_format`` is the account's display format (a key of :data:`DATE_FORMATS`'
     patterns). OAuth: ``oauth_client_id``, ``oauth_client_secret`` (random unless given),
     ``username``, ``password`` (random unless given), tokens valid ``token_ttl`` seconds.
+    ``portable`` seeds only what any other backend can store as it is: no line or
+    invoice discounts, whole prices, payments to the cent by cash, bank transfer or
+    cheque, no client-credit payments (the default seed has all of those, as Daftra
+    accounts do, and Perfex, for one, refuses them).
 
     Not listening until :meth:`start` (or ``with``). Attributes: ``base_url``,
     ``root_url``, ``api_key``, ``stats``, ``faults``, ``state``, ``app``, ``server``.
@@ -1650,6 +1666,7 @@ class DaftraEmulator:
         username: str = "owner@example.com",
         password: str | None = None,
         token_ttl: float = 3600.0,
+        portable: bool = False,
     ):
         if invoices < 0:
             raise ValueError("invoices must be 0 or more")
@@ -1665,6 +1682,7 @@ class DaftraEmulator:
             username=username,
             password=password or secrets.token_urlsafe(12),
             token_ttl=token_ttl,
+            portable=portable,
         )
         self.app = DaftraApp(self.state)
         self.server = EmulatorServer(
@@ -1742,6 +1760,12 @@ class DaftraEmulator:
     show_default=True,
     help="The account's display date format.",
 )
+@click.option(
+    "--portable",
+    is_flag=True,
+    help="Seed only invoices another system can store as they are (no discounts, "
+    "no client credit, cents only).",
+)
 def cli(
     host: str,
     port: int,
@@ -1751,6 +1775,7 @@ def cli(
     fault_rate: float,
     api_key: str | None,
     date_format: str,
+    portable: bool,
 ) -> None:
     """Run a local Daftra /api2 emulator in the foreground and print a config profile."""
     emulator = DaftraEmulator(
@@ -1762,6 +1787,7 @@ def cli(
         date_format=date_format,
         host=host,
         port=port,
+        portable=portable,
     )
     print_profile_and_serve(emulator.server, "daftra-emulator", emulator.profile())
 

@@ -418,3 +418,59 @@ def test_emulate_command_serves_until_stopped() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- portable seeds
+
+
+def test_portable_seed_has_nothing_another_system_could_not_store() -> None:
+    state = DaftraEmulator(invoices=300, seed=1, api_key=KEY, portable=True).state
+    assert not state.hidden_payments
+    for i in range(1, 301):
+        record = state.invoice(i)
+        assert record is not None
+        assert not record["discount"] and not record["discount_amount"]
+        for item in record["items"]:
+            assert not item["discount"] and item["tax2"] is None
+            assert item["unit_price"] == item["unit_price"].to_integral_value()
+            assert item["quantity"] == item["quantity"].to_integral_value()
+        for item, line in zip(record["items"], state.totals(record)["lines"], strict=True):
+            if item["tax1"] is not None:
+                # Exact at two places: no rounding happened, so any rounding rule agrees.
+                rate = state.taxes[item["tax1"]]["value"]
+                assert line["tax1"] == line["net"] * rate / 100
+        for payment in record["payments"]:
+            assert payment["amount"] == payment["amount"].quantize(Decimal("0.01"))
+            assert payment["payment_method"] in {"cash", "bank_transfer", "cheque"}
+
+
+def test_portable_keeps_the_seeds_clients_currencies_and_statuses() -> None:
+    plain = DaftraEmulator(invoices=40, seed=3, api_key=KEY).state
+    portable = DaftraEmulator(invoices=40, seed=3, api_key=KEY, portable=True).state
+    for i in range(1, 41):
+        a, b = plain.invoice(i), portable.invoice(i)
+        assert a is not None and b is not None
+        assert (a["client_id"], a["currency_code"], a["date"], a["draft"]) == (
+            b["client_id"],
+            b["currency_code"],
+            b["date"],
+            b["draft"],
+        )
+        assert plain.totals(a)["payment_status"] == portable.totals(b)["payment_status"]
+
+
+def test_portable_invoices_pass_the_perfex_backends_checks() -> None:
+    perfex_emulator = pytest.importorskip("invoicing_bridge_perfex.emulator")
+    from invoicing_bridge import get_backend
+
+    install = perfex_emulator.PerfexEmulator(invoices=0)
+    perfex_options = {k: v for k, v in install.profile().items() if k != "backend"}
+    with (
+        DaftraEmulator(invoices=40, seed=1, api_key=KEY, portable=True) as daftra,
+        _backend(daftra) as source,
+        get_backend("perfex", **perfex_options) as perfex,
+    ):
+        invoices = list(source.iter_invoices())
+        for invoice in invoices:
+            perfex.validate_invoice(invoice)  # raises on anything Perfex cannot store
+    assert len(invoices) == 40
