@@ -45,8 +45,9 @@ from invoicing_bridge.exceptions import (
     ServerError,
     TransportError,
 )
-from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment
+from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment, TaxRate
 
+from .countries import country_id
 from .numbers import DRAFT_NUMBER, parse_number
 from .phpforms import encode_form
 from .schemas import (
@@ -62,7 +63,6 @@ from .schemas import (
     PerfexPaymentWriteSchema,
     PerfexSchema,
     PerfexTotals,
-    cents_exactly,
     load_many,
     method_slug,
     perfex_lines,
@@ -271,6 +271,12 @@ def _lacks_line_taxes(data: Mapping[str, Any]) -> bool:
     if all(isinstance(i, Mapping) and isinstance(i.get("taxes"), list) for i in items):
         return False
     return str(data.get("total_tax") or "0").strip() not in ("0", "0.00", "0.0", "")
+
+
+def _gateway_id(method: str) -> str | None:
+    """A method as Perfex's ``paymentmode`` holds a gateway (``varchar(40)``), if it fits."""
+    slug = method_slug(method)
+    return slug if re.fullmatch(r"[a-z][a-z0-9_]{0,39}", slug) else None
 
 
 def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -643,8 +649,6 @@ class PerfexBackend(HTTPBackend):
         return modes
 
     def _billing(self, invoice: Invoice, current: Invoice | None) -> dict[str, str]:
-        from .countries import country_id
-
         address = invoice.client.address
         street = ""
         if address is not None:
@@ -704,10 +708,10 @@ class PerfexBackend(HTTPBackend):
                 field="status",
             )
         lines = perfex_lines(invoice.items, self.lookups)
-        adjustment = cents_exactly(invoice.adjustment, "adjustment")
+        adjustment = round_cents(invoice.adjustment)
         totals = perfex_totals(
             lines,
-            discount_total=cents_exactly(invoice.discount_total, "discount_total"),
+            discount_total=round_cents(invoice.discount_total),
             adjustment=adjustment,
             expected_tax=invoice.tax_total,
         )
@@ -802,8 +806,6 @@ class PerfexBackend(HTTPBackend):
         stored = self.get_invoice(invoice_id)
         if len(stored.items) == len(plan.lines):
             for item, line in zip(stored.items, plan.lines, strict=True):
-                from invoicing_bridge.models import TaxRate
-
                 item.taxes = [TaxRate(name, rate) for name, rate in line.taxes]
                 item.extra["taxes_known"] = True
             stored.extra.pop("item_taxes", None)
@@ -1158,14 +1160,20 @@ class PerfexBackend(HTTPBackend):
         self._ensure_modes()
         mode = self.lookups.mode_for(payment.method)
         if mode is None:
+            mode = _gateway_id(payment.method)
             known = ", ".join(sorted({method_slug(n) for n in self.lookups.payment_modes.values()}))
-            raise MappingError(
-                f"no Perfex payment mode for method {payment.method!r} (the install has: "
-                f"{known or 'none'})",
-                backend=self.name,
-                field="method",
-            )
-        amount = cents_exactly(payment.amount, "amount")
+            if mode is None:
+                raise MappingError(
+                    f"no Perfex payment mode for method {payment.method!r} (the install has: "
+                    f"{known or 'none'})",
+                    backend=self.name,
+                    field="method",
+                )
+            # Perfex keeps online-gateway payments as the gateway's id in paymentmode; a
+            # method the install has no mode for is kept the same way, so it reads back.
+            log.info("perfex: no payment mode for %r (has: %s): stored as is", mode, known)
+        # Perfex stores cents (DECIMAL(15,2)); what it cannot hold is kept in extra.
+        amount = round_cents(payment.amount)
         form = PerfexPaymentWriteSchema(mode=mode).dump(payment)
         form["amount"] = format(amount, "f")
         recorded: Payment | None = None
@@ -1198,6 +1206,8 @@ class PerfexBackend(HTTPBackend):
                     status_code=answer.status_code,
                 )
         recorded.currency = recorded.currency or before.currency
+        if amount != payment.amount:
+            recorded.extra["requested_amount"] = str(payment.amount)
         if recorded.date != payment.date:
             recorded.extra["requested_date"] = payment.date.isoformat()
         return recorded

@@ -1125,13 +1125,9 @@ class PerfexApp:
             terms=_opt(data.get("terms")),
             billing=_address_fields(data, "billing"),
             shipping=_address_fields(data, "shipping", empty=None),
-            sale_agent=int(str(data.get("sale_agent") or "0"))
-            if str(data.get("sale_agent") or "0").isdigit()
-            else 0,
+            sale_agent=_int_field(data, "sale_agent", 0),
             cancel_overdue_reminders=1 if "cancel_overdue_reminders" in data else 0,
-            show_quantity_as=int(str(data.get("show_quantity_as") or "1"))
-            if str(data.get("show_quantity_as") or "1").isdigit()
-            else 1,
+            show_quantity_as=_int_field(data, "show_quantity_as", 1),
         )
         if invoice.discount_total != 0 or invoice.discount_percent != 0:
             invoice.discount_type = str(data.get("discount_type") or "")
@@ -1500,6 +1496,11 @@ def _path(environ: Mapping[str, Any]) -> str:
         return raw.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return raw
+
+
+def _int_field(data: Mapping[str, Any], key: str, default: int) -> int:
+    text = str(data.get(key) or "").strip()
+    return int(text) if text.isdigit() else default
 
 
 def _opt(value: Any) -> str | None:

@@ -64,7 +64,6 @@ __all__ = [
     "PerfexPaymentWriteSchema",
     "PerfexSchema",
     "PerfexTotals",
-    "cents_exactly",
     "drop_empty",
     "infer_line_taxes",
     "load_many",
@@ -1014,22 +1013,10 @@ def perfex_totals(
 # --------------------------------------------------------------------------- writing
 
 
-def cents_exactly(value: Decimal, where: str) -> Decimal:
-    """An amount as Perfex stores it (``DECIMAL(15,2)``); more precision is refused rather
-    than rounded away."""
-    rounded = round_cents(value)
-    if rounded != value:
-        raise MappingError(
-            f"{value} has more than 2 decimal places, which Perfex cannot store",
-            backend=BACKEND,
-            field=where,
-        )
-    return rounded
-
-
 def perfex_lines(items: list[LineItem], lookups: PerfexLookups) -> list[PerfexLine]:
-    """The neutral lines as Perfex lines. Raises MappingError for what Perfex cannot hold
-    (line discounts, more than 2 decimals)."""
+    """The neutral lines as Perfex lines, quantities and prices rounded to the cents Perfex
+    stores (``DECIMAL(15,2)``; whether the totals still agree is checked on the totals).
+    Raises MappingError for line discounts, which Perfex does not have."""
     if not items:
         raise MappingError("Perfex needs at least one line", backend=BACKEND, field="items")
     lines = []
@@ -1044,8 +1031,8 @@ def perfex_lines(items: list[LineItem], lookups: PerfexLookups) -> list[PerfexLi
             PerfexLine(
                 description=item.name,
                 long_description=item.description or "",
-                qty=cents_exactly(item.quantity, f"items[{index}].quantity"),
-                rate=cents_exactly(item.unit_price, f"items[{index}].unit_price"),
+                qty=round_cents(item.quantity),
+                rate=round_cents(item.unit_price),
                 unit=item.unit or "",
                 taxes=tuple(lookups.tax_for(tax) for tax in item.taxes),
             )

@@ -540,8 +540,9 @@ def test_validate_invoice_refuses_what_perfex_cannot_hold() -> None:
             "items[0].discount",
         ),
         (
-            build(items=[LineItem("Work", Decimal("1"), Decimal("32999.9961"))]),
-            "items[0].unit_price",
+            # Perfex stores the price in cents: 3 x 33000.00 is not 98999.9883 to the cent.
+            build(items=[LineItem("Work", Decimal("3"), Decimal("32999.9961"))]),
+            "subtotal",
         ),
         (build(items=[LineItem("Free", Decimal("1"), Decimal("0.00"))]), "total"),
     ]
@@ -549,6 +550,18 @@ def test_validate_invoice_refuses_what_perfex_cannot_hold() -> None:
         with pytest.raises(MappingError) as caught:
             backend.validate_invoice(invoice)
         assert caught.value.field == field, caught.value
+
+
+def test_prices_beyond_cents_are_accepted_when_the_totals_still_agree() -> None:
+    backend = parser(currencies={"USD": "1"})
+    invoice = Invoice.build(
+        number="12",
+        issue_date=dt.date(2026, 1, 1),
+        currency="USD",
+        client=Client("X"),
+        items=[LineItem("Work", Decimal("1"), Decimal("32999.9961"))],
+    )
+    backend.validate_invoice(invoice)  # stored as 33000.00, the invoice's total to the cent
 
 
 def test_validate_invoice_refuses_totals_perfex_would_compute_otherwise() -> None:

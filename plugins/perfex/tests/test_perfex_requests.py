@@ -366,15 +366,48 @@ def test_unconfirmed_payment_raises(recorded: responses.RequestsMock, payload: L
         backend.record_payment(cash_payment())
 
 
-def test_payment_method_without_a_mode_is_a_mapping_error(
+def test_method_without_a_mode_is_stored_like_a_gateway_and_reads_back(
+    recorded: responses.RequestsMock, payload: Load
+) -> None:
+    after = payload("invoices/get_overdue_partial.json")
+    after["payments"][0].update(paymentmode="client_credit", name=None, id=None)
+    recorded.get(f"{BASE}/invoices/31", json=payload("invoices/get_overdue_unpaid.json"))
+    recorded.get(f"{BASE}/common/payment_mode", json=payload("common/payment_mode.json"))
+    recorded.post(f"{BASE}/payments", json=payload("payments/create.json"))
+    recorded.get(f"{BASE}/invoices/31", json=after)
+    payment = cash_payment()
+    payment.method = "client_credit"
+    with make() as backend:
+        stored = backend.record_payment(payment)
+    post = next(c for c in recorded.calls if c.request.method == "POST")
+    assert dict(form(post))["paymentmode"] == "client_credit"
+    assert stored.method == "client_credit"
+
+
+def test_payment_amount_is_sent_in_cents_and_the_asked_amount_kept(
+    recorded: responses.RequestsMock, payload: Load
+) -> None:
+    _payment_flow(recorded, payload, json=payload("payments/create.json"))
+    payment = cash_payment()
+    payment.amount = Decimal("299.9961")
+    with make() as backend:
+        stored = backend.record_payment(payment)
+    post = next(c for c in recorded.calls if c.request.method == "POST")
+    assert dict(form(post))["amount"] == "300.00"
+    assert stored.amount == Decimal("300.00")
+    assert stored.extra["requested_amount"] == "299.9961"
+
+
+def test_payment_method_that_cannot_be_a_mode_is_a_mapping_error(
     recorded: responses.RequestsMock, payload: Load
 ) -> None:
     recorded.get(f"{BASE}/invoices/31", json=payload("invoices/get_overdue_unpaid.json"))
     recorded.get(f"{BASE}/common/payment_mode", json=payload("common/payment_mode.json"))
     payment = cash_payment()
-    payment.method = "crypto"
-    with make() as backend, pytest.raises(MappingError, match="crypto") as caught:
+    payment.method = "x" * 60  # longer than paymentmode's varchar(40)
+    with make() as backend, pytest.raises(MappingError) as caught:
         backend.record_payment(payment)
+    assert caught.value.field == "method"
     assert "bank_transfer" in str(caught.value)  # it lists what the install has
     assert "POST" not in [c.request.method for c in recorded.calls]
 
