@@ -92,3 +92,12 @@ def test_list_rejects_a_bad_since_date(runner: CliRunner, tmp_path: Path) -> Non
     )
     assert result.exit_code == 2
     assert "YYYY-MM-DD" in result.output
+
+
+def test_parse_with_raw_keeps_json_numbers_exact(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "inv.json"
+    payload = dict(INVOICE, raw={"summary_total": 32999.9961})
+    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    result = runner.invoke(main, ["parse", "memory", "invoice", str(path), "--raw"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["raw"] == {"summary_total": "32999.9961"}

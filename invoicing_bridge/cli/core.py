@@ -17,7 +17,7 @@ from ..config import load_profile
 from ..exceptions import BackendNotFound, ConfigurationError, MappingError
 from ..models import InvoiceStatus
 from ..registry import available_backends, available_emulators, backend_class, emulator_command
-from .output import FORMATS, Record, console, emit
+from .output import FORMATS, Record, console, dumps, emit
 
 
 def open_backend(ctx: click.Context, profile: str) -> InvoicingBackend:
@@ -199,9 +199,9 @@ def parse(
     data = [r.to_dict(include_raw=include_raw) for r in records]
     if fmt == "ndjson":
         for row in data:
-            click.echo(json.dumps(row, ensure_ascii=False))
+            click.echo(dumps(row, indent=None))
     else:
-        click.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2, ensure_ascii=False))
+        click.echo(dumps(data[0] if len(data) == 1 else data))
 
 
 class EmulatorGroup(click.Group):

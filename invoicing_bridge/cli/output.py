@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -20,8 +21,15 @@ def console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
+def _default(value: Any) -> Any:
+    # Raw payloads keep a backend's JSON numbers as Decimal: print them exactly, as text.
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def dumps(data: Any, *, indent: int | None = 2) -> str:
-    return json.dumps(data, indent=indent, ensure_ascii=False)
+    return json.dumps(data, indent=indent, ensure_ascii=False, default=_default)
 
 
 def _row(record: Record) -> list[str]:
