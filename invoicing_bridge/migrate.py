@@ -514,7 +514,7 @@ class _Migration:
         if self.dry_run:
             self._emit(RecordResult("client", sid, WOULD_CREATE, name))
             return None
-        created = self._create(
+        created, _ = self._create(
             "client",
             sid,
             name,
@@ -536,9 +536,10 @@ class _Migration:
         fp: str | None,
         create: Callable[[], Invoice | Client | Payment],
         lookup: Callable[[], Invoice | Client | Payment | None],
-    ) -> str:
+    ) -> tuple[str, Invoice | Client | Payment | None]:
         """Create one record, never twice: intent first; on an answer that may hide a
-        saved record, look it up before trying again. Returns the target id.
+        saved record, look it up before trying again. Returns the target id and the record
+        as the target answered it (None when it was found by the lookup).
 
         Raises the target's error when the record was refused or the attempts ran out
         (the ledger row then stays ``intent`` if a create may have been saved).
@@ -548,7 +549,7 @@ class _Migration:
             if uncertain:
                 found = self._call(lookup)
                 if found is not None and found.id is not None:
-                    return str(found.id)
+                    return str(found.id), None
             self.scope.intent(kind, sid, number=number, fingerprint=fp)
             try:
                 created = create()
@@ -570,8 +571,8 @@ class _Migration:
                     raise VerificationError(
                         f"{self.target.name} accepted the {kind} but it cannot be found"
                     )
-                return str(found.id)
-            return str(created.id)
+                return str(found.id), None
+            return str(created.id), created
         raise AssertionError("unreachable")
 
     # ----------------------------------------------------------------- invoices
@@ -661,6 +662,7 @@ class _Migration:
             return self._dry_run_invoice(sid, invoice, payload, entry, must_update)
 
         outcome = CREATED
+        answer: Invoice | Client | Payment | None = None
         if existing is None:
             if entry is not None:
                 # An intent without a target id: the create may have been saved.
@@ -674,7 +676,7 @@ class _Migration:
                         self._call(self.target.update_invoice, payload)
                         outcome = UPDATED
             if existing is None:
-                existing = self._create(
+                existing, answer = self._create(
                     "invoice",
                     sid,
                     number,
@@ -692,8 +694,11 @@ class _Migration:
 
         target_id = existing
         try:
-            self._pay(sid, invoice, target_id)
-            self._verify(invoice, target_id)
+            recorded = self._pay(sid, invoice, target_id)
+            # A create's answer is the invoice as stored: no need to read it again unless
+            # payments were recorded since.
+            stored = answer if isinstance(answer, Invoice) and not recorded else None
+            self._verify(invoice, target_id, stored)
         except InvoicingBridgeError as exc:
             self.scope.failed("invoice", sid, _reason(exc), number=number, target_id=target_id)
             raise _AlreadyRecorded(_reason(exc)) from exc
@@ -784,7 +789,9 @@ class _Migration:
 
     # ----------------------------------------------------------------- payments
 
-    def _pay(self, sid: str, invoice: Invoice, target_id: str) -> None:
+    def _pay(self, sid: str, invoice: Invoice, target_id: str) -> int:
+        """Record the invoice's payments not recorded yet; return how many were."""
+        recorded = 0
         for payment in _completed(invoice):
             psid = _payment_sid(sid, invoice, payment)
             entry = self.scope.get("payment", psid)
@@ -801,7 +808,7 @@ class _Migration:
             else:
                 body = _target_payment(payment, target_id, invoice.currency)
                 try:
-                    pid = self._create(
+                    pid, _ = self._create(
                         "payment",
                         psid,
                         label,
@@ -815,6 +822,8 @@ class _Migration:
                     raise _RecordFailed(f"payment {psid} ({payment.amount}): {reason}") from exc
             self.scope.done("payment", psid, pid, number=label, fingerprint=fp)
             self._emit(RecordResult("payment", psid, outcome, label, pid))
+            recorded += 1
+        return recorded
 
     def _target_payments(self, target_id: str) -> list[Payment]:
         if Feature.LIST_PAYMENTS in self.target.features:
@@ -847,10 +856,14 @@ class _Migration:
 
     # ----------------------------------------------------------------- verification
 
-    def _verify(self, source: Invoice, target_id: str) -> None:
-        if not self.verify_fields or Feature.GET_INVOICE not in self.target.features:
+    def _verify(self, source: Invoice, target_id: str, stored: Invoice | None = None) -> None:
+        """Compare the target's invoice (``stored``, else read back) with the source's."""
+        if not self.verify_fields:
             return
-        stored = self._call(self.target.get_invoice, target_id)
+        if stored is None:
+            if Feature.GET_INVOICE not in self.target.features:
+                return
+            stored = self._call(self.target.get_invoice, target_id)
         problems = []
         for name in self.verify_fields:
             want, got = getattr(source, name), getattr(stored, name)

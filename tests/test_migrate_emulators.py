@@ -9,12 +9,14 @@ tests' business, and the demo's.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -393,6 +395,19 @@ def write_config(path: Path, profiles: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
+def _done_invoices(ledger: Path) -> int:
+    if not ledger.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)) as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM records WHERE kind = 'invoice' AND state = 'done'"
+            ).fetchone()
+    except sqlite3.Error:  # not created yet
+        return 0
+    return int(row[0])
+
+
 def test_cli_run_killed_at_random_points_then_resumed_migrates_each_invoice_once(
     tmp_path: Path,
 ) -> None:
@@ -426,16 +441,22 @@ def test_cli_run_killed_at_random_points_then_resumed_migrates_each_invoice_once
         ]
         rng = random.Random(3)
         kills = 0
-        for _ in range(4):
+        # Kill once the ledger says k invoices are done, k random and growing: the other
+        # workers are then anywhere in their own invoices (mid-request included).
+        for k in sorted(rng.sample(range(1, 15), 4)):
             process = subprocess.Popen(
                 command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ
             )
-            time.sleep(rng.uniform(0.6, 1.6))
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                kills += 1
+            deadline = time.monotonic() + 60
+            while process.poll() is None and time.monotonic() < deadline:
+                if _done_invoices(ledger) >= k:
+                    time.sleep(rng.uniform(0, 0.05))
+                    process.send_signal(signal.SIGKILL)
+                    kills += 1
+                    break
+                time.sleep(0.005)
             process.wait(timeout=60)
-        assert kills >= 2
+        assert kills >= 3
         resumed = subprocess.run(
             [*command, "--report", str(report)], capture_output=True, text=True, timeout=120
         )
