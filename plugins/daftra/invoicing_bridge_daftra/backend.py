@@ -257,9 +257,8 @@ class DaftraBackend(HTTPBackend):
             Feature.RECORD_PAYMENT,
             Feature.DRAFT_INVOICES,  # draft=1 is stored as a draft
             Feature.PARSE,
-            # Also true, not yet listed (docs/backends/daftra.md says so; list them with
-            # the docs): ITEM_TAX_DETAIL (reads carry line taxes) and PAYMENT_DATES
-            # (a recorded payment keeps the date it is given).
+            Feature.ITEM_TAX_DETAIL,  # reads carry each line's tax1/tax2
+            Feature.PAYMENT_DATES,  # a recorded payment keeps the date it is given
         }
     )
     Options = DaftraOptions
