@@ -20,7 +20,6 @@ Command line: ``invoicing-bridge emulate perfex [--api-version 3] ...`` prints a
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -28,7 +27,6 @@ import json
 import random
 import re
 import secrets
-import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -769,7 +767,6 @@ class PerfexApp:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        _no_delay(environ)
         request = Request(environ)
         try:
             self._route(request, _path(environ))
@@ -1477,15 +1474,6 @@ class PerfexApp:
         else:
             raise _Answer(404, {"status": False, "message": "Not valid data"})
         self._listing(request, rows)
-
-
-def _no_delay(environ: Mapping[str, Any]) -> None:
-    """Send answers without Nagle's delay: the server writes headers and body separately,
-    and a keep-alive client's delayed ACK would add ~40 ms to every request."""
-    sock = environ.get("werkzeug.socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _path(environ: Mapping[str, Any]) -> str:
