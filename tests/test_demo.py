@@ -34,6 +34,15 @@ def test_demo_migrates_every_daftra_invoice_to_perfex_and_exits_0() -> None:
     assert re.search(r"HTTP requests: \d+ to Daftra, \d+ to Perfex", result.output)
 
 
+@pytest.mark.slow
+def test_demo_with_quirks_reports_each_refused_invoice_and_exits_1() -> None:
+    pytest.importorskip("invoicing_bridge_daftra.emulator")
+    pytest.importorskip("invoicing_bridge_perfex.emulator")
+    result = CliRunner().invoke(main, ["demo", "--quirks", "--quiet"])
+    assert result.exit_code == 1
+    assert "demo found problems" in result.output
+
+
 # --------------------------------------------------------------------------- the glue
 
 

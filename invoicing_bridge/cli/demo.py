@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import tempfile
 import time
 from decimal import Decimal
@@ -83,6 +84,13 @@ def _compare(
     return bool(comparison.ok)
 
 
+def _accepts(factory: Any, option: str) -> bool:
+    try:
+        return option in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _emulator_classes() -> tuple[Any, Any]:
     try:
         return emulator_factory(SOURCE), emulator_factory(TARGET)
@@ -108,8 +116,16 @@ def _emulator_classes() -> tuple[Any, Any]:
     is_flag=True,
     help="Afterwards, keep both emulators up (with profiles to paste) until Ctrl-C.",
 )
+@click.option(
+    "--quirks",
+    is_flag=True,
+    help="Seed Daftra as real accounts are (line discounts, four-place and client-credit "
+    "payments), which Perfex refuses: see how failures are reported.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Only the final line.")
-def demo(invoices: int, seed: int, workers: int, keep_running: bool, quiet: bool) -> None:
+def demo(
+    invoices: int, seed: int, workers: int, keep_running: bool, quirks: bool, quiet: bool
+) -> None:
     """Migrate a seeded Daftra emulator into an empty Perfex emulator, then compare them.
 
     No account, no config file: both emulators run on free loopback ports and stop when
@@ -119,7 +135,11 @@ def demo(invoices: int, seed: int, workers: int, keep_running: bool, quiet: bool
     started = time.perf_counter()
     source_cls, target_cls = _emulator_classes()
     with contextlib.ExitStack() as stack:
-        daftra_emulator = stack.enter_context(source_cls(invoices=invoices, seed=seed))
+        seeding: dict[str, Any] = {"invoices": invoices, "seed": seed}
+        if _accepts(source_cls, "portable"):
+            # Only what another system can store, unless the quirks are asked for.
+            seeding["portable"] = not quirks
+        daftra_emulator = stack.enter_context(source_cls(**seeding))
         perfex_emulator = stack.enter_context(target_cls(invoices=0, seed=seed))
         if not quiet:
             out.print(
