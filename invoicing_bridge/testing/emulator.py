@@ -28,6 +28,7 @@ import click
 
 __all__ = [
     "FAULT_KINDS",
+    "Emulator",
     "EmulatorServer",
     "EmulatorStats",
     "FaultInjector",
@@ -359,6 +360,87 @@ class EmulatorServer:
             self._thread.join(timeout=5)
             self._thread = None
         self._server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Emulator:
+    """Base of a backend's emulator: an in-memory app behind an :class:`EmulatorServer`.
+
+    A subclass builds its WSGI app and calls :meth:`_serve`; this class gives the
+    lifecycle (``start``/``stop``, context manager, ``serve_forever``) and the server's
+    ``base_url``, ``root_url``, ``port``, ``stats`` and ``faults``. It adds ``profile()``:
+    the backend options that reach it.
+    """
+
+    server: EmulatorServer
+
+    def _serve(
+        self,
+        app: WSGIApp,
+        *,
+        api_path: str,
+        host: str,
+        port: int,
+        latency_ms: float,
+        fault_rate: float,
+        fault_kinds: Sequence[str],
+        seed: int | None,
+    ) -> None:
+        self.app = app
+        self.server = EmulatorServer(
+            app,
+            api_path=api_path,
+            host=host,
+            port=port,
+            latency_ms=latency_ms,
+            fault_rate=fault_rate,
+            fault_kinds=fault_kinds,
+            seed=seed,
+        )
+
+    def profile(self) -> dict[str, Any]:
+        """Backend options reaching this emulator, ``backend`` included."""
+        raise NotImplementedError
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def root_url(self) -> str:
+        return self.server.root_url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def stats(self) -> EmulatorStats:
+        return self.server.stats
+
+    @property
+    def faults(self) -> FaultInjector:
+        return self.server.faults
+
+    def start(self) -> Self:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def serve_forever(self) -> None:
+        self.server.serve_forever()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -49,17 +49,14 @@ import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import click
 from werkzeug.wrappers import Request, Response
 
 from invoicing_bridge.testing.emulator import (
     FAULT_KINDS,
-    EmulatorServer,
-    EmulatorStats,
-    FaultInjector,
+    Emulator,
     emulator_options,
     print_profile_and_serve,
 )
@@ -1630,7 +1627,7 @@ class DaftraApp:
 # --------------------------------------------------------------------------- the emulator
 
 
-class DaftraEmulator:
+class DaftraEmulator(Emulator):
     """A Daftra ``/api2`` on a loopback port: state, WSGI app and server together.
 
     ``invoices`` seeded invoices (0: an empty account) from ``seed``; ``api_key`` is
@@ -1684,9 +1681,8 @@ class DaftraEmulator:
             token_ttl=token_ttl,
             portable=portable,
         )
-        self.app = DaftraApp(self.state)
-        self.server = EmulatorServer(
-            self.app,
+        self._serve(
+            DaftraApp(self.state),
             api_path="/api2",
             host=host,
             port=port,
@@ -1698,22 +1694,6 @@ class DaftraEmulator:
 
     def __repr__(self) -> str:
         return f"DaftraEmulator(base_url={self.base_url!r}, invoices={self.state.seeded})"
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-    @property
-    def root_url(self) -> str:
-        return self.server.root_url
-
-    @property
-    def stats(self) -> EmulatorStats:
-        return self.server.stats
-
-    @property
-    def faults(self) -> FaultInjector:
-        return self.server.faults
 
     def profile(self) -> dict[str, Any]:
         """Backend options for this emulator: ``{"backend", "base_url", "api_key"}``."""
@@ -1730,24 +1710,6 @@ class DaftraEmulator:
             "username": state.username,
             "password": state.password,
         }
-
-    def start(self) -> Self:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 @click.command("daftra")

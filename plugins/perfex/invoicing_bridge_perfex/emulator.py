@@ -31,8 +31,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl
 
 import click
@@ -40,9 +39,7 @@ from werkzeug.wrappers import Request
 
 from invoicing_bridge.testing.emulator import (
     FAULT_KINDS,
-    EmulatorServer,
-    EmulatorStats,
-    FaultInjector,
+    Emulator,
     emulator_options,
     print_profile_and_serve,
 )
@@ -1892,7 +1889,7 @@ def _phone(rng: random.Random, country: str) -> str:
 # --------------------------------------------------------------------------- the emulator
 
 
-class PerfexEmulator:
+class PerfexEmulator(Emulator):
     """A running emulated Perfex install: seeded tables behind a local HTTP server.
 
     ``PerfexEmulator(invoices=25, seed=1, token=None, api_version=2, latency_ms=0,
@@ -1924,9 +1921,8 @@ class PerfexEmulator:
         self.api_version = int(api_version)
         self.state = PerfexState(api_version=self.api_version, token=token, seed=seed, **install)
         seed_install(self.state, invoices, seed)
-        self.app = PerfexApp(self.state)
-        self.server = EmulatorServer(
-            self.app,
+        self._serve(
+            PerfexApp(self.state),
             api_path="/api",
             host=host,
             port=port,
@@ -1937,28 +1933,8 @@ class PerfexEmulator:
         )
 
     @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-    @property
-    def root_url(self) -> str:
-        return self.server.root_url
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    @property
     def token(self) -> str:
         return self.state.token
-
-    @property
-    def stats(self) -> EmulatorStats:
-        return self.server.stats
-
-    @property
-    def faults(self) -> FaultInjector:
-        return self.server.faults
 
     def __repr__(self) -> str:
         return f"PerfexEmulator(base_url={self.base_url!r}, api_version={self.api_version})"
@@ -1975,27 +1951,6 @@ class PerfexEmulator:
             "payment_modes": list(self.state.payment_modes),
             "number_padding": self.state.padding,
         }
-
-    def start(self) -> Self:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def serve_forever(self) -> None:
-        self.server.serve_forever()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 @click.command(name="perfex")
