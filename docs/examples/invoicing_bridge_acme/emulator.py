@@ -10,15 +10,16 @@ import itertools
 import json
 import re
 import threading
+from collections.abc import Sequence
 from decimal import Decimal
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import click
 from werkzeug.wrappers import Request, Response
 
 from invoicing_bridge.testing.emulator import (
-    EmulatorServer,
+    FAULT_KINDS,
+    Emulator,
     emulator_options,
     print_profile_and_serve,
 )
@@ -183,39 +184,41 @@ class AcmeApp:
         return _json({"payment": payment}, 201)
 
 
-class AcmeEmulator:
+class AcmeEmulator(Emulator):
     """The app on a loopback port: ``with AcmeEmulator() as emulator: emulator.base_url``.
 
-    ``profile()`` gives the backend options (``"backend"`` included), as every bundled
-    emulator does; ``stats`` and ``faults`` are the shared server's counters and faults.
+    The :class:`~invoicing_bridge.testing.emulator.Emulator` base gives the lifecycle
+    (``start``/``stop``, context manager) and the shared server's ``base_url``, ``stats``
+    and ``faults``; ``profile()`` gives the backend options (``"backend"`` included), as
+    every bundled emulator does.
     """
 
     def __init__(
-        self, api_key: str = "acme-test-key", *, invoices: int = 0, **server_options: Any
+        self,
+        api_key: str = "acme-test-key",
+        *,
+        invoices: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_ms: float = 0,
+        fault_rate: float = 0.0,
+        fault_kinds: Sequence[str] = FAULT_KINDS,
+        seed: int | None = None,
     ) -> None:
-        self.app = AcmeApp(api_key, invoices=invoices)
-        self.server = EmulatorServer(self.app, api_path="/v1", **server_options)
-        self.stats = self.server.stats
-        self.faults = self.server.faults
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
+        self._serve(
+            AcmeApp(api_key, invoices=invoices),
+            api_path="/v1",
+            host=host,
+            port=port,
+            latency_ms=latency_ms,
+            fault_rate=fault_rate,
+            fault_kinds=fault_kinds,
+            seed=seed,
+        )
+        self.api_key = api_key
 
     def profile(self) -> dict[str, Any]:
-        return {"backend": "acme", "base_url": self.base_url, "api_key": self.app.api_key}
-
-    def __enter__(self) -> Self:
-        self.server.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.server.stop()
+        return {"backend": "acme", "base_url": self.base_url, "api_key": self.api_key}
 
 
 #: The emulator class behind the ``acme`` emulator entry point (the demo and tools use it).
