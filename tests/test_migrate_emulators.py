@@ -208,6 +208,28 @@ def test_daftra_to_perfex_then_a_second_run_creates_nothing(
         assert writes(perfex) == before
 
 
+def test_a_changed_daftra_invoice_is_reported_then_updated_in_perfex(
+    daftra: Any, perfex: Any, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "l.sqlite"
+    with open_backend(daftra) as source, open_backend(perfex) as target:
+        seed(source, 3)
+        assert run(source, target, ledger).ok
+        edited = next(i for i in source.iter_invoices() if i.number == "000002")
+        source.update_invoice(edited.copy(notes="Revised notes", terms="Net 7"))
+        report = run(source, target, ledger)
+        assert [c.number for c in report.changes] == ["000002"]
+        assert report.ok
+        report = run(source, target, ledger, update=True)
+        assert report.ok, report.failures
+        assert report.counts["invoice"].updated == 1
+        with Ledger(ledger) as book:
+            pairs = dict(book.pairs())
+        stored = target.get_invoice(pairs[str(edited.id)])
+        assert (stored.notes, stored.terms) == ("Revised notes", "Net 7")
+        assert_same_totals(source, target, ledger)
+
+
 def test_perfex_to_daftra(daftra: Any, perfex: Any, tmp_path: Path) -> None:
     with open_backend(perfex) as source, open_backend(daftra) as target:
         # Perfex takes an invoice discount after tax, Daftra before: not both at once.
