@@ -441,7 +441,9 @@ class _Migration:
                 reason = _reason(exc)
                 self._client_errors[sid] = reason
                 if not self.dry_run:
-                    self.scope.failed("client", sid, reason, number=_client_name(client))
+                    self.scope.failed(
+                        "client", sid, reason, number=_client_name(client), uncertain=True
+                    )
                 self._emit(RecordResult("client", sid, FAILED, _client_name(client), reason=reason))
                 raise _RecordFailed(f"client {sid}: {reason}") from exc
             self._client_ids[sid] = target_id
@@ -471,8 +473,11 @@ class _Migration:
         name = _client_name(client)
         entry = self.scope.get("client", sid)
         payload = _target_client(client)
-        if entry is not None and entry.done and entry.target_id:
+        if entry is not None and entry.target_id:
+            # Mapped already (a failed update keeps its mapping and its old fingerprint).
             if entry.fingerprint == fp:
+                if not entry.done and not self.dry_run:
+                    self.scope.done("client", sid, entry.target_id, number=name, fingerprint=fp)
                 self._emit(RecordResult("client", sid, SKIPPED, name, entry.target_id))
             elif not self.update:
                 reason = "changed in the source since it was migrated (run with update)"

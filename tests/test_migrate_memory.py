@@ -16,6 +16,7 @@ import pytest
 from invoicing_bridge import (
     AuthenticationError,
     Client,
+    InvalidRequest,
     Invoice,
     InvoiceStatus,
     LineItem,
@@ -488,6 +489,30 @@ def test_changed_source_is_reported_then_updated_with_update(
     stored = by_number(target)[invoice.number]
     assert content(stored) == content(source.get_invoice("5"))
     assert run(source, target, ledger_path).counts["invoice"].skipped == 9 - 1
+
+
+def test_a_client_update_that_failed_is_tried_again(
+    source: MemoryBackend, ledger_path: Path
+) -> None:
+    class RefusesUpdates(MemoryBackend):
+        refuse = True
+
+        def update_client(self, client: Client) -> Client:
+            if self.refuse:
+                raise InvalidRequest("phone: bad format", backend="memory")
+            return super().update_client(client)
+
+    with RefusesUpdates(label="new") as target:
+        run(source, target, ledger_path)
+        source.update_client(Client(name="Globex", id="2", phone="+20 1"))
+        failed = run(source, target, ledger_path, update=True)
+        assert failed.counts["client"].failed == 1
+        assert "update failed: memory: phone: bad format" in (failed.failures[0].reason or "")
+        assert failed.counts["invoice"].skipped == 8  # its invoices still point at it
+        target.refuse = False
+        again = run(source, target, ledger_path, update=True)
+        assert again.counts["client"].updated == 1
+        assert any(c.phone == "+20 1" for c in target.iter_clients())
 
 
 def test_intent_without_target_id_is_found_by_number_not_duplicated(
