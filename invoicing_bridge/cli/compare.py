@@ -92,6 +92,7 @@ def _text(report: ComparisonReport, fmt: str) -> str:
 @click.option(
     "--since",
     type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="DATE",
     help="Only invoices issued on or after this date (YYYY-MM-DD).",
 )
 @click.option(

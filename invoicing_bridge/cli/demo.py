@@ -110,7 +110,13 @@ def _emulator_classes() -> tuple[Any, Any]:
     help="How many invoices the Daftra emulator is seeded with.",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the data.")
-@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Worker threads for the migration.",
+)
 @click.option(
     "--keep-running",
     is_flag=True,

@@ -289,7 +289,12 @@ def migrate_command(
         render_report(report)
     elif not report.ok and report_path != "-":
         failed = sum(c.failed for c in report.counts.values())
-        click.echo(f"{failed} records failed; see --report for the reasons", err=True)
+        hint = (
+            f"see {report_path} for the reasons"
+            if report_path
+            else "run again with --report PATH for the reasons"
+        )
+        click.echo(f"{failed} records failed; {hint}", err=True)
     if not report.ok:
         ctx.exit(FAILED_EXIT)
 
