@@ -1,0 +1,289 @@
+"""What the benchmarks share: emulators in a process of their own, figures, machine facts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+HERE = Path(__file__).resolve().parent
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def figure(
+    value: Any,
+    unit: str,
+    *,
+    aim: str | None = None,
+    met: bool | None = None,
+    **detail: Any,
+) -> dict[str, Any]:
+    """One reported figure: its value and unit, the aim (as text) and whether it is met
+    (None where the issue sets no aim), and whatever else explains it."""
+    out: dict[str, Any] = {"value": value, "unit": unit, "aim": aim, "met": met}
+    if detail:
+        out["detail"] = detail
+    return out
+
+
+def rounded(value: float, places: int = 3) -> float:
+    return float(f"{value:.{places}g}") if abs(value) < 1 else round(value, places)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def best_of(repeat: int, fn: Callable[[], Any]) -> float:
+    """The fastest of ``repeat`` runs of ``fn``, in seconds (the least disturbed one)."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def paired(repeat: int, a: Callable[[], Any], b: Callable[[], Any]) -> tuple[float, float]:
+    """Best times of ``a`` and ``b`` run in alternation (a, b, a, b...), so that a noisy
+    neighbour slows both alike rather than one of them."""
+    best_a = best_b = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        a()
+        best_a = min(best_a, time.perf_counter() - start)
+        start = time.perf_counter()
+        b()
+        best_b = min(best_b, time.perf_counter() - start)
+    return best_a, best_b
+
+
+def paired_chunks(
+    items: Sequence[T],
+    a: Callable[[T], Any],
+    b: Callable[[T], Any],
+    *,
+    chunk: int = 20,
+    repeat: int = 5,
+) -> tuple[float, float]:
+    """Total times of ``a`` and ``b`` over ``items``: each chunk of ``chunk`` items is run
+    ``repeat`` times by ``a`` and by ``b`` in alternation and the fastest run of each is
+    kept. A burst of noise then spoils one run of one chunk, not the whole figure."""
+    total_a = total_b = 0.0
+    for start in range(0, len(items), chunk):
+        part = items[start : start + chunk]
+        best_a = best_b = float("inf")
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            for item in part:
+                a(item)
+            t1 = time.perf_counter()
+            for item in part:
+                b(item)
+            t2 = time.perf_counter()
+            best_a, best_b = min(best_a, t1 - t0), min(best_b, t2 - t1)
+        total_a += best_a
+        total_b += best_b
+    return total_a, total_b
+
+
+# --------------------------------------------------------------------------- routes
+
+_SEARCH = re.compile(r"/search/.*$")
+_ID = re.compile(r"/\d+(\.json)?$")
+
+
+def route_pattern(route: str) -> str:
+    """``GET /api/invoices/17`` → ``GET /api/invoices/{id}``; search terms → ``{term}``."""
+    method, _, path = route.partition(" ")
+    path = _SEARCH.sub("/search/{term}", path)
+    path = _ID.sub(lambda m: "/{id}" + (m.group(1) or ""), path)
+    return f"{method} {path}"
+
+
+def routes_per(by_route: Mapping[str, int], count: int) -> dict[str, float]:
+    """Requests per record by route pattern, most frequent first."""
+    patterns: Counter[str] = Counter()
+    for route, n in by_route.items():
+        patterns[route_pattern(route)] += n
+    return {route: round(n / max(count, 1), 3) for route, n in patterns.most_common()}
+
+
+# --------------------------------------------------------------------------- emulators
+
+
+class EmulatorHost:
+    """Emulators served by a child process (``_emulator_host.py``)::
+
+    with EmulatorHost() as host:
+        profile = host.start("source", "daftra", invoices=500, latency_ms=50)
+        ...
+        host.stats("source")["by_route"]
+    """
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> Self:
+        self._proc = subprocess.Popen(
+            [sys.executable, str(HERE / "_emulator_host.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+            proc.stdin.flush()
+            proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        self._proc = None
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time the host process has used so far (Linux), else None."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+
+    def _ask(self, **command: Any) -> dict[str, Any]:
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(command) + "\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the emulator host died (exit {proc.poll()})")
+        answer: dict[str, Any] = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(f"emulator host: {answer['error']}\n{answer.get('trace', '')}")
+        return answer
+
+    def start(
+        self,
+        name: str,
+        kind: str,
+        *,
+        invoices: int = 0,
+        latency_ms: float = 0,
+        seed: int = 1,
+        portable: bool = False,
+    ) -> dict[str, Any]:
+        """Start an emulator; return its backend options (``backend`` included) and, for a
+        portable source, what the preparation did under ``"prepared"``."""
+        answer = self._ask(
+            op="start",
+            name=name,
+            kind=kind,
+            invoices=invoices,
+            latency_ms=latency_ms,
+            seed=seed,
+            portable=portable,
+        )
+        profile: dict[str, Any] = dict(answer["profile"])
+        if answer.get("prepared") is not None:
+            profile["prepared"] = answer["prepared"]
+        return profile
+
+    def stats(self, name: str) -> dict[str, Any]:
+        stats: dict[str, Any] = self._ask(op="stats", name=name)["stats"]
+        return stats
+
+    def reset(self, name: str) -> None:
+        self._ask(op="reset", name=name)
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU time of this process so far, every thread included."""
+    times = os.times()
+    return times.user + times.system
+
+
+def backend_options(profile: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(backend name, options)`` from an emulator profile."""
+    options = {k: v for k, v in profile.items() if k not in ("backend", "prepared")}
+    return str(profile["backend"]), options
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def machine() -> dict[str, Any]:
+    """What the figures ran on: CPU model, cores, memory, OS, Python, date."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+                break
+    except OSError:
+        pass
+    import invoicing_bridge
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "invoicing_bridge": invoicing_bridge.__version__,
+        "git_commit": _git_commit(),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

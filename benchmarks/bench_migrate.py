@@ -1,0 +1,140 @@
+"""Migration throughput and requests per migrated invoice (figures 3 and 6).
+
+A Daftra emulator (``invoices`` invoices that Perfex can store, see
+``_emulator_host.make_portable``) is migrated into an empty Perfex emulator (module 2.x),
+both with ``latency_ms`` added to every request and both served by a process of their own.
+For each worker count: invoices per second, the requests each side counted, and the
+ratio to the ideal bound ``workers / (requests per invoice x latency)``: what the run would
+reach if every request cost exactly the latency and the workers never waited for anything
+else.
+
+    python benchmarks/bench_migrate.py                      # 500 invoices, 50 ms, 1/4/16
+    python benchmarks/bench_migrate.py --invoices 100 --workers 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from _common import EmulatorHost, backend_options, figure, own_cpu_seconds, routes_per
+
+from invoicing_bridge.migrate import migrate
+from invoicing_bridge.registry import get_backend
+
+#: The issue's aim: at least this share of the ideal bound.
+AIM_RATIO = 0.7
+
+
+def migrate_once(invoices: int, workers: int, latency_ms: float, seed: int = 1) -> dict[str, Any]:
+    """One migration of ``invoices`` invoices with ``workers`` workers; its measurements."""
+    with EmulatorHost() as host:
+        source_profile = host.start(
+            "daftra", "daftra", invoices=invoices, latency_ms=latency_ms, seed=seed, portable=True
+        )
+        target_profile = host.start("perfex", "perfex", latency_ms=latency_ms, seed=seed)
+        source_name, source_options = backend_options(source_profile)
+        target_name, target_options = backend_options(target_profile)
+        with (
+            get_backend(source_name, **source_options) as source,
+            get_backend(target_name, **target_options) as target,
+            tempfile.TemporaryDirectory(prefix="bench-migrate-") as tmp,
+        ):
+            host_cpu, own_cpu = host.cpu_seconds(), own_cpu_seconds()
+            started = time.perf_counter()
+            report = migrate(source, target, ledger=Path(tmp) / "ledger.sqlite", workers=workers)
+            seconds = time.perf_counter() - started
+            own_cpu = own_cpu_seconds() - own_cpu
+            host_after = host.cpu_seconds()
+            server_cpu = None if host_cpu is None or host_after is None else host_after - host_cpu
+        daftra, perfex = host.stats("daftra"), host.stats("perfex")
+    counts = report.counts["invoice"]
+    migrated = counts.created + counts.matched
+    requests = daftra["requests"] + perfex["requests"]
+    per_invoice = requests / max(migrated, 1)
+    rate = migrated / seconds
+    bound = workers / (per_invoice * latency_ms / 1000) if latency_ms else None
+    return {
+        "invoices": source_profile.get("prepared", {}).get("kept", invoices),
+        "workers": workers,
+        "latency_ms": latency_ms,
+        "seconds": round(seconds, 3),
+        "migrated": migrated,
+        "failed": {kind: c.failed for kind, c in report.counts.items()},
+        "ok": report.ok,
+        "failures": [r.to_dict() for r in report.failures[:5]],
+        "clients": report.counts["client"].created + report.counts["client"].matched,
+        "payments": report.counts["payment"].created,
+        "invoices_per_second": round(rate, 3),
+        # Where the time went: CPU seconds of this process (the library) and of the
+        # emulators' process, against the run's wall-clock seconds (2 cores: at most 2x).
+        "client_cpu_s": round(own_cpu, 2),
+        "server_cpu_s": None if server_cpu is None else round(server_cpu, 2),
+        "requests": {"daftra": daftra["requests"], "perfex": perfex["requests"]},
+        "connections": {"daftra": daftra["connections"], "perfex": perfex["connections"]},
+        "requests_per_invoice": round(per_invoice, 3),
+        "ideal_bound": None if bound is None else round(bound, 3),
+        "ratio_to_bound": None if bound is None else round(rate / bound, 3),
+        "by_route": {
+            "daftra": routes_per(daftra["by_route"], migrated),
+            "perfex": routes_per(perfex["by_route"], migrated),
+        },
+    }
+
+
+def run(
+    *, invoices: int = 500, workers: Sequence[int] = (1, 4, 16), latency_ms: float = 50
+) -> dict[str, Any]:
+    """Figures 3 (throughput per worker count, ratio to the bound) and 6 (requests per
+    migrated invoice, by route)."""
+    runs = [migrate_once(invoices, w, latency_ms) for w in workers]
+    figures: dict[str, Any] = {}
+    for r in runs:
+        ratio = r["ratio_to_bound"]
+        figures[f"migrate_{r['workers']}w_invoices_per_s"] = figure(
+            r["invoices_per_second"],
+            "invoices/s",
+            migrated=r["migrated"],
+            seconds=r["seconds"],
+            ideal_bound=r["ideal_bound"],
+        )
+        figures[f"migrate_{r['workers']}w_ratio_to_bound"] = figure(
+            ratio,
+            "ratio",
+            aim=f">= {AIM_RATIO}",
+            met=None if ratio is None else (ratio >= AIM_RATIO and r["ok"]),
+            requests_per_invoice=r["requests_per_invoice"],
+        )
+    last = runs[-1]
+    figures["requests_per_invoice"] = figure(
+        last["requests_per_invoice"],
+        "requests/invoice",
+        aim="no request that is not needed",
+        daftra=round(last["requests"]["daftra"] / max(last["migrated"], 1), 3),
+        perfex=round(last["requests"]["perfex"] / max(last["migrated"], 1), 3),
+        by_route=last["by_route"],
+    )
+    return {
+        "settings": {"invoices": invoices, "workers": list(workers), "latency_ms": latency_ms},
+        "figures": figures,
+        "runs": runs,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--invoices", type=int, default=500)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--latency-ms", type=float, default=50)
+    args = parser.parse_args()
+    result = run(invoices=args.invoices, workers=args.workers, latency_ms=args.latency_ms)
+    print(json.dumps(result["runs"], indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The benchmark runner works end to end on tiny sizes and writes every figure.
+
+No timing is asserted (speed is not a test): only that each figure is there, with sane
+types, and that the machine the figures ran on is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FIGURES = {
+    "mapping": {
+        "mapping_daftra_invoices_per_s",
+        "mapping_daftra_by_hand_invoices_per_s",
+        "mapping_daftra_ratio_to_hand",
+        "mapping_perfex_invoices_per_s",
+        "mapping_perfex_by_hand_invoices_per_s",
+        "mapping_perfex_ratio_to_hand",
+    },
+    "overhead": {
+        "overhead_daftra_get_invoice_ratio",
+        "overhead_daftra_http_layer_ratio",
+        "overhead_perfex_get_invoice_ratio",
+        "overhead_perfex_http_layer_ratio",
+    },
+    "migrate": {
+        *(f"migrate_{w}w_invoices_per_s" for w in (1, 4, 16)),
+        *(f"migrate_{w}w_ratio_to_bound" for w in (1, 4, 16)),
+        "requests_per_invoice",
+    },
+    "memory": {"memory_peak_rss_small", "memory_peak_rss_large", "memory_growth"},
+    "compare": {"compare_small_s", "compare_large_s", "compare_scaling_ratio"},
+}
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "requests_per_invoice" in done.stdout  # the table was printed
+    data = json.loads(output.read_text())
+
+    assert data["quick"] is True
+    machine = data["machine"]
+    assert isinstance(machine["cpu"], str) and machine["cpu"]
+    assert isinstance(machine["cores"], int) and machine["cores"] >= 1
+    assert machine["python"].startswith("3.")
+    assert isinstance(machine["date"], str)
+
+    assert set(data["benchmarks"]) == set(FIGURES)
+    for name, expected in FIGURES.items():
+        result = data["benchmarks"][name]
+        assert "error" not in result, result.get("error")
+        assert set(result["figures"]) == expected, name
+        for key, fig in result["figures"].items():
+            assert isinstance(fig["value"], int | float) and not isinstance(fig["value"], bool)
+            assert fig["value"] >= 0, key
+            assert isinstance(fig["unit"], str) and fig["unit"], key
+            assert fig["aim"] is None or isinstance(fig["aim"], str), key
+            assert fig["met"] is None or isinstance(fig["met"], bool), key
+
+    migrate = data["benchmarks"]["migrate"]
+    for run in migrate["runs"]:
+        assert run["ok"], run["failures"]
+        assert run["migrated"] == run["invoices"] > 0
+        assert run["requests_per_invoice"] > 0
+    by_route = migrate["figures"]["requests_per_invoice"]["detail"]["by_route"]
+    assert any(route.startswith("POST ") for route in by_route["perfex"])
+    assert all(isinstance(n, int | float) for n in by_route["daftra"].values())
+
+
+def test_only_runs_the_named_benchmarks(tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "run.py"),
+            "--quick",
+            "--only",
+            "compare",
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(output.read_text())
+    assert list(data["benchmarks"]) == ["compare"]
+    assert data["command"].endswith(f"--only compare --output {output}")
