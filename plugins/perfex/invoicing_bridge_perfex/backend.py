@@ -360,6 +360,9 @@ class PerfexBackend(HTTPBackend):
         self._modes_loaded = False
         self._taxes_loaded = False
         self._state_lock = threading.Lock()
+        #: Held while the payment modes or the taxes are fetched: concurrent workers used
+        #: to fetch them once each (10 times with 16 workers).
+        self._fetch_lock = threading.RLock()
         #: The module version the answers showed ("2" bare arrays, "3" pages), if seen.
         self.detected_version: str | None = None
 
@@ -446,52 +449,60 @@ class PerfexBackend(HTTPBackend):
             return list(pool.map(func, items))
 
     def _ensure_modes(self) -> dict[str, str]:
-        """Payment modes of the install (``/api/common/payment_mode``), fetched once."""
+        """Payment modes of the install (``/api/common/payment_mode``), fetched once (one
+        thread fetches, the others wait for it)."""
         if not self._modes_loaded:
-            try:
-                rows = list(self._rows("common/payment_mode"))
-            except (NotFound, PermissionDenied) as exc:
-                log.warning("perfex: payment modes not readable (%s)", exc.message)
-                rows = []
-            for row in rows:
-                if isinstance(row, Mapping) and row.get("id") is not None:
-                    self.lookups.learn_payment_mode(str(row["id"]), str(row.get("name") or ""))
-            with self._state_lock:
-                self._modes_loaded = True
-                self._active_modes = [
-                    str(r["id"])
-                    for r in rows
-                    if isinstance(r, Mapping)
-                    and r.get("id") is not None
-                    and str(r.get("active", "1")) == "1"
-                    and str(r.get("expenses_only", "0")) != "1"
-                ]
+            with self._fetch_lock:
+                if self._modes_loaded:
+                    return dict(self.lookups.payment_modes)
+                try:
+                    rows = list(self._rows("common/payment_mode"))
+                except (NotFound, PermissionDenied) as exc:
+                    log.warning("perfex: payment modes not readable (%s)", exc.message)
+                    rows = []
+                for row in rows:
+                    if isinstance(row, Mapping) and row.get("id") is not None:
+                        self.lookups.learn_payment_mode(str(row["id"]), str(row.get("name") or ""))
+                with self._state_lock:
+                    self._modes_loaded = True
+                    self._active_modes = [
+                        str(r["id"])
+                        for r in rows
+                        if isinstance(r, Mapping)
+                        and r.get("id") is not None
+                        and str(r.get("active", "1")) == "1"
+                        and str(r.get("expenses_only", "0")) != "1"
+                    ]
         return dict(self.lookups.payment_modes)
 
     def _ensure_taxes(self) -> None:
         """The install's taxes (``/api/common/tax_data``), fetched once; used to send a
-        neutral tax under the name Perfex knows it by."""
+        neutral tax under the name Perfex knows it by (one thread fetches, the others wait
+        for it)."""
         if self._taxes_loaded:
             return
-        try:
-            rows = list(self._rows("common/tax_data"))
-        except (NotFound, PermissionDenied) as exc:
-            log.warning("perfex: taxes not readable (%s)", exc.message)
-            rows = []
-        except (TransportError, ServerError, RateLimited) as exc:
-            # Only names and inference depend on them: try again next time.
-            log.warning("perfex: taxes not read this time (%s)", exc.message)
-            return
-        taxes = []
-        for row in rows:
-            if isinstance(row, Mapping) and row.get("name") is not None:
-                try:
-                    taxes.append((str(row["name"]), round_cents(Decimal(str(row["taxrate"])))))
-                except (ArithmeticError, KeyError, ValueError):
-                    continue
-        with self._state_lock:
-            self.lookups.taxes = taxes
-            self._taxes_loaded = True
+        with self._fetch_lock:
+            if self._taxes_loaded:
+                return
+            try:
+                rows = list(self._rows("common/tax_data"))
+            except (NotFound, PermissionDenied) as exc:
+                log.warning("perfex: taxes not readable (%s)", exc.message)
+                rows = []
+            except (TransportError, ServerError, RateLimited) as exc:
+                # Only names and inference depend on them: try again next time.
+                log.warning("perfex: taxes not read this time (%s)", exc.message)
+                return
+            taxes = []
+            for row in rows:
+                if isinstance(row, Mapping) and row.get("name") is not None:
+                    try:
+                        taxes.append((str(row["name"]), round_cents(Decimal(str(row["taxrate"])))))
+                    except (ArithmeticError, KeyError, ValueError):
+                        continue
+            with self._state_lock:
+                self.lookups.taxes = taxes
+                self._taxes_loaded = True
 
     def check_connection(self) -> dict[str, Any]:
         """Authenticate by reading the payment modes (a small answer on every install).
