@@ -32,6 +32,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -211,6 +212,22 @@ def _norm(text: str | None) -> str:
 
 def _path_id(id: str) -> str:
     return quote(str(id).strip(), safe="")
+
+
+CENT = Decimal("0.01")
+
+
+def daftra_tax_total(invoice: Invoice) -> Decimal:
+    """The tax Daftra stores for ``invoice``: per line and tax, the line's net less its
+    share of the invoice discount, times the rate, rounded half up to the cent."""
+    subtotal = sum((item.net for item in invoice.items), Decimal(0))
+    total = Decimal(0)
+    for item in invoice.items:
+        share = invoice.discount_total * item.net / subtotal if subtotal else Decimal(0)
+        base = item.net - share
+        for tax in item.taxes:
+            total += (base * tax.rate / 100).quantize(CENT, ROUND_HALF_UP)
+    return total
 
 
 class DaftraBackend(HTTPBackend):
@@ -665,6 +682,14 @@ class DaftraBackend(HTTPBackend):
                 problems[f"payments[{index}].amount"] = "must be above zero"
             if not payment.method or payment.method == "unknown":
                 problems[f"payments[{index}].method"] = "a payment method is required"
+        expected = daftra_tax_total(invoice)
+        if abs(expected - invoice.tax_total) >= CENT:
+            # Daftra computes tax itself, on each line after its share of the invoice
+            # discount (Perfex taxes before it): refuse now rather than store other totals.
+            problems["tax_total"] = (
+                f"Daftra would compute {expected} (each line taxed after its share of the "
+                f"invoice discount, rounded to the cent), not {invoice.tax_total}"
+            )
         if problems:
             raise InvalidRequest(
                 "Daftra would refuse this invoice", backend=self.name, field_errors=problems

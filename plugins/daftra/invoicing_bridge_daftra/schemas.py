@@ -242,10 +242,21 @@ def tidy_rate(value: Decimal) -> Decimal:
     return value.normalize()
 
 
+#: Daftra's payment method names that differ from the neutral slugs (GUESS from public
+#: integrations: Daftra lists card payments as ``credit_card``).
+_NEUTRAL_METHOD = {"credit_card": "card", "bank": "bank_transfer", "check": "cheque"}
+_DAFTRA_METHOD = {"card": "credit_card"}
+
+
 def slug(value: str | None) -> str:
     """A payment method name as the neutral model's lower-case slug."""
     text = re.sub(r"[^\w]+", "_", (value or "").strip().lower()).strip("_")
-    return text or "unknown"
+    return _NEUTRAL_METHOD.get(text, text) or "unknown"
+
+
+def daftra_method(method: str) -> str:
+    """The Daftra ``payment_method`` for a neutral slug."""
+    return _DAFTRA_METHOD.get(method, method)
 
 
 def display_name(company: str | None, first: str | None, last: str | None) -> str | None:
@@ -988,7 +999,7 @@ class DaftraInvoiceItemBodySchema(_BodySchema):
 class _PaymentRowSchema(_BodySchema):
     """Payment → the fields of a payment recorded with an invoice or on its own."""
 
-    payment_method = fields.String(attribute="method")
+    payment_method = fields.Function(lambda payment: daftra_method(payment.method))
     amount = Amount()
     date = fields.Method("_date")
     transaction_id = fields.String(attribute="reference", allow_none=True)

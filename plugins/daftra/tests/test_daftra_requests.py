@@ -16,7 +16,7 @@ from invoicing_bridge_daftra.backend import DaftraBackend
 from responses import matchers
 from werkzeug.formparser import parse_form_data
 
-from invoicing_bridge.exceptions import AuthenticationError, MappingError
+from invoicing_bridge.exceptions import AuthenticationError, InvalidRequest, MappingError
 from invoicing_bridge.models import (
     Address,
     Client,
@@ -340,10 +340,33 @@ def test_void_invoice_cannot_be_written(
 def test_validate_invoice_accepts_a_client_not_created_yet_and_writes_nothing(
     daftra: DaftraBackend, mock: responses.RequestsMock, taxes: None
 ) -> None:
-    invoice = sample_invoice()
+    invoice = sample_invoice(discount_total=Decimal(0))
     invoice.client.id = None
     daftra.validate_invoice(invoice)
     assert {c.request.method for c in mock.calls} == {"GET"}
+
+
+def test_validate_invoice_refuses_tax_computed_before_the_invoice_discount(
+    daftra: DaftraBackend, mock: responses.RequestsMock, taxes: None
+) -> None:
+    # Built the Perfex way: 15% of 3001.00 plus 14% of 30.00, before the 20.00 discount.
+    invoice = sample_invoice()
+    assert invoice.tax_total == Decimal("454.35")
+    with pytest.raises(InvalidRequest) as info:
+        daftra.validate_invoice(invoice)
+    # Daftra: each line less its share of the discount, then taxed and rounded.
+    assert "451.35" in info.value.field_errors["tax_total"]
+    assert "454.35" in info.value.field_errors["tax_total"]
+    assert {c.request.method for c in mock.calls} == {"GET"}
+
+
+def test_validate_invoice_accepts_tax_computed_after_the_invoice_discount(
+    daftra: DaftraBackend, mock: responses.RequestsMock, taxes: None
+) -> None:
+    invoice = sample_invoice()
+    invoice.tax_total = Decimal("451.35")
+    invoice.total = invoice.subtotal - invoice.discount_total + invoice.tax_total
+    daftra.validate_invoice(invoice)
 
 
 def test_update_invoice_puts_the_whole_record_keeping_what_the_model_lacks(
