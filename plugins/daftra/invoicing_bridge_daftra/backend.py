@@ -219,11 +219,14 @@ CENT = Decimal("0.01")
 
 def daftra_tax_total(invoice: Invoice) -> Decimal:
     """The tax Daftra stores for ``invoice``: per line and tax, the line's net less its
-    share of the invoice discount, times the rate, rounded half up to the cent."""
+    share of the invoice discount, times the rate, rounded half up to the cent. A negative
+    adjustment is written as discount too (Daftra has no other place for it), so it
+    counts."""
     subtotal = sum((item.net for item in invoice.items), Decimal(0))
+    discount = invoice.discount_total - min(invoice.adjustment, Decimal(0))
     total = Decimal(0)
     for item in invoice.items:
-        share = invoice.discount_total * item.net / subtotal if subtotal else Decimal(0)
+        share = discount * item.net / subtotal if subtotal else Decimal(0)
         base = item.net - share
         for tax in item.taxes:
             total += (base * tax.rate / 100).quantize(CENT, ROUND_HALF_UP)
@@ -688,7 +691,8 @@ class DaftraBackend(HTTPBackend):
             # discount (Perfex taxes before it): refuse now rather than store other totals.
             problems["tax_total"] = (
                 f"Daftra would compute {expected} (each line taxed after its share of the "
-                f"invoice discount, rounded to the cent), not {invoice.tax_total}"
+                f"invoice discount and any negative adjustment, rounded to the cent), "
+                f"not {invoice.tax_total}"
             )
         if problems:
             raise InvalidRequest(

@@ -720,3 +720,15 @@ def test_check_connection_reads_site_info(
     assert facts["business_name"] == "مؤسسة الريادة للتقنية"
     assert facts["currency"] == "SAR"
     assert facts["date_format"] == "%d/%m/%Y"
+
+
+def test_validate_invoice_counts_a_negative_adjustment_as_discount(
+    daftra: DaftraBackend, mock: responses.RequestsMock, taxes: None
+) -> None:
+    # A Perfex rounding adjustment of -0.50 is written to Daftra as discount, so Daftra
+    # taxes each line after it: 15% of (3001.00 + 30.00 - 0.50) split per line.
+    invoice = sample_invoice(discount_total=Decimal(0), adjustment=Decimal("-0.50"))
+    assert invoice.tax_total == Decimal("454.35")
+    with pytest.raises(InvalidRequest) as info:
+        daftra.validate_invoice(invoice)
+    assert "454.28" in info.value.field_errors["tax_total"]
