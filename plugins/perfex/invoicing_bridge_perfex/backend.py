@@ -23,7 +23,9 @@ import logging
 import re
 import secrets
 import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -80,6 +82,9 @@ T = TypeVar("T")
 S = TypeVar("S", bound=PerfexSchema)
 
 NO_DATA = "no data were found"
+#: How many invoices' after-write state is kept, and for how long (seconds).
+_AFTER_WRITE_KEPT = 256
+_AFTER_WRITE_TTL = 60.0
 #: Fragments of the messages Perfex's token check answers with (its own and the JWT
 #: library's: "Wrong number of segments", "Signature verification failed", "Expired
 #: token", ...). Matched only on answers that are not 403s.
@@ -363,6 +368,13 @@ class PerfexBackend(HTTPBackend):
         #: Held while the payment modes or the taxes are fetched: concurrent workers used
         #: to fetch them once each (10 times with 16 workers).
         self._fetch_lock = threading.RLock()
+        #: What this backend read back right after its own write to an invoice (create,
+        #: update, payment): the payment ids and the currency, by invoice id, with when.
+        #: The next payment on that invoice starts from it instead of reading the invoice
+        #: again (bench_migrate: one GET fewer per payment).
+        self._after_write: OrderedDict[str, tuple[float, frozenset[str | None], str]] = (
+            OrderedDict()
+        )
         #: The module version the answers showed ("2" bare arrays, "3" pages), if seen.
         self.detected_version: str | None = None
 
@@ -815,6 +827,7 @@ class PerfexBackend(HTTPBackend):
     def _written(self, invoice_id: str, plan: InvoicePlan) -> Invoice:
         """Read back what was stored; the lines get the taxes we sent (reads carry none)."""
         stored = self.get_invoice(invoice_id)
+        self._remember(stored)
         if len(stored.items) == len(plan.lines):
             for item, line in zip(stored.items, plan.lines, strict=True):
                 item.taxes = [TaxRate(name, rate) for name, rate in line.taxes]
@@ -1145,15 +1158,37 @@ class PerfexBackend(HTTPBackend):
 
     @staticmethod
     def _new_payment(
-        before: Invoice, after: Invoice, amount: Decimal, reference: str | None
+        known: frozenset[str | None], after: Invoice, amount: Decimal, reference: str | None
     ) -> Payment | None:
-        known = {p.id for p in before.payments}
         fresh = [p for p in after.payments if p.id not in known and p.amount == amount]
         if reference:
             fresh = [p for p in fresh if p.reference == reference] or fresh
         if not fresh:
             return None
         return max(fresh, key=lambda p: _int(p.id))
+
+    def _remember(self, invoice: Invoice) -> None:
+        """Keep what a payment needs to know of ``invoice``, just read after our write."""
+        if invoice.id is None:
+            return
+        key = str(invoice.id)
+        seen = (time.monotonic(), frozenset(p.id for p in invoice.payments), invoice.currency)
+        with self._state_lock:
+            self._after_write[key] = seen
+            self._after_write.move_to_end(key)
+            while len(self._after_write) > _AFTER_WRITE_KEPT:
+                self._after_write.popitem(last=False)
+
+    def _before_payment(self, invoice_id: str) -> tuple[frozenset[str | None], str]:
+        """The invoice's payment ids and currency before a payment: as this backend read
+        them back after its own last write to the invoice (used once, and only when
+        recent), else read now (NotFound when there is no such invoice)."""
+        with self._state_lock:
+            seen = self._after_write.pop(invoice_id, None)
+        if seen is not None and time.monotonic() - seen[0] < _AFTER_WRITE_TTL:
+            return seen[1], seen[2]
+        before = self.get_invoice(invoice_id)
+        return frozenset(p.id for p in before.payments), before.currency
 
     def record_payment(self, payment: Payment) -> Payment:
         """Record a payment on ``payment.invoice_id`` (form fields ``invoiceid``, ``amount``,
@@ -1167,7 +1202,7 @@ class PerfexBackend(HTTPBackend):
         """
         if not payment.invoice_id:
             raise NotFound("the payment has no invoice id", backend=self.name, status_code=None)
-        before = self.get_invoice(payment.invoice_id)
+        known_ids, currency = self._before_payment(str(payment.invoice_id))
         self._ensure_modes()
         mode = self.lookups.mode_for(payment.method)
         if mode is None:
@@ -1188,12 +1223,12 @@ class PerfexBackend(HTTPBackend):
         form = PerfexPaymentWriteSchema(mode=mode).dump(payment)
         form["amount"] = format(amount, "f")
         recorded: Payment | None = None
+        after: Invoice | None = None
         try:
             answer = self.http.post("payments", data=encode_form(form), allow_empty=True)
         except (TransportError, ServerError) as exc:
-            recorded = self._new_payment(
-                before, self.get_invoice(payment.invoice_id), amount, payment.reference
-            )
+            after = self.get_invoice(payment.invoice_id)
+            recorded = self._new_payment(known_ids, after, amount, payment.reference)
             if recorded is None:
                 raise
             log.warning("perfex: payment recorded although the answer failed (%s)", exc.message)
@@ -1205,7 +1240,7 @@ class PerfexBackend(HTTPBackend):
                 recorded = next((p for p in after.payments if p.id == record_id), None)
             if recorded is None:
                 after = self.get_invoice(payment.invoice_id)
-                recorded = self._new_payment(before, after, amount, payment.reference)
+                recorded = self._new_payment(known_ids, after, amount, payment.reference)
             if recorded is None:
                 what = "an empty answer" if data is None else "its answer"
                 raise APIError(
@@ -1216,7 +1251,9 @@ class PerfexBackend(HTTPBackend):
                     path="payments",
                     status_code=answer.status_code,
                 )
-        recorded.currency = recorded.currency or before.currency
+        if after is not None:
+            self._remember(after)
+        recorded.currency = recorded.currency or currency
         if amount != payment.amount:
             recorded.extra["requested_amount"] = str(payment.amount)
         if recorded.date != payment.date:
