@@ -32,6 +32,7 @@ without an ``http`` client are not limited.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import random
 import threading
@@ -394,14 +395,22 @@ class _Migration:
     def run(self) -> None:
         if Feature.CREATE_INVOICE not in self.target.features:
             raise UnsupportedOperation(self.target.name, "create_invoice")
+        tasks: Iterable[Callable[[], None]] = ()
         if self.since is None and Feature.LIST_CLIENTS in self.source.features:
             clients = self._robust_iter(self.source.iter_clients, lambda c: _source_id(c) or "")
-            self._pool(clients, self._client_task)
+            tasks = (partial(self._client_task, client) for client in clients)
         invoices = self._robust_iter(
             lambda: self.source.iter_invoices(since=self.since),
             lambda i: _source_id(i) or i.number,
         )
-        self._pool(invoices, self._invoice_task)
+        # Clients first, then invoices, in one pool: while clients that may match one
+        # another are created one at a time, idle workers go on with the invoices (an
+        # invoice whose client is not done yet waits for it). Two pools one after the
+        # other left most workers idle behind the longest such chain of clients.
+        invoice_tasks: Iterable[Callable[[], None]] = (
+            partial(self._invoice_task, invoice) for invoice in invoices
+        )
+        self._pool(itertools.chain(tasks, invoice_tasks), _run)
 
     # ----------------------------------------------------------------- clients
 
@@ -881,6 +890,10 @@ class _Migration:
             raise VerificationError(
                 f"target invoice {target_id} does not agree with the source: " + "; ".join(problems)
             )
+
+
+def _run(task: Callable[[], None]) -> None:
+    task()
 
 
 class _AlreadyRecorded(_RecordFailed):
