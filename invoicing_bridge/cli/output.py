@@ -69,6 +69,7 @@ HEADERS: dict[type, list[str]] = {
     Payment: ["id", "invoice", "date", "method", "amount", "currency", "status"],
 }
 RIGHT_ALIGNED = {"total", "balance", "amount"}
+WRAPPING = {"client", "name", "email", "status"}
 
 
 def emit(records: Iterable[Record], fmt: str, *, single: bool = False, title: str = "") -> int:
@@ -91,7 +92,14 @@ def emit(records: Iterable[Record], fmt: str, *, single: bool = False, title: st
         return 0
     table = Table(title=title or None, show_lines=False)
     for header in HEADERS[type(items[0])]:
-        table.add_column(header, justify="right" if header in RIGHT_ALIGNED else "left")
+        # Ids, dates and amounts are never cut; names and emails wrap instead.
+        table.add_column(
+            header,
+            justify="right" if header in RIGHT_ALIGNED else "left",
+            no_wrap=header not in WRAPPING,
+            min_width=8 if header in WRAPPING else None,
+            overflow="fold",
+        )
     for record in items:
         table.add_row(*_row(record))
     console().print(table)
