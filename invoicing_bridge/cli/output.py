@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -18,7 +20,11 @@ FORMATS = ("table", "json", "ndjson")
 
 
 def console(*, stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    out = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        # Piped to a file or a pager: rich would assume 80 columns and cut amounts.
+        out = Console(stderr=stderr, highlight=False, soft_wrap=False, width=120)
+    return out
 
 
 def _default(value: Any) -> Any:
@@ -90,7 +96,7 @@ def emit(records: Iterable[Record], fmt: str, *, single: bool = False, title: st
     if not items:
         click.echo("(no records)")
         return 0
-    table = Table(title=title or None, show_lines=False)
+    table = Table(title=title or None, box=box.SIMPLE_HEAD)
     for header in HEADERS[type(items[0])]:
         # Ids, dates and amounts are never cut; names and emails wrap instead.
         table.add_column(
