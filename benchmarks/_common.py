@@ -199,6 +199,7 @@ class EmulatorHost:
         *,
         invoices: int = 0,
         latency_ms: float = 0,
+        fault_rate: float = 0.0,
         seed: int = 1,
         portable: bool = False,
     ) -> dict[str, Any]:
@@ -210,6 +211,7 @@ class EmulatorHost:
             kind=kind,
             invoices=invoices,
             latency_ms=latency_ms,
+            fault_rate=fault_rate,
             seed=seed,
             portable=portable,
         )

@@ -5,8 +5,9 @@ and none of their memory: like a real API, the server is somebody else's CPU.
 Commands (``{"op": ..., ...}``):
 
 ``start``  ``name``, ``kind`` (``daftra`` or ``perfex``), ``invoices``, ``seed``,
-           ``latency_ms``, ``portable`` (Daftra only: make every invoice one Perfex can
-           store, see :func:`make_portable`); answers ``{"profile": {...}}``.
+           ``latency_ms``, ``fault_rate`` (every fault kind), ``portable`` (Daftra only:
+           make every invoice one Perfex can store, see :func:`make_portable`); answers
+           ``{"profile": {...}}``.
 ``stats``  ``name``: the emulator's :class:`EmulatorStats` snapshot.
 ``reset``  ``name``: zero the counters.
 ``quit``   stop every emulator and exit.
@@ -100,6 +101,7 @@ def _start(emulators: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]
     else:
         raise ValueError(f"unknown emulator kind {kind!r}")
     emulator.faults.latency_ms = latency  # set after any preparation, which is not timed
+    emulator.faults.fault_rate = float(command.get("fault_rate", 0.0))
     emulator.stats.reset()
     emulators[command["name"]] = emulator
     return {"profile": emulator.profile(), "prepared": prepared}

@@ -36,6 +36,12 @@ FIGURES = {
         "requests_per_invoice",
     },
     "memory": {"memory_peak_rss_small", "memory_peak_rss_large", "memory_growth"},
+    "e2e": {
+        "e2e_migrate_invoices_per_s",
+        "e2e_rerun_created",
+        "e2e_compare_invoices_per_s",
+        "e2e_faults_duplicates",
+    },
     "compare": {"compare_small_s", "compare_large_s", "compare_scaling_ratio"},
 }
 
@@ -78,6 +84,9 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
         assert run["ok"], run["failures"]
         assert run["migrated"] == run["invoices"] > 0
         assert run["requests_per_invoice"] > 0
+    e2e = data["benchmarks"]["e2e"]["figures"]
+    assert e2e["e2e_rerun_created"]["value"] == 0  # counts, not timings: these must hold
+    assert e2e["e2e_faults_duplicates"]["value"] == 0
     by_route = migrate["figures"]["requests_per_invoice"]["detail"]["by_route"]
     assert any(route.startswith("POST ") for route in by_route["perfex"])
     assert all(isinstance(n, int | float) for n in by_route["daftra"].values())
