@@ -57,6 +57,7 @@ from invoicing_bridge.models import (
     PaymentStatus,
     TaxRate,
 )
+from invoicing_bridge.schemas.fields import to_id
 
 from . import _json
 from .dates import DateReader, pattern_from_daftra, valid_pattern
@@ -74,7 +75,6 @@ from .schemas import (
     create_body,
     merge_client_update,
     merge_invoice_update,
-    to_id,
     to_int_or_none,
     unwrap_row,
     using,

@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_dump, post_load, pre_load
@@ -43,6 +43,15 @@ from invoicing_bridge.models import (
     PaymentStatus,
     RecordRef,
     TaxRate,
+)
+from invoicing_bridge.schemas.fields import (
+    Number,
+    RemoteId,
+    Text,
+    slugify,
+    to_decimal,
+    to_id,
+    to_text,
 )
 
 from .dates import DateReader
@@ -78,8 +87,6 @@ INVOICE_SIBLINGS = (
     "InvoiceTax",
     "InvoiceCustomField",
 )
-_ABSENT_TEXT = frozenset({"", "None", "null"})
-_ABSENT_ID = frozenset({"", "0", "None", "null"})
 _TAX_LABEL = re.compile(r"vat|tax|tin|trn|gst|ضريب", re.IGNORECASE)
 
 
@@ -151,60 +158,6 @@ def _scoped(var: contextvars.ContextVar[Any], value: Any) -> Iterator[None]:
 # --------------------------------------------------------------------------- values
 
 
-def to_text(value: Any) -> str | None:
-    """A string field: ``null`` and ``""`` are absent; numbers become their text."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return None if value.strip() in _ABSENT_TEXT else value
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise ValidationError(f"expected text, got {type(value).__name__}")
-    return str(value)
-
-
-def to_id(value: Any) -> str | None:
-    """A remote id as a string; ``"0"``, ``0``, ``""``, ``"None"`` and ``null`` are no id."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return None if value == 0 else str(value)
-    if isinstance(value, Decimal | float):
-        if value != int(value):
-            raise ValidationError(f"{value!r} is not an id")
-        return None if value == 0 else str(int(value))
-    if isinstance(value, str):
-        text = value.strip()
-        return None if text in _ABSENT_ID else text
-    raise ValidationError(f"expected an id, got {type(value).__name__}")
-
-
-def to_decimal(value: Any) -> Decimal | None:
-    """A number from a JSON number or a numeric string, exactly; absent values are None."""
-    if value is None or isinstance(value, bool):
-        if isinstance(value, bool):
-            raise ValidationError("expected a number, got a boolean")
-        return None
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int):
-        return Decimal(value)
-    elif isinstance(value, float):
-        number = Decimal(repr(value))  # the shortest text that reads back as this float
-    elif isinstance(value, str):
-        text = value.strip()
-        if text in _ABSENT_TEXT:
-            return None
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise ValidationError(f"{value!r} is not a number") from None
-    else:
-        raise ValidationError(f"expected a number, got {type(value).__name__}")
-    if not number.is_finite():
-        raise ValidationError(f"{value!r} is not a number")
-    return number
-
-
 def to_int(value: Any) -> int | None:
     number = to_decimal(value)
     if number is None:
@@ -250,7 +203,7 @@ _DAFTRA_METHOD = {"card": "credit_card"}
 
 def slug(value: str | None) -> str:
     """A payment method name as the neutral model's lower-case slug."""
-    text = re.sub(r"[^\w]+", "_", (value or "").strip().lower()).strip("_")
+    text = slugify(value)
     return _NEUTRAL_METHOD.get(text, text) or "unknown"
 
 
@@ -333,43 +286,16 @@ def payment_status(value: Any) -> PaymentStatus:
 # --------------------------------------------------------------------------- fields
 
 
-class Text(fields.Field[str]):
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("load_default", None)
-        super().__init__(allow_none=True, **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        return to_text(value)
-
-
-class RemoteId(fields.Field[str]):
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("load_default", None)
-        super().__init__(allow_none=True, **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        return to_id(value)
-
-
-class Amount(fields.Field[Decimal]):
-    """A string or a number in, an exact Decimal out; four decimals when written."""
+class Amount(Number):
+    """A string or a number in, an exact Decimal out; four decimals when written (Daftra
+    stores amounts with four)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("load_default", None)
-        super().__init__(allow_none=True, **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        return to_decimal(value)
-
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        return None if value is None else four_places(value)
+        super().__init__(places=FOUR_PLACES, **kwargs)
 
 
-class Quantity(Amount):
-    """Like :class:`Amount`, but written with the digits it has."""
-
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        return value
+#: A quantity: like an amount, but written with the digits it has.
+Quantity = Number
 
 
 class DaftraDate(fields.Field[dt.date]):

@@ -21,10 +21,9 @@ import datetime as dt
 import itertools
 import re
 import threading
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_dump, post_load, pre_load
@@ -42,6 +41,8 @@ from invoicing_bridge.models import (
     TaxRate,
     freeze_raw,
 )
+from invoicing_bridge.schemas import fields as fields_
+from invoicing_bridge.schemas.fields import slugify
 
 from .countries import country_code, country_id
 from .numbers import DRAFT_NUMBER, MAX_NUMBER, format_number, parse_number
@@ -128,13 +129,6 @@ _SLUGS = {
     "visa": "card",
     "mastercard": "card",
 }
-
-
-def slugify(text: str) -> str:
-    normal = unicodedata.normalize("NFKD", text)
-    ascii_text = normal.encode("ascii", "ignore").decode("ascii").lower()
-    slug = re.sub(r"[^a-z0-9]+", "_", ascii_text).strip("_")
-    return slug or re.sub(r"\s+", "_", text.strip().lower())
 
 
 def method_slug(name: str) -> str:
@@ -240,49 +234,24 @@ def _text(value: Any) -> str | None:
     return None if text.strip() in ("", "None") else text
 
 
-class Text(fields.Field[str | None]):
-    """A Perfex string column: ``""``, ``"None"`` and ``null`` are None."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("load_default", None)
-        kwargs.setdefault("allow_none", True)
-        super().__init__(**kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:
-        if isinstance(value, Mapping | list | tuple):
-            raise ValidationError("not a string")
-        return _text(value)
+class Text(fields_.Text):
+    """A Perfex string column: ``""``, ``"None"`` and ``null`` are None; written as text
+    (``""`` for None), since every Perfex value is a string."""
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str:
         return "" if value is None else str(value)
 
 
-class Id(Text):
+class Id(fields_.RemoteId):
     """A Perfex id: a digit string; ``"0"`` (none) is None."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if text is None:
-            return None
-        text = text.strip()
-        if text.endswith(".0"):
-            text = text[:-2]
-        return None if text in ("0", "") else text
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str:
+        return "" if value is None else str(value)
 
 
 def to_decimal(value: Any) -> Decimal | None:
-    """A Perfex amount as Decimal (floats go through their shortest repr, never binary)."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, Decimal):
-        return value
-    text = str(value).strip().replace(",", "")
-    if text == "":
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise ValidationError(f"{value!r} is not a number") from None
+    """A Perfex amount as Decimal (thousands commas dropped)."""
+    return fields_.to_decimal(value, thousands=",")
 
 
 class Money(fields.Field[Decimal]):
