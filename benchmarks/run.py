@@ -17,6 +17,7 @@ import argparse
 import datetime as dt
 import gc
 import json
+import logging
 import sys
 import time
 import traceback
@@ -179,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    # The faults benchmark makes the library log every retry; its figures count them.
+    logging.getLogger("invoicing_bridge").setLevel(logging.ERROR)
     data = run(names, quick=args.quick, log=log)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
