@@ -26,7 +26,8 @@ class TestDaftraContract(BackendContract):
     payment_method = "cash"
 
     @pytest.fixture(scope="class")
-    def running(self) -> Iterator[DaftraEmulator]:
+    @classmethod
+    def running(cls) -> Iterator[DaftraEmulator]:
         with DaftraEmulator(invoices=6, seed=11) as emulator:
             yield emulator
 
@@ -40,7 +41,8 @@ class TestDaftraContractOAuth(TestDaftraContract):
     """The same suite with OAuth tokens (short-lived, so renewals happen too)."""
 
     @pytest.fixture(scope="class")
-    def running(self) -> Iterator[DaftraEmulator]:
+    @classmethod
+    def running(cls) -> Iterator[DaftraEmulator]:
         with DaftraEmulator(invoices=3, seed=12, token_ttl=40) as emulator:
             yield emulator
 

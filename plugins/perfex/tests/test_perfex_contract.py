@@ -32,8 +32,9 @@ class _PerfexContract(BackendContract):
         return f"CT-{next(_numbers):08d}"
 
     @pytest.fixture(scope="class")
-    def emulator(self) -> Iterator[PerfexEmulator]:
-        with PerfexEmulator(invoices=6, seed=3, api_version=self.api_version) as emulator:
+    @classmethod
+    def emulator(cls) -> Iterator[PerfexEmulator]:
+        with PerfexEmulator(invoices=6, seed=3, api_version=cls.api_version) as emulator:
             yield emulator
 
     @pytest.fixture
