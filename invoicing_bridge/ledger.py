@@ -243,30 +243,25 @@ class Ledger:
 
     def get(self, kind: str, source_id: str, *, source: str, target: str) -> LedgerEntry | None:
         """The row of one source record, or None."""
-        with self._lock:
-            row = (
-                self._conn()
-                .execute(
-                    f"SELECT {_COLUMNS} FROM records "
-                    "WHERE source = ? AND target = ? AND kind = ? AND source_id = ?",
-                    (source, target, kind, source_id),
-                )
-                .fetchone()
-            )
-        return None if row is None else _entry(row)
+        return self._one(
+            "source = ? AND target = ? AND kind = ? AND source_id = ?",
+            (source, target, kind, source_id),
+        )
 
     def find_target(
         self, kind: str, target_id: str, *, source: str, target: str
     ) -> LedgerEntry | None:
         """The row whose record became ``target_id`` in the target, or None."""
+        return self._one(
+            "source = ? AND target = ? AND kind = ? AND target_id = ? LIMIT 1",
+            (source, target, kind, target_id),
+        )
+
+    def _one(self, where: str, params: tuple[str, ...]) -> LedgerEntry | None:
         with self._lock:
             row = (
                 self._conn()
-                .execute(
-                    f"SELECT {_COLUMNS} FROM records "
-                    "WHERE source = ? AND target = ? AND kind = ? AND target_id = ? LIMIT 1",
-                    (source, target, kind, target_id),
-                )
+                .execute(f"SELECT {_COLUMNS} FROM records WHERE {where}", params)
                 .fetchone()
             )
         return None if row is None else _entry(row)
