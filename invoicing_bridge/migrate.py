@@ -11,13 +11,15 @@ safely re-runnable.
 Guarantees, backed by the :mod:`~invoicing_bridge.ledger`:
 
 - **Never twice.** Before each create the ledger records the intent; after success, the
-  target id. A create that fails after the request may have reached the server (a
-  timeout, a dropped connection, a 5xx) is not retried blindly: the record is looked up in
-  the target by number first. The same happens on a re-run for every intent without a
-  target id (a crash, a SIGKILL).
-- **Never lost.** A record that fails is reported with its reason and retried by the next
-  run; transient failures (timeouts, 429, 5xx) are retried ``max_attempts`` times with
-  backoff inside the run; the source listing restarts where it broke.
+  target id. A create whose answer was lost (the error's ``may_have_landed``: a timeout,
+  a dropped connection, a 5xx after the request was sent) is not retried blindly: the
+  record is looked up in the target (invoice by number, client by identity, payment
+  among the invoice's payments) first, then created again, at most ``max_attempts``
+  times. The same look-up happens on a re-run for every intent without a target id (a
+  crash, a SIGKILL). This is the only place lost answers are recovered.
+- **Never lost.** A record that fails is reported with its reason and tried again by the
+  next run. The job adds no retry of its own: transient failures (timeouts, 429, 5xx) are
+  retried by the backend's HTTP layer, within its ``max_retries``.
 - **Always said.** The :class:`MigrationReport` counts what was created, updated,
   matched, skipped, changed and failed, per kind, with every failure's reason.
 - **Totals agree.** Each invoice is read back from the target after its payments and its
@@ -34,10 +36,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-import random
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -269,11 +269,30 @@ def _reason(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
-def _is_certainly_unsent(exc: BaseException) -> bool:
-    """The request never reached the server, or the server said it did not process it."""
+def _may_have_landed(exc: BaseException) -> bool:
+    """The failed request may have been applied by the server (its answer was lost).
+
+    :attr:`BackendError.may_have_landed <invoicing_bridge.exceptions.BackendError>` decides;
+    an error without it (a mapping failure, possibly of the create's answer) counts as
+    landed: the record is looked up before anything is created again.
+    """
+    landed = getattr(exc, "may_have_landed", None)
+    if isinstance(landed, bool):
+        return landed
+    # Until every BackendError carries the property: never sent, or refused with 429.
     if isinstance(exc, RateLimited):
-        return True
-    return isinstance(exc, TransportError) and not exc.request_sent
+        return False
+    if isinstance(exc, TransportError):
+        return exc.request_sent
+    return True
+
+
+def _transient(exc: BaseException) -> bool:
+    """Trying again later may succeed (the error's ``transient``)."""
+    transient = getattr(exc, "transient", None)
+    if isinstance(transient, bool):
+        return transient
+    return isinstance(exc, _TRANSIENT)
 
 
 def _source_id(record: Invoice | Client | Payment) -> str | None:
@@ -302,7 +321,6 @@ class _Migration:
         client_match: Sequence[str],
         progress: Callable[[RecordResult], None] | None,
         max_attempts: int,
-        retry_backoff: float,
         verify: Sequence[str],
     ):
         self.source = source
@@ -316,7 +334,6 @@ class _Migration:
         self.client_match = tuple(client_match)
         self.progress = progress
         self.max_attempts = max(1, max_attempts)
-        self.retry_backoff = retry_backoff
         self.verify_fields = tuple(verify)
         self._client_ids: dict[str, str | None] = {}
         self._client_errors: dict[str, str] = {}
@@ -329,44 +346,6 @@ class _Migration:
         self.report.add(result)
         if self.progress is not None:
             self.progress(result)
-
-    def _sleep(self, attempt: int, exc: BaseException | None = None) -> None:
-        if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            time.sleep(min(exc.retry_after, 30.0))
-            return
-        step = min(30.0, self.retry_backoff * (2**attempt))
-        time.sleep(random.uniform(step / 2, step))
-
-    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """A read (or another idempotent call), retried on transient failures."""
-        for attempt in range(self.max_attempts):
-            try:
-                return fn(*args, **kwargs)
-            except _TRANSIENT as exc:
-                if attempt + 1 >= self.max_attempts:
-                    raise
-                self._sleep(attempt, exc)
-        raise AssertionError("unreachable")
-
-    def _robust_iter(self, make: Callable[[], Iterable[T]], key: Callable[[T], str]) -> Iterator[T]:
-        """Iterate a listing; when it breaks on a transient failure, list again and skip
-        what was already yielded."""
-        seen: set[str] = set()
-        failures = 0
-        while True:
-            try:
-                for item in make():
-                    k = key(item)
-                    if k in seen:
-                        continue
-                    seen.add(k)
-                    yield item
-                return
-            except _TRANSIENT as exc:
-                failures += 1
-                if failures >= self.max_attempts:
-                    raise
-                self._sleep(failures - 1, exc)
 
     def _pool(self, items: Iterable[T], work: Callable[[T], None]) -> None:
         """Run ``work`` over ``items`` on the worker threads, at most 2 x workers queued."""
@@ -397,12 +376,9 @@ class _Migration:
             raise UnsupportedOperation(self.target.name, "create_invoice")
         tasks: Iterable[Callable[[], None]] = ()
         if self.since is None and Feature.LIST_CLIENTS in self.source.features:
-            clients = self._robust_iter(self.source.iter_clients, lambda c: _source_id(c) or "")
+            clients = self.source.iter_clients()
             tasks = (partial(self._client_task, client) for client in clients)
-        invoices = self._robust_iter(
-            lambda: self.source.iter_invoices(since=self.since),
-            lambda i: _source_id(i) or i.number,
-        )
+        invoices = self.source.iter_invoices(since=self.since)
         # Clients first, then invoices, in one pool: while clients that may match one
         # another are created one at a time, idle workers go on with the invoices (an
         # invoice whose client is not done yet waits for it). Two pools one after the
@@ -460,7 +436,7 @@ class _Migration:
 
     def _full_client(self, sid: str, snapshot: Client | None) -> Client:
         if Feature.GET_CLIENT in self.source.features:
-            return self._call(self.source.get_client, sid)
+            return self.source.get_client(sid)
         if snapshot is None:
             raise _RecordFailed(f"client {sid} cannot be read from {self.source.name}")
         return snapshot
@@ -472,7 +448,7 @@ class _Migration:
             value = getattr(client, criterion, None)
             if not value:
                 continue
-            found = self._call(self.target.find_client, **{criterion: value})
+            found = self.target.find_client(**{criterion: value})
             if found is not None and found.id is not None and not _conflict(client, found):
                 return found
         return None
@@ -496,7 +472,7 @@ class _Migration:
             else:
                 payload.id = entry.target_id
                 try:
-                    self._call(self.target.update_client, payload)
+                    self.target.update_client(payload)
                 except InvoicingBridgeError as exc:
                     # The mapping still holds: invoices may point at the old version.
                     reason = f"update failed: {_reason(exc)}"
@@ -561,25 +537,22 @@ class _Migration:
         uncertain = False
         for attempt in range(self.max_attempts):
             if uncertain:
-                found = self._call(lookup)
+                found = lookup()
                 if found is not None and found.id is not None:
                     return str(found.id), None
             self.scope.intent(kind, sid, number=number, fingerprint=fp)
             try:
                 created = create()
-            except _TRANSIENT as exc:
-                uncertain = uncertain or not _is_certainly_unsent(exc)
-                if attempt + 1 >= self.max_attempts:
-                    self.scope.failed(kind, sid, _reason(exc), uncertain=uncertain)
-                    raise
-                self._sleep(attempt, exc)
-                continue
             except InvoicingBridgeError as exc:
+                landed = _may_have_landed(exc)
+                uncertain = uncertain or landed
+                if landed and _transient(exc) and attempt + 1 < self.max_attempts:
+                    continue  # the answer was lost: look the record up, then try again
                 self.scope.failed(kind, sid, _reason(exc), uncertain=uncertain)
                 raise
             if created.id is None:
                 # The backend could not tell the new id: find it.
-                found = self._call(lookup)
+                found = lookup()
                 if found is None or found.id is None:
                     self.scope.failed(kind, sid, "created, but its id is unknown", uncertain=True)
                     raise VerificationError(
@@ -612,13 +585,13 @@ class _Migration:
         lacks_items = not invoice.items and invoice.subtotal != 0
         lacks_payments = invoice.amount_paid > 0 and not invoice.payments
         if (lacks_items or lacks_payments) and Feature.GET_INVOICE in self.source.features:
-            invoice = self._call(self.source.get_invoice, sid)
+            invoice = self.source.get_invoice(sid)
         if (
             invoice.amount_paid > 0
             and not invoice.payments
             and Feature.LIST_PAYMENTS in self.source.features
         ):
-            invoice.payments = self._call(lambda: list(self.source.iter_payments(invoice_id=sid)))
+            invoice.payments = list(self.source.iter_payments(invoice_id=sid))
         return invoice
 
     def _unrepresentable(self, invoice: Invoice) -> str | None:
@@ -668,7 +641,7 @@ class _Migration:
             raise _RecordFailed(problem)
         if existing is None:
             # Refuse before writing anything (no client, no half-paid invoice left behind).
-            self._call(self.target.validate_invoice, _probe(invoice))
+            self.target.validate_invoice(_probe(invoice))
         client = self._client_for(invoice)
         payload = _target_invoice(invoice, client)
 
@@ -687,7 +660,7 @@ class _Migration:
                     if entry.fingerprint != fp and self.update:
                         # Saved from an older version of the source invoice.
                         payload.id = found
-                        self._call(self.target.update_invoice, payload)
+                        self.target.update_invoice(payload)
                         outcome = UPDATED
             if existing is None:
                 existing, answer = self._create(
@@ -701,7 +674,7 @@ class _Migration:
                 self.scope.target_known("invoice", sid, existing)
         elif must_update:
             payload.id = existing
-            self._call(self.target.update_invoice, payload)
+            self.target.update_invoice(payload)
             outcome = UPDATED
         else:
             outcome = MATCHED  # created by an earlier run that stopped before finishing
@@ -798,7 +771,7 @@ class _Migration:
         return None if entry is None or entry.source_id == sid else entry.source_id
 
     def _find_existing(self, sid: str, wanted: Invoice) -> str | None:
-        found = self._call(self._lookup_invoice, sid, wanted)
+        found = self._lookup_invoice(sid, wanted)
         return None if found is None or found.id is None else str(found.id)
 
     # ----------------------------------------------------------------- payments
@@ -865,7 +838,7 @@ class _Migration:
         return None
 
     def _find_payment(self, psid: str, target_id: str, payment: Payment) -> str | None:
-        found = self._call(self._found_payment, psid, target_id, payment)
+        found = self._found_payment(psid, target_id, payment)
         return None if found is None or found.id is None else str(found.id)
 
     # ----------------------------------------------------------------- verification
@@ -877,7 +850,7 @@ class _Migration:
         if stored is None:
             if Feature.GET_INVOICE not in self.target.features:
                 return
-            stored = self._call(self.target.get_invoice, target_id)
+            stored = self.target.get_invoice(target_id)
         problems = []
         for name in self.verify_fields:
             want, got = getattr(source, name), getattr(stored, name)
@@ -999,7 +972,6 @@ def migrate(
     client_match: Sequence[str] = CLIENT_MATCH_FIELDS,
     progress: Callable[[RecordResult], None] | None = None,
     max_attempts: int = 3,
-    retry_backoff: float = 0.5,
     verify: Sequence[str] = VERIFIED_FIELDS,
     source_label: str | None = None,
     target_label: str | None = None,
@@ -1023,8 +995,9 @@ def migrate(
       order; ``()`` always creates.
     - ``progress``: called with each :class:`RecordResult` as it happens (from worker
       threads).
-    - ``max_attempts``: tries per record on transient failures (timeouts, 429, 5xx),
-      with exponential backoff from ``retry_backoff`` seconds.
+    - ``max_attempts``: creates of one record whose answer was lost (the error's
+      ``may_have_landed``), each after looking the record up in the target. Nothing else
+      is tried again by the job: the backend's HTTP layer retries transient failures.
     - ``verify``: invoice fields read back from the target and compared to the cent.
     - ``source_label``/``target_label``: override the names stored in the ledger
       (default :func:`backend_label`).
@@ -1032,7 +1005,7 @@ def migrate(
     Records that fail are in ``report.failures`` and the run goes on. Raises
     :class:`~invoicing_bridge.exceptions.UnsupportedOperation` when the target cannot
     create invoices at all, and lets errors out that stop the run (the source listing
-    failing ``max_attempts`` times, an authentication error, a bad ledger file).
+    failing after the HTTP layer's retries, an authentication error, a bad ledger file).
     """
     unknown = set(client_match) - set(CLIENT_MATCH_FIELDS)
     if unknown:
@@ -1064,7 +1037,6 @@ def migrate(
             client_match=client_match,
             progress=progress,
             max_attempts=max_attempts,
-            retry_backoff=retry_backoff,
             verify=verify,
         )
         try:

@@ -171,7 +171,6 @@ def writes(emulator: Any) -> int:
 
 
 def run(source: InvoicingBackend, target: InvoicingBackend, ledger: Path, **kw: Any) -> Any:
-    kw.setdefault("retry_backoff", 0.05)
     report: MigrationReport = migrate(source, target, ledger=ledger, **kw)
     return report
 

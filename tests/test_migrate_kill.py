@@ -124,8 +124,7 @@ SCRIPT = textwrap.dedent(
         sys.exit(0)
     source = FileBackend(state / "source.json", label="source")
     target = FileBackend(state / "target.json", label="target")
-    report = migrate(source, target, ledger=state / "ledger.sqlite", workers=int(sys.argv[3]),
-                     retry_backoff=0.01)
+    report = migrate(source, target, ledger=state / "ledger.sqlite", workers=int(sys.argv[3]))
     print(json.dumps(report.to_dict(records=False)))
     sys.exit(0 if report.ok else 1)
     '''
