@@ -47,7 +47,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from .backends.base import Feature, InvoicingBackend
 from .exceptions import ConfigurationError, NotFound
-from .models import Client, Invoice, LineItem, Payment, PaymentStatus
+from .models import Client, Invoice, LineItem, Payment, PaymentStatus, identity_key
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -321,10 +321,6 @@ def _fold(text: str | None) -> str:
     return " ".join((text or "").split()).casefold()
 
 
-def _strip(text: str | None) -> str:
-    return (text or "").strip()
-
-
 def _rate(rate: Decimal) -> str:
     return f"{rate.normalize():f}"
 
@@ -431,14 +427,11 @@ def _diff(left: _Snapshot, right: _Snapshot, rules: _Rules) -> list[FieldDiffere
     exact("issue_date", left.issue_date, right.issue_date)
     exact("due_date", left.due_date, right.due_date)
     exact("currency", left.currency, right.currency)
-    if _fold(left.client_name) != _fold(right.client_name):
-        out.append(FieldDifference("client.name", left.client_name, right.client_name))
-    if _fold(left.client_email) != _fold(right.client_email):
-        out.append(FieldDifference("client.email", left.client_email, right.client_email))
-    if _strip(left.client_tax_number) != _strip(right.client_tax_number):
-        out.append(
-            FieldDifference("client.tax_number", left.client_tax_number, right.client_tax_number)
-        )
+    # The client's identity fields, compared as a client is identified everywhere.
+    for name in ("name", "email", "tax_number"):
+        a, b = getattr(left, f"client_{name}"), getattr(right, f"client_{name}")
+        if identity_key(name, a) != identity_key(name, b):
+            out.append(FieldDifference(f"client.{name}", a, b))
     for name, a, b in zip(_MONEY_FIELDS, left.money, right.money, strict=True):
         if rules.money_differs(a, b):
             out.append(FieldDifference(name, a, b))
@@ -596,24 +589,6 @@ def _fill_clients(left: _Snapshot, right: _Snapshot, clients: tuple[_Clients, _C
 # --------------------------------------------------------------------------- reading
 
 
-def _complete(backend: InvoicingBackend, invoice: Invoice) -> Invoice:
-    """The invoice with its lines and payments: a listing may leave them out (Perfex 2.x
-    lists invoices without ``items`` and ``payments``), then it is read in full."""
-    lacks_items = not invoice.items and invoice.subtotal != 0
-    lacks_payments = invoice.amount_paid > 0 and not invoice.payments
-    if not (lacks_items or lacks_payments) or invoice.id is None:
-        return invoice
-    if Feature.GET_INVOICE in backend.features:
-        invoice = backend.get_invoice(invoice.id)
-    if (
-        invoice.amount_paid > 0
-        and not invoice.payments
-        and Feature.LIST_PAYMENTS in backend.features
-    ):
-        invoice.payments = list(backend.iter_payments(invoice_id=invoice.id))
-    return invoice
-
-
 def _read(
     backend: InvoicingBackend,
     side: str,
@@ -626,17 +601,11 @@ def _read(
         if since is not None and invoice.issue_date < since:
             continue
         count += 1
-        invoice = _complete(backend, invoice)
+        # A listing may leave out lines and payments (Perfex 2.x): read them.
+        invoice = backend.full_invoice(invoice)
         if progress is not None:
             progress(side, count)
         yield invoice
-
-
-def _display_name(backend: InvoicingBackend) -> str:
-    label = getattr(backend, "label", None)
-    if isinstance(label, str) and label and label != backend.name:
-        return f"{backend.name}:{label}"
-    return backend.name
 
 
 def _tolerance(value: Decimal | str | int) -> Decimal:
@@ -696,16 +665,15 @@ def _ledger_labels(
     ledger: Any, left: InvoicingBackend, right: InvoicingBackend, notes: list[str]
 ) -> tuple[str | None, str | None]:
     """Which migration of the ledger to read: the one between these two backends (labels as
-    :func:`invoicing_bridge.migrate.backend_label` writes them), or its only one."""
+    :attr:`~invoicing_bridge.backends.base.InvoicingBackend.label` gives them, as the
+    migration stores them), or its only one."""
     labels = getattr(ledger, "labels", None)
     if labels is None:
         return None, None  # a bare pair source: read all its pairs
     known: list[tuple[str, str]] = list(labels())
     if not known:
         return None, None
-    from .migrate import backend_label
-
-    wanted = (backend_label(left), backend_label(right))
+    wanted = (left.label, right.label)
     if wanted in known:
         return wanted
     if len(known) == 1:
@@ -761,8 +729,8 @@ def compare(
     if match == "number" and ledger is not None:
         raise ConfigurationError("a ledger is used only with match='ledger'", option="ledger")
     report = ComparisonReport(
-        left=_display_name(left),
-        right=_display_name(right),
+        left=left.label,
+        right=right.label,
         match=match,
         tolerance=_tolerance(tolerance),
         since=since,
@@ -885,7 +853,8 @@ def _notes(
     notes = [
         "id, created_at, updated_at, source, raw, extra: backend-specific by nature, "
         "never compared",
-        "client.name, client.email: compared ignoring case and repeated whitespace",
+        "client.name, client.email: compared ignoring case and repeated whitespace; "
+        "client.tax_number ignoring case, spaces and punctuation",
     ]
     if keys is None:
         text = "number: invoices are matched on the number as each backend normalises it"

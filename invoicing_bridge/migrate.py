@@ -25,10 +25,10 @@ Guarantees, backed by the :mod:`~invoicing_bridge.ledger`:
 - **Totals agree.** Each invoice is read back from the target after its payments and its
   totals compared with the source's to the cent; a difference fails the record.
 
-Request rate: ``rate`` (requests per second) installs a
-:class:`~invoicing_bridge.backends.http.RateLimiter` on each HTTP backend's client
-(``backend.http.rate_limiter``), shared by all worker threads of that backend; backends
-without an ``http`` client are not limited.
+The job uses only the backend interface: the ledger names each side by its
+:attr:`~invoicing_bridge.backends.base.InvoicingBackend.label`, and the request rate is a
+backend option (``rate_limit``, requests per second, shared by all worker threads of that
+backend), set when the backend is opened.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from .backends.base import Feature, InvoicingBackend
-from .backends.http import HTTPClient, RateLimiter
 from .exceptions import (
     AuthenticationError,
     InvoicingBridgeError,
@@ -59,7 +58,15 @@ from .exceptions import (
     UnsupportedOperation,
 )
 from .ledger import DEFAULT_LEDGER, Ledger, LedgerEntry, LedgerScope, fingerprint
-from .models import Client, Invoice, InvoiceStatus, Payment, PaymentStatus
+from .models import (
+    CLIENT_IDENTITY_FIELDS,
+    Client,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    identity_key,
+)
 
 __all__ = [
     "CLIENT_MATCH_FIELDS",
@@ -69,14 +76,13 @@ __all__ = [
     "MigrationReport",
     "RecordResult",
     "VerificationError",
-    "backend_label",
     "migrate",
 ]
 
 #: Record kinds, in the order they are migrated.
 KINDS = ("client", "invoice", "payment")
 #: Criteria a source client may be matched on in the target, in the default order.
-CLIENT_MATCH_FIELDS = ("email", "tax_number", "name")
+CLIENT_MATCH_FIELDS = CLIENT_IDENTITY_FIELDS
 #: Fields of an invoice read back from the target and compared with the source.
 VERIFIED_FIELDS = ("total", "subtotal", "tax_total", "amount_paid")
 
@@ -236,28 +242,6 @@ class MigrationReport:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def backend_label(backend: InvoicingBackend) -> str:
-    """A stable, secret-free name for one side of a migration, stored in the ledger:
-    ``"<backend name>:<base URL>"`` for HTTP backends, ``"<name>:<label>"`` for backends
-    with a ``label`` (the memory backend), else the backend's name."""
-    http = getattr(backend, "http", None)
-    if isinstance(http, HTTPClient):
-        return f"{backend.name}:{http.redactor.redact(http.base_url)}"
-    label = getattr(backend, "label", None)
-    if isinstance(label, str) and label:
-        return f"{backend.name}:{label}"
-    base_url = backend.options.get("base_url")
-    if isinstance(base_url, str) and base_url:
-        return f"{backend.name}:{base_url}"
-    return backend.name
-
-
-def _set_rate(backend: InvoicingBackend, rate: float | None) -> None:
-    http = getattr(backend, "http", None)
-    if rate and isinstance(http, HTTPClient):
-        http.rate_limiter = RateLimiter(rate)
 
 
 def _cents(value: Decimal) -> Decimal:
@@ -449,7 +433,11 @@ class _Migration:
             if not value:
                 continue
             found = self.target.find_client(**{criterion: value})
-            if found is not None and found.id is not None and not _conflict(client, found):
+            if (
+                found is not None
+                and found.id is not None
+                and self.target.client_matches(client, found)
+            ):
                 return found
         return None
 
@@ -580,20 +568,6 @@ class _Migration:
             result = RecordResult("invoice", sid, FAILED, invoice.number, target_id, reason)
         self._emit(result)
 
-    def _complete(self, sid: str, invoice: Invoice) -> Invoice:
-        """The invoice with its lines and payments (a listing may leave them out)."""
-        lacks_items = not invoice.items and invoice.subtotal != 0
-        lacks_payments = invoice.amount_paid > 0 and not invoice.payments
-        if (lacks_items or lacks_payments) and Feature.GET_INVOICE in self.source.features:
-            invoice = self.source.get_invoice(sid)
-        if (
-            invoice.amount_paid > 0
-            and not invoice.payments
-            and Feature.LIST_PAYMENTS in self.source.features
-        ):
-            invoice.payments = list(self.source.iter_payments(invoice_id=sid))
-        return invoice
-
     def _unrepresentable(self, invoice: Invoice) -> str | None:
         features = self.target.features
         name = self.target.name
@@ -622,7 +596,7 @@ class _Migration:
         return None
 
     def _migrate_invoice(self, sid: str, listed: Invoice) -> RecordResult:
-        invoice = self._complete(sid, listed)
+        invoice = self.source.full_invoice(listed)
         number = invoice.number
         fp = fingerprint(invoice)
         entry = self.scope.get("invoice", sid)
@@ -724,7 +698,7 @@ class _Migration:
         snapshot = invoice.client
         sid = snapshot.id or (snapshot.source.id if snapshot.source else None)
         if sid is None:
-            sid = f"name:{' '.join(snapshot.name.split()).casefold()}"
+            sid = f"name:{identity_key('name', snapshot.name)}"
             target_id = self._resolve_client(sid, snapshot, full=True)
         else:
             target_id = self._resolve_client(sid, snapshot, full=False)
@@ -873,25 +847,10 @@ class _AlreadyRecorded(_RecordFailed):
     """Internal: a failure already written to the ledger (with its target id)."""
 
 
-def _identity(value: str | None) -> str:
-    return "".join((value or "").split()).casefold()
-
-
 def _identity_keys(client: Client) -> list[str]:
     """Lock names for what a client can be matched on, in a fixed order (no deadlock)."""
-    keys = {f"={name}:{_identity(getattr(client, name))}" for name in CLIENT_MATCH_FIELDS}
+    keys = {f"={name}:{identity_key(name, getattr(client, name))}" for name in CLIENT_MATCH_FIELDS}
     return sorted(key for key in keys if not key.endswith(":"))
-
-
-def _conflict(client: Client, candidate: Client) -> bool:
-    """Two clients that both have an email, or both a tax number, and disagree on it are
-    not the same client, whatever else they share (branches of one company share a tax
-    number; namesakes share a name)."""
-    for name in ("email", "tax_number"):
-        mine, theirs = _identity(getattr(client, name)), _identity(getattr(candidate, name))
-        if mine and theirs and mine != theirs:
-            return True
-    return False
 
 
 def _client_name(client: Client | None) -> str | None:
@@ -968,7 +927,6 @@ def migrate(
     ledger: str | os.PathLike[str] | Ledger = DEFAULT_LEDGER,
     workers: int = 4,
     update: bool = False,
-    rate: float | None = None,
     client_match: Sequence[str] = CLIENT_MATCH_FIELDS,
     progress: Callable[[RecordResult], None] | None = None,
     max_attempts: int = 3,
@@ -989,7 +947,6 @@ def migrate(
     - ``ledger``: a path (default ``invoicing-bridge-ledger.sqlite`` in the working
       directory) or an open :class:`~invoicing_bridge.ledger.Ledger`.
     - ``workers``: threads migrating invoices concurrently.
-    - ``rate``: at most this many requests per second to *each* HTTP backend.
     - ``client_match``: how a source client is found in the target before creating it:
       any of ``"email"``, ``"tax_number"``, ``"name"`` (case- and space-insensitive), in
       order; ``()`` always creates.
@@ -1000,7 +957,7 @@ def migrate(
       is tried again by the job: the backend's HTTP layer retries transient failures.
     - ``verify``: invoice fields read back from the target and compared to the cent.
     - ``source_label``/``target_label``: override the names stored in the ledger
-      (default :func:`backend_label`).
+      (default: each backend's ``label``).
 
     Records that fail are in ``report.failures`` and the run goes on. Raises
     :class:`~invoicing_bridge.exceptions.UnsupportedOperation` when the target cannot
@@ -1012,10 +969,8 @@ def migrate(
         raise ValueError(f"client_match: unknown criteria {sorted(unknown)}")
     if workers < 1:
         raise ValueError("workers must be at least 1")
-    source_name = source_label or backend_label(source)
-    target_name = target_label or backend_label(target)
-    _set_rate(source, rate)
-    _set_rate(target, rate)
+    source_name = source_label or source.label
+    target_name = target_label or target.label
     report = MigrationReport(source=source_name, target=target_name, dry_run=dry_run, update=update)
     with ExitStack() as stack:
         if isinstance(ledger, Ledger):

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
 __all__ = [
+    "CLIENT_IDENTITY_FIELDS",
     "Address",
     "Client",
     "Inconsistency",
@@ -26,6 +27,8 @@ __all__ = [
     "PaymentStatus",
     "RecordRef",
     "TaxRate",
+    "client_matches",
+    "identity_key",
 ]
 
 ZERO = Decimal("0")
@@ -315,6 +318,56 @@ class Client:
             raw=freeze_raw(data.get("raw")),
             extra=dict(data.get("extra") or {}),
         )
+
+
+#: The fields a client is identified by, in the order they are tried.
+CLIENT_IDENTITY_FIELDS = ("email", "tax_number", "name")
+#: Fields on which two clients that both have a value must agree to be the same client.
+_DISTINCTIVE_FIELDS = ("email", "tax_number")
+
+
+def identity_key(field: str, value: str | None) -> str:
+    """``value`` of the client field ``field`` reduced to what identifies a client: the one
+    rule every backend's ``find_client`` and the migration's matching compare with.
+
+    - ``email``: stripped and case-folded (``" Billing@ACME.test "`` gives
+      ``"billing@acme.test"``);
+    - ``tax_number``: without whitespace or punctuation, case-folded (``"EG 123-456.789"``
+      gives ``"eg123456789"``);
+    - ``name``: runs of whitespace collapsed, stripped, case-folded (``"  ACME   ltd"``
+      gives ``"acme ltd"``).
+
+    ``""`` when the value is absent or blank. Raises ``ValueError`` for another field.
+    """
+    text = value or ""
+    if field == "email":
+        return text.strip().casefold()
+    if field == "tax_number":
+        return "".join(ch for ch in text if ch.isalnum()).casefold()
+    if field == "name":
+        return " ".join(text.split()).casefold()
+    raise ValueError(f"{field!r} is not a client identity field ({CLIENT_IDENTITY_FIELDS})")
+
+
+def client_matches(
+    client: Client, candidate: Client, *, on: tuple[str, ...] = CLIENT_IDENTITY_FIELDS
+) -> bool:
+    """Whether ``candidate`` is the same client as ``client``, by :func:`identity_key`.
+
+    They must agree on at least one field of ``on`` that both have, and must not disagree
+    on an email or a tax number that both have, whatever else they share (branches of one
+    company share a tax number; namesakes share a name).
+    """
+    for name in _DISTINCTIVE_FIELDS:
+        mine = identity_key(name, getattr(client, name))
+        theirs = identity_key(name, getattr(candidate, name))
+        if mine and theirs and mine != theirs:
+            return False
+    for name in on:
+        mine = identity_key(name, getattr(client, name))
+        if mine and mine == identity_key(name, getattr(candidate, name)):
+            return True
+    return False
 
 
 @dataclass(slots=True)

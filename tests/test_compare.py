@@ -843,12 +843,10 @@ def only_difference_of(report: ComparisonReport) -> FieldDifference:
 
 
 def test_match_by_real_ledger_file(tmp_path: Path) -> None:
-    from invoicing_bridge.migrate import backend_label
-
     left, right = ledger_sides()
     path = tmp_path / "ledger.sqlite"
     with Ledger(path) as ledger:
-        labels = {"source": backend_label(left), "target": backend_label(right)}
+        labels = {"source": left.label, "target": right.label}
         ledger.record_done("invoice", "1", target_id="101", **labels)
         ledger.record_done("invoice", "2", target_id="102", **labels)
         ledger.record_done("client", "1", target_id="102", **labels)  # not an invoice

@@ -26,7 +26,6 @@ from invoicing_bridge.cli import main
 from invoicing_bridge.config import Profile
 from invoicing_bridge.exceptions import TransportError
 from invoicing_bridge.ledger import Ledger
-from invoicing_bridge.migrate import backend_label
 from invoicing_bridge.models import Client, Invoice, LineItem, Payment, TaxRate
 
 D = Decimal
@@ -209,8 +208,8 @@ def test_match_by_ledger(env: Env) -> None:
         ledger.record_done(
             "invoice",
             str(left_id),
-            source=backend_label(books),
-            target=backend_label(bank),
+            source=books.label,
+            target=bank.label,
             target_id=str(right_id),
         )
 

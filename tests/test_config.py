@@ -20,7 +20,7 @@ def test_profile_expands_environment_variables(tmp_path: Path) -> None:
     assert profile.backend == "memory"
     assert profile.options["label"] == "shop-x"
     backend = profile.open()
-    assert isinstance(backend, MemoryBackend) and backend.label == "shop-x"
+    assert isinstance(backend, MemoryBackend) and backend.label == "memory:shop-x"
 
 
 def test_unset_variable_names_profile_and_option(tmp_path: Path) -> None:

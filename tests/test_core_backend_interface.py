@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -12,8 +12,9 @@ import pytest
 from marshmallow import fields
 
 from invoicing_bridge.backends.base import Feature, InvoicingBackend, OptionsSchema
+from invoicing_bridge.backends.http import HTTPBackend
 from invoicing_bridge.exceptions import ConfigurationError, UnsupportedOperation
-from invoicing_bridge.models import Client, Invoice, Payment
+from invoicing_bridge.models import Client, Invoice, LineItem, Payment
 
 
 class BareOptions(OptionsSchema):
@@ -125,3 +126,78 @@ def test_secret_options_are_the_marked_ones() -> None:
 )
 def test_normalize_number_keeps_the_identifying_digits(number: str, normalized: str) -> None:
     assert BareBackend.for_parsing().normalize_number(number) == normalized
+
+
+# --------------------------------------------------------------------------- label, full_invoice
+
+
+class _HTTPish(HTTPBackend):
+    name = "httpish"
+
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(**options)
+        self.http = self._make_http(base_url=url, secrets=["s3cr3t-token"])
+
+
+def test_default_label_is_the_backend_name() -> None:
+    assert BareBackend(base_url="x", token="t").label == "bare"
+
+
+def test_http_label_is_name_and_base_url_without_credentials() -> None:
+    with _HTTPish("https://shop.example/api2/") as backend:
+        assert backend.label == "httpish:https://shop.example/api2"
+    with _HTTPish("https://user:pw@shop.example/s3cr3t-token/api") as backend:
+        assert backend.label.startswith("httpish:https://shop.example/")
+        assert "pw" not in backend.label and "s3cr3t-token" not in backend.label
+
+
+class _Listing(InvoicingBackend):
+    """A backend whose listing leaves out lines and payments."""
+
+    name = "listing"
+    features = frozenset({Feature.GET_INVOICE, Feature.LIST_PAYMENTS})
+
+    def __init__(self, full: Invoice, payments: list[Payment]) -> None:
+        super().__init__()
+        self.full, self.payments, self.reads = full, payments, 0
+
+    def get_invoice(self, id: str) -> Invoice:
+        self.reads += 1
+        return self.full.copy()
+
+    def iter_payments(self, *, invoice_id: str | None = None) -> Iterator[Payment]:
+        self.reads += 1
+        yield from self.payments
+
+
+def _paid(**changes: Any) -> Invoice:
+    return INVOICE.copy(
+        id="7", subtotal=Decimal("10"), total=Decimal("10"), amount_paid=Decimal("4"), **changes
+    )
+
+
+def test_full_invoice_reads_the_lines_and_payments_a_listing_left_out() -> None:
+    item = LineItem(name="Tea", quantity=Decimal("1"), unit_price=Decimal("10"))
+    payment = PAYMENT
+    backend = _Listing(_paid(items=[item]), [payment])
+    full = backend.full_invoice(_paid())
+    assert [i.name for i in full.items] == ["Tea"]
+    assert full.payments == [payment]
+    assert backend.reads == 2  # the invoice, then its payments (the invoice had none)
+
+
+def test_full_invoice_returns_a_complete_invoice_without_reading() -> None:
+    item = LineItem(name="Tea", quantity=Decimal("1"), unit_price=Decimal("10"))
+    complete = _paid(items=[item], payments=[PAYMENT])
+    backend = _Listing(complete, [])
+    assert backend.full_invoice(complete) is complete
+    unpaid = INVOICE.copy(id="8")  # no lines, nothing billed, nothing paid
+    assert backend.full_invoice(unpaid) is unpaid
+    assert backend.reads == 0
+
+
+def test_client_matches_delegates_to_the_models_rule() -> None:
+    backend = BareBackend(base_url="x", token="t")
+    acme = Client(name="Acme", tax_number="EG-123 456")
+    assert backend.client_matches(acme, Client(name="Other name", tax_number="eg123456"))
+    assert not backend.client_matches(acme, Client(name="Acme", tax_number="999"))

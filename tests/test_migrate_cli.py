@@ -14,10 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from invoicing_bridge import Client, Invoice, LineItem
+from invoicing_bridge import config as config_module
+from invoicing_bridge.backends.http import HTTPBackend
 from invoicing_bridge.backends.memory import MemoryBackend
 from invoicing_bridge.cli import main
 from invoicing_bridge.cli import migrate as cli_migrate
 from invoicing_bridge.cli.migrate import progress_reporter
+from invoicing_bridge.config import Profile
 from invoicing_bridge.migrate import RecordResult
 
 
@@ -194,3 +197,30 @@ def test_rich_progress_counts_records() -> None:
 def test_quiet_progress_is_none() -> None:
     with progress_reporter(quiet=True) as progress:
         assert progress is None
+
+
+class _Throttled(HTTPBackend):
+    name = "throttled"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.http = self._make_http(base_url="http://127.0.0.1:9/api")
+
+
+def test_rate_becomes_the_rate_limit_option_of_http_backends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    classes = {"throttled": _Throttled, "memory": MemoryBackend}
+    monkeypatch.setattr(cli_migrate, "backend_class", classes.__getitem__)
+    monkeypatch.setattr(config_module, "backend_class", classes.__getitem__)
+    http_profile = Profile("t", "throttled", _Throttled.load_options({}))
+    with cli_migrate.open_with_rate(http_profile, 500) as backend:
+        assert backend.options["rate_limit"] == 500
+        limiter = backend.http.rate_limiter  # type: ignore[attr-defined]
+        assert limiter is not None and limiter.interval == pytest.approx(1 / 500)
+    with cli_migrate.open_with_rate(http_profile, None) as backend:
+        assert backend.http.rate_limiter is None  # type: ignore[attr-defined]
+    # A backend without the option (memory) is opened as it is.
+    memory_profile = Profile("m", "memory", MemoryBackend.load_options({"label": "m"}))
+    with cli_migrate.open_with_rate(memory_profile, 500) as backend:
+        assert "rate_limit" not in backend.options

@@ -43,7 +43,7 @@ from invoicing_bridge import (
 )
 from invoicing_bridge.backends.base import InvoicingBackend
 from invoicing_bridge.ledger import Ledger
-from invoicing_bridge.migrate import MigrationReport, backend_label
+from invoicing_bridge.migrate import MigrationReport
 
 daftra_emulator = pytest.importorskip("invoicing_bridge_daftra.emulator")
 perfex_emulator = pytest.importorskip("invoicing_bridge_perfex.emulator")
@@ -133,9 +133,7 @@ def assert_same_totals(source: InvoicingBackend, target: InvoicingBackend, ledge
     """Every source invoice is in the (initially empty) target exactly once, paired by the
     ledger (a Perfex draft has no number of its own), with the same totals to the cent."""
     with Ledger(ledger) as book:
-        pairs = dict(
-            book.pairs("invoice", source=backend_label(source), target=backend_label(target))
-        )
+        pairs = dict(book.pairs("invoice", source=source.label, target=target.label))
     sources = {str(i.id): i for i in source.iter_invoices()}
     targets = [i for i in target.iter_invoices()]
     assert sorted(pairs) == sorted(sources)
@@ -153,14 +151,9 @@ def assert_same_totals(source: InvoicingBackend, target: InvoicingBackend, ledge
 def chain(ledger: Path, *backends: InvoicingBackend) -> dict[str, str]:
     """First backend's invoice id -> last backend's, through each migration's pairs."""
     with Ledger(ledger) as book:
-        mapping = {
-            s: s
-            for s, _ in book.pairs(
-                source=backend_label(backends[0]), target=backend_label(backends[1])
-            )
-        }
+        mapping = {s: s for s, _ in book.pairs(source=backends[0].label, target=backends[1].label)}
         for a, b in itertools.pairwise(backends):
-            step = dict(book.pairs(source=backend_label(a), target=backend_label(b)))
+            step = dict(book.pairs(source=a.label, target=b.label))
             mapping = {k: step[v] for k, v in mapping.items()}
     return mapping
 
@@ -370,7 +363,7 @@ def test_interrupted_draft_create_is_found_without_a_number(
         assert run(source, target, ledger).ok
         draft = next(i for i in source.iter_invoices() if i.status is InvoiceStatus.DRAFT)
         with Ledger(ledger) as book:
-            scope = book.scope(backend_label(source), backend_label(target))
+            scope = book.scope(source.label, target.label)
             scope.intent("invoice", str(draft.id), number=draft.number, fingerprint="crashed")
             book._conn().execute(
                 "UPDATE records SET target_id = NULL WHERE kind = 'invoice' AND source_id = ?",

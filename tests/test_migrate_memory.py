@@ -29,10 +29,9 @@ from invoicing_bridge import (
     migrate,
 )
 from invoicing_bridge.backends.base import Feature
-from invoicing_bridge.backends.http import HTTPClient
 from invoicing_bridge.backends.memory import MemoryBackend
 from invoicing_bridge.ledger import Ledger
-from invoicing_bridge.migrate import MigrationReport, RecordResult, backend_label
+from invoicing_bridge.migrate import MigrationReport, RecordResult
 
 D = Decimal
 DAY = dt.date(2024, 3, 1)
@@ -662,15 +661,22 @@ def test_results_do_not_depend_on_workers(ledger_path: Path, tmp_path: Path) -> 
 # --------------------------------------------------------------------------- options
 
 
-def test_rate_installs_a_limiter_on_http_backends(
+def test_the_ledger_names_each_side_by_its_label(
     source: MemoryBackend, target: MemoryBackend, ledger_path: Path
 ) -> None:
-    target.http = HTTPClient(backend="memory", base_url="http://127.0.0.1:9/api")  # type: ignore[attr-defined]
-    assert backend_label(target) == "memory:http://127.0.0.1:9/api"
-    report = run(source, target, ledger_path, rate=500)
-    assert report.ok
-    limiter = target.http.rate_limiter  # type: ignore[attr-defined]
-    assert limiter is not None and limiter.interval == pytest.approx(1 / 500)
+    report = run(source, target, ledger_path)
+    assert (report.source, report.target) == (source.label, target.label)
+    assert source.label == "memory:old"
+    with Ledger(ledger_path) as ledger:
+        assert ledger.labels() == [("memory:old", "memory:new")]
+
+
+def test_the_job_does_not_take_a_rate(
+    source: MemoryBackend, target: MemoryBackend, ledger_path: Path
+) -> None:
+    # The request rate is a backend option (rate_limit), set when the backend is opened.
+    with pytest.raises(TypeError):
+        run(source, target, ledger_path, rate=500)
 
 
 def test_pending_payments_are_not_recorded(ledger_path: Path) -> None:

@@ -16,7 +16,8 @@ from typing import Any, ClassVar, Self
 import marshmallow
 
 from ..exceptions import ConfigurationError, UnsupportedOperation
-from ..models import Client, Invoice, InvoiceStatus, Payment
+from ..models import CLIENT_IDENTITY_FIELDS, Client, Invoice, InvoiceStatus, Payment
+from ..models import client_matches as _client_matches
 
 __all__ = ["RECORD_KINDS", "Feature", "InvoicingBackend", "OptionsSchema"]
 
@@ -139,6 +140,13 @@ class InvoicingBackend:
     def _init_offline(self) -> None:
         """Set up what mapping needs without any connection; override when needed."""
 
+    @property
+    def label(self) -> str:
+        """A stable, secret-free name for this backend instance: the migration ledger
+        stores it for each side, reports show it. Default: :attr:`name`; HTTP backends
+        give ``"<name>:<base URL>"``, the memory backend ``"memory:<its label>"``."""
+        return self.name
+
     def __repr__(self) -> str:
         secret = self.secret_options()
         shown = ", ".join(
@@ -198,8 +206,43 @@ class InvoicingBackend:
 
     def create_invoice(self, invoice: Invoice) -> Invoice:
         """Store a new invoice (``invoice.client.id`` must be this backend's client id);
-        return it as stored, with its new id. Raises ``InvalidRequest``, ``MappingError``."""
+        return it as stored, with its new id. Raises ``InvalidRequest``, ``MappingError``.
+
+        Payments: the invoice's *completed* payments (``invoice.payments`` with status
+        ``completed``) are recorded with it, in the create's own request where the API
+        allows, else one :meth:`record_payment` each right after the create. The invoice
+        returned carries them (each with its id), and its ``amount_paid`` and
+        ``balance_due`` follow from them. A payment of another status is never recorded
+        as completed (it is stored with its status, or left out). A backend without
+        ``payments.record`` in its ``features`` raises ``UnsupportedOperation`` for an
+        invoice with completed payments before writing anything.
+        """
         raise self._unsupported("create_invoice")
+
+    def full_invoice(self, invoice: Invoice) -> Invoice:
+        """``invoice`` with its items and payments complete, as :meth:`get_invoice` gives
+        it: a listing may leave them out.
+
+        Returns the same object when nothing is missing; otherwise reads what is missing
+        (the invoice, then its payments where the invoice read still lacks them). Items
+        are missing when there are none but the subtotal is not zero; payments when there
+        are none but something was paid. Backends that know better (listing rows that
+        never carry details) override this.
+        """
+        lacks_items = not invoice.items and invoice.subtotal != 0
+        lacks_payments = invoice.amount_paid > 0 and not invoice.payments
+        if not (lacks_items or lacks_payments) or invoice.id is None:
+            return invoice
+        if Feature.GET_INVOICE in self.features:
+            invoice = self.get_invoice(invoice.id)
+        if (
+            invoice.amount_paid > 0
+            and not invoice.payments
+            and invoice.id is not None
+            and Feature.LIST_PAYMENTS in self.features
+        ):
+            invoice.payments = list(self.iter_payments(invoice_id=invoice.id))
+        return invoice
 
     def validate_invoice(self, invoice: Invoice) -> None:
         """Check, without writing anything, that :meth:`create_invoice` would accept
@@ -232,9 +275,16 @@ class InvoicingBackend:
         tax_number: str | None = None,
         name: str | None = None,
     ) -> Client | None:
-        """The first client matching every given criterion (email and name compared
-        case-insensitively), or None."""
+        """The first client matching every given criterion, compared by
+        :func:`~invoicing_bridge.models.identity_key` (email case-insensitively, tax
+        number without spaces or punctuation, name case- and space-insensitively), or
+        None."""
         raise self._unsupported("find_client")
+
+    def client_matches(self, client: Client, candidate: Client) -> bool:
+        """Whether ``candidate`` (a client of this backend) is ``client``: the rule of
+        :func:`invoicing_bridge.models.client_matches` on email, tax number and name."""
+        return _client_matches(client, candidate, on=CLIENT_IDENTITY_FIELDS)
 
     def create_client(self, client: Client) -> Client:
         raise self._unsupported("create_client")

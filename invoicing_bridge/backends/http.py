@@ -532,6 +532,21 @@ class HTTPBackend(InvoicingBackend):
     Options = HTTPOptions
     http: HTTPClient
 
+    @property
+    def label(self) -> str:
+        """``"<name>:<base URL>"``, the URL without credentials (no ``user:password@``,
+        and every secret the client knows masked)."""
+        from urllib.parse import urlsplit
+
+        http = getattr(self, "http", None)
+        url = http.base_url if http is not None else self.options.get("base_url")
+        if not url:
+            return self.name
+        netloc = urlsplit(url).netloc
+        if "@" in netloc:
+            url = url.replace(netloc, netloc.rpartition("@")[2], 1)
+        return f"{self.name}:{http.redactor.redact(url) if http is not None else url}"
+
     def _make_http(
         self,
         *,

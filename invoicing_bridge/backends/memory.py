@@ -17,7 +17,15 @@ from typing import Any
 from marshmallow import fields
 
 from ..exceptions import InvalidRequest, NotFound
-from ..models import Client, Invoice, InvoiceStatus, Payment, PaymentStatus, RecordRef
+from ..models import (
+    Client,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    RecordRef,
+    identity_key,
+)
 from .base import Feature, InvoicingBackend, OptionsSchema
 
 __all__ = ["MemoryBackend"]
@@ -36,10 +44,6 @@ def _copy_client(client: Client) -> Client:
 
 def _copy_payment(payment: Payment) -> Payment:
     return Payment.from_dict(payment.to_dict(include_raw=True))
-
-
-def _norm(text: str | None) -> str:
-    return " ".join((text or "").split()).casefold()
 
 
 class MemoryBackend(InvoicingBackend):
@@ -61,6 +65,11 @@ class MemoryBackend(InvoicingBackend):
 
     @property
     def label(self) -> str:
+        """``"memory:<label option>"``: what the ledger and reports call this backend."""
+        return f"{self.name}:{self._label}"
+
+    @property
+    def _label(self) -> str:
         return str(self.options.get("label") or self.name)
 
     def _count(self, verb: str) -> None:
@@ -71,7 +80,7 @@ class MemoryBackend(InvoicingBackend):
         return str(next(self._ids))
 
     def _ref(self, id: str) -> RecordRef:
-        return RecordRef(self.label, id)
+        return RecordRef(self._label, id)
 
     def check_connection(self) -> dict[str, Any]:
         return {"backend": self.name, "invoices": len(self._invoices)}
@@ -164,6 +173,9 @@ class MemoryBackend(InvoicingBackend):
 
     def create_invoice(self, invoice: Invoice) -> Invoice:
         self._count("create_invoice")
+        completed = [p for p in invoice.payments if p.status is PaymentStatus.COMPLETED]
+        if completed and Feature.RECORD_PAYMENT not in self.features:
+            raise self._unsupported("create_invoice", "cannot record the invoice's payments")
         with self._lock:
             self._validate(invoice)
             for payment in invoice.payments:
@@ -239,15 +251,15 @@ class MemoryBackend(InvoicingBackend):
         self._count("find_client")
         if email is None and tax_number is None and name is None:
             return None
+        wanted = {
+            field: identity_key(field, value)
+            for field, value in (("email", email), ("tax_number", tax_number), ("name", name))
+            if value is not None
+        }
         with self._lock:
             for client in self._clients.values():
-                if email is not None and _norm(client.email) != _norm(email):
-                    continue
-                if tax_number is not None and (client.tax_number or "") != tax_number:
-                    continue
-                if name is not None and _norm(client.name) != _norm(name):
-                    continue
-                return _copy_client(client)
+                if all(identity_key(f, getattr(client, f)) == key for f, key in wanted.items()):
+                    return _copy_client(client)
         return None
 
     def create_client(self, client: Client) -> Client:

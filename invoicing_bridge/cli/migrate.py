@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import sys
 import threading
@@ -24,10 +25,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..config import load_profile
+from ..backends.base import InvoicingBackend
+from ..config import Profile, load_profile
 from ..ledger import DEFAULT_LEDGER
 from ..migrate import CLIENT_MATCH_FIELDS, FAILED, KINDS, MigrationReport, RecordResult
 from ..migrate import migrate as run_migration
+from ..registry import backend_class
 from .output import console, dumps
 
 __all__ = ["migrate_command", "progress_reporter", "render_report", "write_report"]
@@ -63,6 +66,15 @@ def _parse_match(value: str) -> tuple[str, ...]:
             param_hint="--match-clients",
         )
     return criteria
+
+
+def open_with_rate(profile: Profile, rate: float | None) -> InvoicingBackend:
+    """Open ``profile``'s backend, its ``rate_limit`` option set to ``rate`` (requests per
+    second) when given and the backend has that option (HTTP backends do); a backend
+    without it is opened unlimited."""
+    if rate is not None and "rate_limit" in backend_class(profile.backend).Options().fields:
+        profile = dataclasses.replace(profile, options={**profile.options, "rate_limit": rate})
+    return profile.open()
 
 
 # --------------------------------------------------------------------------- progress
@@ -223,7 +235,7 @@ def write_report(report: MigrationReport, path: str | Path) -> None:
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="At most R requests per second to each backend.",
+    help="At most R requests per second to each backend (its rate_limit option).",
 )
 @click.option("--update", is_flag=True, help="Update target records changed in the source since.")
 @click.option(
@@ -267,8 +279,8 @@ def migrate_command(
     source_profile = load_profile(source, config)
     target_profile = load_profile(target, config)
     with (
-        source_profile.open() as source_backend,
-        target_profile.open() as target_backend,
+        open_with_rate(source_profile, rate) as source_backend,
+        open_with_rate(target_profile, rate) as target_backend,
         progress_reporter(quiet=quiet) as progress,
     ):
         report = run_migration(
@@ -279,7 +291,6 @@ def migrate_command(
             ledger=ledger_path,
             workers=workers,
             update=update,
-            rate=rate,
             client_match=criteria,
             progress=progress,
         )

@@ -34,17 +34,23 @@ from ..models import (
     InvoiceStatus,
     LineItem,
     Payment,
+    PaymentStatus,
     TaxRate,
 )
 
 __all__ = ["BackendContract"]
 
 CENT = Decimal("0.01")
+ZERO = Decimal("0")
 _counter = itertools.count(1)
 
 
 def _close(a: Decimal, b: Decimal, tolerance: Decimal = CENT) -> bool:
     return abs(a - b) <= tolerance
+
+
+def _completed_amounts(invoice: Invoice) -> list[Decimal]:
+    return sorted(p.amount for p in invoice.payments if p.status is PaymentStatus.COMPLETED)
 
 
 def _walk_decimals(record: Invoice) -> Iterator[tuple[str, Any]]:
@@ -168,6 +174,15 @@ class BackendContract:
     def test_repr_names_backend_class(self, backend: InvoicingBackend) -> None:
         assert type(backend).__name__ in repr(backend)
 
+    def test_label_is_named_and_has_no_secret(self, backend: InvoicingBackend) -> None:
+        label = backend.label
+        assert isinstance(label, str) and label.strip()
+        assert label == backend.label  # stable: the ledger stores it
+        for option in backend.secret_options():
+            secret = backend.options.get(option)
+            if isinstance(secret, str) and secret:
+                assert secret not in label, f"the label shows the {option} option"
+
     # ------------------------------------------------------------------ clients
 
     def test_create_client_then_get_returns_same_fields(
@@ -206,6 +221,23 @@ class BackendContract:
     def test_created_client_is_listed(self, backend: InvoicingBackend, client: Client) -> None:
         self._require(backend, Feature.LIST_CLIENTS)
         assert client.id in {c.id for c in backend.iter_clients()}
+
+    def test_client_matches_the_same_client_by_identity_only(
+        self, backend: InvoicingBackend, client: Client
+    ) -> None:
+        self._require(backend, Feature.GET_CLIENT)
+        assert client.id and client.email and client.tax_number
+        fetched = backend.get_client(client.id)
+        assert backend.client_matches(client, fetched)
+        variant = Client(
+            name=f"  {client.name.upper()}  ",
+            email=f" {client.email.upper()} ",
+            tax_number=f"{client.tax_number[:3]} {client.tax_number[3:]}",
+        )
+        assert backend.client_matches(variant, fetched)
+        assert not backend.client_matches(self.make_client(), fetched)
+        # Namesakes with other emails are other clients.
+        assert not backend.client_matches(self.make_client(name=client.name), fetched)
 
     def test_update_client_changes_phone(self, backend: InvoicingBackend, client: Client) -> None:
         self._require(backend, Feature.UPDATE_CLIENT, Feature.GET_CLIENT)
@@ -315,6 +347,110 @@ class BackendContract:
         backend.delete_invoice(invoice.id)
         with pytest.raises(NotFound):
             backend.get_invoice(invoice.id)
+
+    def test_full_invoice_completes_a_listed_invoice(
+        self, backend: InvoicingBackend, invoice: Invoice
+    ) -> None:
+        self._require(backend, Feature.LIST_INVOICES, Feature.GET_INVOICE)
+        assert invoice.id
+        if Feature.RECORD_PAYMENT in backend.features:
+            backend.record_payment(
+                Payment(
+                    invoice_id=invoice.id,
+                    amount=Decimal("100.00"),
+                    date=dt.date(2026, 10, 1),
+                    method=self.payment_method,
+                )
+            )
+        listed = next(i for i in backend.iter_invoices(client_id=invoice.client.id))
+        assert listed.id == invoice.id
+        full = backend.full_invoice(listed)
+        fetched = backend.get_invoice(invoice.id)
+        assert full.id == invoice.id
+        assert [i.name for i in full.items] == [i.name for i in fetched.items]
+        assert [i.quantity for i in full.items] == [i.quantity for i in fetched.items]
+        assert _completed_amounts(full) == _completed_amounts(fetched)
+        assert _close(full.amount_paid, fetched.amount_paid)
+
+    def test_full_invoice_returns_a_complete_invoice_as_is_without_a_request(
+        self, backend: InvoicingBackend, invoice: Invoice, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        self._require(backend, Feature.GET_INVOICE)
+        assert invoice.id
+        fetched = backend.get_invoice(invoice.id)
+
+        def no_request(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("full_invoice read a complete invoice again")
+
+        monkeypatch.setattr(backend, "get_invoice", no_request)
+        monkeypatch.setattr(backend, "iter_payments", no_request)
+        http = getattr(backend, "http", None)
+        if http is not None:
+            monkeypatch.setattr(http, "request", no_request)
+        assert backend.full_invoice(fetched) is fetched
+
+    # ------------------------------------------------------------------ create with payments
+
+    def _paid_invoice(self, client: Client, *payments: Payment) -> Invoice:
+        paid = sum((p.amount for p in payments if p.status is PaymentStatus.COMPLETED), ZERO)
+        return self.make_invoice(client, payments=list(payments), amount_paid=paid)
+
+    def _payment(self, amount: str, *, status: PaymentStatus = PaymentStatus.COMPLETED) -> Payment:
+        return Payment(
+            amount=Decimal(amount),
+            date=dt.date(2026, 9, 26),
+            method=self.payment_method,
+            status=status,
+        )
+
+    def test_create_invoice_records_its_completed_payments(
+        self, backend: InvoicingBackend, client: Client
+    ) -> None:
+        self._require(backend, Feature.CREATE_INVOICE, Feature.RECORD_PAYMENT)
+        sent = self._paid_invoice(client, self._payment("1000.00"), self._payment("250.50"))
+        created = backend.create_invoice(sent)
+        assert created.id
+        completed = [p for p in created.payments if p.status is PaymentStatus.COMPLETED]
+        assert sorted(p.amount for p in completed) == [Decimal("250.50"), Decimal("1000.00")]
+        assert all(p.id for p in completed), "recorded payments carry their ids"
+        assert _close(created.amount_paid, Decimal("1250.50"))
+        assert _close(created.balance_due, created.total - created.amount_paid)
+        assert created.status is InvoiceStatus.PARTIALLY_PAID
+        if Feature.GET_INVOICE in backend.features:
+            fetched = backend.get_invoice(created.id)
+            assert _completed_amounts(fetched) == [Decimal("250.50"), Decimal("1000.00")]
+            assert _close(fetched.amount_paid, Decimal("1250.50"))
+            assert _close(fetched.balance_due, fetched.total - Decimal("1250.50"))
+
+    def test_create_invoice_does_not_record_a_pending_payment_as_completed(
+        self, backend: InvoicingBackend, client: Client
+    ) -> None:
+        self._require(backend, Feature.CREATE_INVOICE, Feature.RECORD_PAYMENT)
+        pending = self._payment("300.00", status=PaymentStatus.PENDING)
+        sent = self._paid_invoice(client, self._payment("100.00"), pending)
+        created = backend.create_invoice(sent)
+        assert created.id
+        assert _completed_amounts(created) == [Decimal("100.00")]
+        assert _close(created.amount_paid, Decimal("100.00"))
+        if Feature.GET_INVOICE in backend.features:
+            fetched = backend.get_invoice(created.id)
+            assert _completed_amounts(fetched) == [Decimal("100.00")]
+            assert _close(fetched.amount_paid, Decimal("100.00"))
+
+    def test_create_invoice_with_payments_without_record_payment_writes_nothing(
+        self, backend: InvoicingBackend, client: Client
+    ) -> None:
+        self._require(backend, Feature.CREATE_INVOICE)
+        if Feature.RECORD_PAYMENT in backend.features:
+            pytest.skip(f"{backend.name} records payments")
+        sent = self._paid_invoice(client, self._payment("100.00"))
+        with pytest.raises(UnsupportedOperation):
+            backend.create_invoice(sent)
+        if Feature.FIND_INVOICE in backend.features:
+            assert backend.find_invoice(sent.number) is None
+        if Feature.LIST_INVOICES in backend.features:
+            listed = backend.iter_invoices(client_id=client.id)
+            assert sent.number not in {i.number for i in listed}
 
     # ------------------------------------------------------------------ payments
 
