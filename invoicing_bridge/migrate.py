@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 from .backends.base import Feature, InvoicingBackend
 from .exceptions import (
     AuthenticationError,
+    BackendError,
     InvoicingBridgeError,
     PermissionDenied,
     RateLimited,
@@ -515,27 +516,30 @@ class _Migration:
         create: Callable[[], Invoice | Client | Payment],
         lookup: Callable[[], Invoice | Client | Payment | None],
     ) -> tuple[str, Invoice | Client | Payment | None]:
-        """Create one record, never twice: intent first; on an answer that may hide a
-        saved record, look it up before trying again. Returns the target id and the record
-        as the target answered it (None when it was found by the lookup).
+        """Create one record, never twice: intent first; when the create's answer was lost
+        (the error's ``may_have_landed``), look the record up and adopt it, else create it
+        again if the error is transient, at most ``max_attempts`` creates in all. Returns
+        the target id and the record as the target answered it (None when it was found by
+        the lookup).
 
         Raises the target's error when the record was refused or the attempts ran out
         (the ledger row then stays ``intent`` if a create may have been saved).
         """
         uncertain = False
         for attempt in range(self.max_attempts):
-            if uncertain:
-                found = lookup()
-                if found is not None and found.id is not None:
-                    return str(found.id), None
             self.scope.intent(kind, sid, number=number, fingerprint=fp)
             try:
                 created = create()
             except InvoicingBridgeError as exc:
                 landed = _may_have_landed(exc)
                 uncertain = uncertain or landed
-                if landed and _transient(exc) and attempt + 1 < self.max_attempts:
-                    continue  # the answer was lost: look the record up, then try again
+                if landed and isinstance(exc, BackendError):
+                    # The answer was lost, not necessarily the record: look it up.
+                    found = lookup()
+                    if found is not None and found.id is not None:
+                        return str(found.id), None
+                    if _transient(exc) and attempt + 1 < self.max_attempts:
+                        continue  # not there: create it again
                 self.scope.failed(kind, sid, _reason(exc), uncertain=uncertain)
                 raise
             if created.id is None:

@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from invoicing_bridge import Client, Invoice, InvoiceStatus, LineItem, ServerError, get_backend
+from invoicing_bridge import (
+    Client,
+    Invoice,
+    InvoiceStatus,
+    LineItem,
+    ServerError,
+    TransportError,
+    get_backend,
+)
 from invoicing_bridge import migrate as run_migration
 from invoicing_bridge.backends.memory import MemoryBackend
 
@@ -94,3 +102,25 @@ def test_a_source_get_answered_503_costs_only_the_http_layers_retries(tmp_path: 
             stats = emulator.stats.snapshot()
             assert stats["faults"] == max_retries + 1
             assert stats["requests"] == max_retries + 1  # the job tried nothing again
+
+
+class SavesThenLosesTheAnswer(MemoryBackend):
+    """A target that stores each invoice, then answers with something unusable."""
+
+    def create_invoice(self, invoice: Invoice) -> Invoice:
+        super().create_invoice(invoice)
+        raise TransportError(
+            "answer is not JSON", backend=self.name, method="POST", retryable=False
+        )
+
+
+def test_a_create_whose_answer_was_lost_is_looked_up_and_adopted_in_the_same_run(
+    tmp_path: Path,
+) -> None:
+    with MemoryBackend(label="old") as source, SavesThenLosesTheAnswer(label="new") as target:
+        _seed(source)
+        report = run_migration(source, target, ledger=tmp_path / "l.sqlite", workers=1)
+        assert report.ok, report.failures
+        assert target.calls["create_invoice"] == 3  # each created once, none twice
+        assert target.calls["find_invoice"] == 3  # each found after its lost answer
+        assert len(list(target.iter_invoices())) == 3
