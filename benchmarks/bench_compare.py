@@ -17,7 +17,7 @@ import time
 from decimal import Decimal
 
 from invoicing_bridge.backends.memory import MemoryBackend
-from invoicing_bridge.compare import ComparisonReport, compare
+from invoicing_bridge.comparison import ComparisonReport, compare
 from invoicing_bridge.models import Client, Invoice, LineItem, Payment, RecordRef, TaxRate
 
 D = Decimal

@@ -28,8 +28,8 @@ from typing import Any
 
 from _common import EmulatorHost, backend_options, figure
 
-from invoicing_bridge.compare import compare
-from invoicing_bridge.migrate import MigrationReport, migrate
+from invoicing_bridge.comparison import compare
+from invoicing_bridge.migration import MigrationReport, migrate
 from invoicing_bridge.models import InvoiceStatus
 from invoicing_bridge.registry import get_backend
 

@@ -26,7 +26,7 @@ from _common import figure, paired
 from invoicing_bridge_daftra.backend import DaftraBackend
 from invoicing_bridge_perfex.backend import PerfexBackend
 
-from invoicing_bridge.migrate import migrate
+from invoicing_bridge.migration import migrate
 from invoicing_bridge.registry import get_backend
 
 ITEMS = 5

@@ -24,7 +24,7 @@ from typing import Any
 
 from _common import EmulatorHost, backend_options, figure, own_cpu_seconds, routes_per
 
-from invoicing_bridge.migrate import migrate
+from invoicing_bridge.migration import migrate
 from invoicing_bridge.registry import get_backend
 
 #: The issue's aim: at least this share of the ideal bound.

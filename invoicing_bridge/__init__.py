@@ -67,9 +67,9 @@ __all__ = [
 ]
 
 
-# The jobs: ``invoicing_bridge.migrate`` and ``invoicing_bridge.compare`` are the functions.
-# Importing them here, after the submodules load, binds the package attributes to the
-# functions for good (a later ``import invoicing_bridge.compare`` does not rebind them);
-# ``from invoicing_bridge.compare import render`` still reaches the module.
-from .compare import compare
-from .migrate import migrate
+# The jobs: ``invoicing_bridge.migrate`` and ``invoicing_bridge.compare`` are the functions
+# (from the ``migration`` and ``comparison`` packages). No module has those names, so
+# ``import invoicing_bridge.migrate`` raises ModuleNotFoundError rather than handing back
+# a function.
+from .comparison import compare
+from .migration import migrate

@@ -17,15 +17,15 @@ from rich.console import Console
 import invoicing_bridge
 from invoicing_bridge.backends.base import Feature, InvoicingBackend
 from invoicing_bridge.backends.memory import MemoryBackend
-from invoicing_bridge.compare import (
+from invoicing_bridge.cli.compare import render
+from invoicing_bridge.comparison import (
     CSV_COLUMNS,
     ComparisonReport,
     FieldDifference,
     compare,
-    render,
 )
 from invoicing_bridge.exceptions import ConfigurationError, NotFound
-from invoicing_bridge.ledger import Ledger
+from invoicing_bridge.migration.ledger import Ledger
 from invoicing_bridge.models import (
     Client,
     Invoice,
@@ -766,13 +766,24 @@ def test_bad_arguments_raise_configuration_error(kwargs: dict[str, Any], option:
     assert info.value.option == option
 
 
-def test_package_attribute_is_the_function_even_after_importing_the_module() -> None:
+def test_package_attribute_is_the_function_even_after_importing_the_package() -> None:
     import importlib
 
-    module = importlib.import_module("invoicing_bridge.compare")
+    module = importlib.import_module("invoicing_bridge.comparison")
     left, right = pair()
     assert invoicing_bridge.compare is compare is module.compare
     assert invoicing_bridge.compare(left, right).ok
+
+
+@pytest.mark.parametrize("name", ["migrate", "compare"])
+def test_importing_a_job_as_a_module_fails_rather_than_handing_back_the_function(
+    name: str,
+) -> None:
+    import importlib
+
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(f"invoicing_bridge.{name}")
+    assert callable(getattr(invoicing_bridge, name))  # the package attribute stays
 
 
 # --------------------------------------------------------------------------- ledger

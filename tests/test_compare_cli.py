@@ -25,7 +25,7 @@ from invoicing_bridge.backends.memory import MemoryBackend
 from invoicing_bridge.cli import main
 from invoicing_bridge.config import Profile
 from invoicing_bridge.exceptions import TransportError
-from invoicing_bridge.ledger import Ledger
+from invoicing_bridge.migration.ledger import Ledger
 from invoicing_bridge.models import Client, Invoice, LineItem, Payment, TaxRate
 
 D = Decimal

@@ -21,13 +21,13 @@ from click.testing import CliRunner
 
 pytest.importorskip("invoicing_bridge_daftra")
 pytest.importorskip("invoicing_bridge_perfex")
-pytest.importorskip("invoicing_bridge.migrate")
+pytest.importorskip("invoicing_bridge.migration")
 
 from invoicing_bridge import get_backend
 from invoicing_bridge.backends.base import InvoicingBackend
 from invoicing_bridge.cli import main
-from invoicing_bridge.compare import compare
-from invoicing_bridge.migrate import migrate
+from invoicing_bridge.comparison import compare
+from invoicing_bridge.migration import migrate
 from invoicing_bridge.models import (
     Address,
     Client,

@@ -118,7 +118,7 @@ def test_demo_without_compare_reads_totals_back(
     real_import = importlib.import_module
 
     def no_compare(name: str) -> Any:
-        if name == "invoicing_bridge.compare":
+        if name == "invoicing_bridge.comparison":
             raise ModuleNotFoundError(name)
         return real_import(name)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from invoicing_bridge import Client, ConfigurationError, Invoice, LineItem, RecordRef
-from invoicing_bridge.ledger import Ledger, fingerprint
+from invoicing_bridge.migration.ledger import Ledger, fingerprint
 
 S, T = "memory:a", "memory:b"
 

@@ -21,7 +21,7 @@ from invoicing_bridge.cli import main
 from invoicing_bridge.cli import migrate as cli_migrate
 from invoicing_bridge.cli.migrate import progress_reporter
 from invoicing_bridge.config import Profile
-from invoicing_bridge.migrate import RecordResult
+from invoicing_bridge.migration import RecordResult
 
 
 @dataclass

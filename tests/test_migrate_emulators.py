@@ -42,8 +42,8 @@ from invoicing_bridge import (
     migrate,
 )
 from invoicing_bridge.backends.base import InvoicingBackend
-from invoicing_bridge.ledger import Ledger
-from invoicing_bridge.migrate import MigrationReport
+from invoicing_bridge.migration import MigrationReport
+from invoicing_bridge.migration.ledger import Ledger
 
 daftra_emulator = pytest.importorskip("invoicing_bridge_daftra.emulator")
 perfex_emulator = pytest.importorskip("invoicing_bridge_perfex.emulator")

@@ -30,8 +30,8 @@ from invoicing_bridge import (
 )
 from invoicing_bridge.backends.base import Feature
 from invoicing_bridge.backends.memory import MemoryBackend
-from invoicing_bridge.ledger import Ledger
-from invoicing_bridge.migrate import MigrationReport, RecordResult
+from invoicing_bridge.migration import MigrationReport, RecordResult
+from invoicing_bridge.migration.ledger import Ledger
 
 D = Decimal
 DAY = dt.date(2024, 3, 1)

@@ -9,21 +9,25 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
 
-from ..compare import DEFAULT_TOLERANCE, MATCH_MODES, ComparisonReport, render
-from ..compare import compare as run_compare
+from ..comparison import DEFAULT_TOLERANCE, MATCH_MODES, ComparisonReport, InvoiceRef
+from ..comparison import compare as run_compare
+from ..comparison.report import text as _text_cell
 from ..config import load_profile
-from ..ledger import DEFAULT_LEDGER
+from ..migration.ledger import DEFAULT_LEDGER
 from . import ERROR_EXIT
 from .output import console
 
-__all__ = ["compare"]
+__all__ = ["compare", "render", "renderable"]
 
 DIFFERENT_EXIT = 1
 COMPARE_FORMATS = ("table", "json", "csv")
@@ -175,3 +179,117 @@ def compare(
             ctx.exit(ERROR_EXIT)
         click.echo(f"report written to {output}", err=True)
     ctx.exit(0 if report.ok else DIFFERENT_EXIT)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def renderable(report: ComparisonReport) -> RenderableType:
+    """``report`` as one rich renderable: a summary, then tables of differences, invoices
+    on one side only, duplicates and what was not compared."""
+
+    # Every value is a Text: a path like "items[right:2]" is not rich markup.
+    def table(title: str, columns: Sequence[str]) -> Table:
+        grid = Table(
+            title=Text(title, style="bold"), title_justify="left", min_width=len(title) + 1
+        )
+        for name in columns:
+            grid.add_column(Text(name), overflow="fold")
+        return grid
+
+    def row(grid: Table, *cells: str) -> None:
+        grid.add_row(*(Text(cell) for cell in cells))
+
+    parts: list[RenderableType] = []
+    matched_by = "number" if report.match == "number" else "the migration ledger"
+    head = Text()
+    head.append(report.left, style="bold")
+    head.append(f" ({_invoices(report.left_count)})  ⟷  ")
+    head.append(report.right, style="bold")
+    head.append(f" ({_invoices(report.right_count)}), matched by {matched_by}")
+    if report.since is not None:
+        head.append(f", issued since {report.since.isoformat()}")
+    head.append(f", tolerance {report.tolerance}")
+    parts.append(head)
+    counts = Text()
+    counts.append(f"equal {report.equal}", style="green")
+    for label, n in (
+        ("different", len(report.different)),
+        ("only left", len(report.only_left)),
+        ("only right", len(report.only_right)),
+        ("duplicates", len(report.duplicates)),
+    ):
+        counts.append("  ·  ")
+        counts.append(f"{label} {n}", style="red" if n else "")
+    parts.append(counts)
+
+    if report.different:
+        grid = table(
+            f"Differences ({report.difference_count})",
+            ("number", "left id", "right id", "field", report.left, report.right),
+        )
+        for record in report.different:
+            number = record.number
+            if record.right_number and record.right_number != record.number:
+                number = f"{record.number} / {record.right_number}"
+            for n, diff in enumerate(record.differences):
+                first = n == 0
+                row(
+                    grid,
+                    number if first else "",
+                    (record.left_id or "") if first else "",
+                    (record.right_id or "") if first else "",
+                    diff.path,
+                    _cell(diff.left),
+                    _cell(diff.right),
+                )
+        parts.append(grid)
+
+    for title, refs in (
+        (f"Only in {report.left}", report.only_left),
+        (f"Only in {report.right}", report.only_right),
+    ):
+        if refs:
+            grid = table(f"{title} ({len(refs)})", ("number", "id", "key"))
+            for ref in refs:
+                row(grid, ref.number, ref.id or "", ref.key or "")
+            parts.append(grid)
+
+    if report.duplicates:
+        grid = table(
+            f"Duplicate keys ({len(report.duplicates)}), not compared",
+            ("key", report.left, report.right),
+        )
+        for dup in report.duplicates:
+            row(grid, dup.key, _refs(dup.left), _refs(dup.right))
+        parts.append(grid)
+
+    if report.not_compared:
+        notes = Text("Not compared:\n", style="dim")
+        for note in report.not_compared:
+            notes.append(f"  - {note}\n", style="dim")
+        parts.append(notes)
+    parts.append(
+        Text("The two sides agree.", style="bold green")
+        if report.ok
+        else Text("The two sides differ.", style="bold red")
+    )
+    return Group(*parts)
+
+
+def _invoices(count: int) -> str:
+    return f"{count} invoice" if count == 1 else f"{count} invoices"
+
+
+def _cell(value: Any) -> str:
+    return "—" if value is None else _text_cell(value) or '""'
+
+
+def _refs(refs: Iterable[InvoiceRef]) -> str:
+    return ", ".join(f"{r.number} (id {r.id})" for r in refs) or "—"
+
+
+def render(report: ComparisonReport, console: Console) -> None:
+    """Print ``report`` on a rich ``console``: a summary, then tables of differences,
+    invoices on one side only, duplicates and what was not compared."""
+    console.print(renderable(report))

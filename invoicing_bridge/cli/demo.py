@@ -21,9 +21,8 @@ import click
 
 from ..backends.base import InvoicingBackend
 from ..exceptions import BackendNotFound, ConfigurationError
-from ..ledger import Ledger
-from ..migrate import MigrationReport
-from ..migrate import migrate as run_migration
+from ..migration import Ledger, MigrationReport
+from ..migration import migrate as run_migration
 from ..registry import emulator_factory, get_backend
 from .migrate import progress_reporter, render_report
 from .output import console
@@ -66,7 +65,7 @@ def _compare(
 ) -> bool:
     out = console()
     try:
-        compare_module = importlib.import_module("invoicing_bridge.compare")
+        compare_module = importlib.import_module("invoicing_bridge.comparison")
     except ModuleNotFoundError:  # the compare job is not installed: check the totals
         ok, problems = _check_totals(source, target, ledger_path)
         if not quiet:
@@ -80,7 +79,9 @@ def _compare(
         return ok
     comparison = compare_module.compare(source, target, match="ledger", ledger=ledger_path)
     if not quiet:
-        compare_module.render(comparison, out)
+        from .compare import render
+
+        render(comparison, out)
     return bool(comparison.ok)
 
 

@@ -27,9 +27,15 @@ from rich.text import Text
 
 from ..backends.base import InvoicingBackend
 from ..config import Profile, load_profile
-from ..ledger import DEFAULT_LEDGER
-from ..migrate import CLIENT_MATCH_FIELDS, FAILED, KINDS, MigrationReport, RecordResult
-from ..migrate import migrate as run_migration
+from ..migration import (
+    CLIENT_MATCH_FIELDS,
+    DEFAULT_LEDGER,
+    FAILED,
+    KINDS,
+    MigrationReport,
+    RecordResult,
+)
+from ..migration import migrate as run_migration
 from ..registry import backend_class
 from .output import console, dumps
 
@@ -94,7 +100,7 @@ class _RateColumn(ProgressColumn):
 def progress_reporter(
     *, quiet: bool, stream_is_tty: bool | None = None
 ) -> Iterator[Callable[[RecordResult], None] | None]:
-    """A progress callback for :func:`~invoicing_bridge.migrate.migrate`: a rich progress
+    """A progress callback for :func:`~invoicing_bridge.migration.migrate`: a rich progress
     bar per kind on a terminal, one plain line per client and invoice otherwise (on
     stderr), nothing when ``quiet``."""
     if quiet:

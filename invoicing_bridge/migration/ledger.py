@@ -41,8 +41,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
-from .exceptions import ConfigurationError
-from .models import Client, Invoice, Payment
+from ..exceptions import ConfigurationError
+from ..models import Client, Invoice, Payment
 
 __all__ = [
     "DEFAULT_LEDGER",

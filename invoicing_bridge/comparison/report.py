@@ -1,0 +1,238 @@
+"""What a comparison reports: the :class:`ComparisonReport` (pairs that differ, with each
+:class:`FieldDifference`; invoices on one side only; duplicated keys; what was not
+compared), as JSON or CSV. The terminal rendering is the CLI's
+(:mod:`invoicing_bridge.cli.compare`)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+__all__ = [
+    "CSV_COLUMNS",
+    "ComparisonReport",
+    "DuplicateKey",
+    "FieldDifference",
+    "InvoiceRef",
+    "RecordDifference",
+    "jsonable",
+    "text",
+]
+
+#: Columns of :meth:`ComparisonReport.to_csv`.
+CSV_COLUMNS = (
+    "kind",
+    "key",
+    "left_id",
+    "right_id",
+    "left_number",
+    "right_number",
+    "path",
+    "left",
+    "right",
+)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def text(value: Any) -> str:
+    """A value as one cell of text (CSV, the terminal): None is empty."""
+    value = jsonable(value)
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRef:
+    """An invoice named in a report: its id and number in its backend and its match key
+    (the normalised number, or with ledger matching the source id; ``None`` for a right
+    record the ledger does not know)."""
+
+    id: str | None
+    number: str
+    key: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "number": self.number, "key": self.key}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDifference:
+    """One field that differs: its path in the neutral form and both values
+    (``None`` on the side where an item or payment is missing)."""
+
+    path: str
+    left: Any
+    right: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "left": jsonable(self.left), "right": jsonable(self.right)}
+
+
+@dataclass(slots=True)
+class RecordDifference:
+    """A matched pair of invoices that differ, with every difference."""
+
+    key: str
+    left_id: str | None
+    right_id: str | None
+    number: str
+    differences: list[FieldDifference]
+    #: The number as the right backend shows it (``number`` is the left one's).
+    right_number: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "left_id": self.left_id,
+            "right_id": self.right_id,
+            "number": self.number,
+            "right_number": self.right_number,
+            "differences": [d.to_dict() for d in self.differences],
+        }
+
+
+@dataclass(slots=True)
+class DuplicateKey:
+    """A key that more than one invoice of one side has. None of these invoices is
+    compared (which one pairs with which is unknown); all are listed."""
+
+    key: str
+    left: list[InvoiceRef]
+    right: list[InvoiceRef]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "left": [r.to_dict() for r in self.left],
+            "right": [r.to_dict() for r in self.right],
+        }
+
+
+@dataclass
+class ComparisonReport:
+    """What :func:`compare` found. Every invoice read is in exactly one place: ``only_left``,
+    ``only_right``, a matched pair (``equal`` counts them, ``different`` lists them) or
+    ``duplicates``."""
+
+    left: str
+    right: str
+    match: str
+    tolerance: Decimal
+    since: dt.date | None = None
+    left_count: int = 0
+    right_count: int = 0
+    only_left: list[InvoiceRef] = field(default_factory=list)
+    only_right: list[InvoiceRef] = field(default_factory=list)
+    equal: int = 0
+    different: list[RecordDifference] = field(default_factory=list)
+    duplicates: list[DuplicateKey] = field(default_factory=list)
+    not_compared: list[str] = field(default_factory=list)
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every invoice has its equal counterpart on the other side."""
+        return not (self.only_left or self.only_right or self.different or self.duplicates)
+
+    @property
+    def matched(self) -> int:
+        return self.equal + len(self.different)
+
+    @property
+    def difference_count(self) -> int:
+        return sum(len(r.differences) for r in self.different)
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.finished_at - self.started_at)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "left": self.left_count,
+            "right": self.right_count,
+            "matched": self.matched,
+            "equal": self.equal,
+            "different": len(self.different),
+            "differences": self.difference_count,
+            "only_left": len(self.only_left),
+            "only_right": len(self.only_right),
+            "duplicates": len(self.duplicates),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: Decimals and dates as strings."""
+        return {
+            "ok": self.ok,
+            "left": self.left,
+            "right": self.right,
+            "match": self.match,
+            "tolerance": str(self.tolerance),
+            "since": None if self.since is None else self.since.isoformat(),
+            "summary": self.summary(),
+            "only_left": [r.to_dict() for r in self.only_left],
+            "only_right": [r.to_dict() for r in self.only_right],
+            "equal": self.equal,
+            "different": [r.to_dict() for r in self.different],
+            "duplicates": [d.to_dict() for d in self.duplicates],
+            "not_compared": list(self.not_compared),
+            "duration_seconds": round(self.duration, 3),
+        }
+
+    def csv_rows(self) -> Iterator[tuple[str, ...]]:
+        """The rows of :meth:`to_csv` (without the header)."""
+        for record in self.different:
+            for diff in record.differences:
+                yield (
+                    "different",
+                    record.key,
+                    record.left_id or "",
+                    record.right_id or "",
+                    record.number,
+                    record.right_number or "",
+                    diff.path,
+                    text(diff.left),
+                    text(diff.right),
+                )
+        for ref in self.only_left:
+            yield ("only_left", ref.key or "", ref.id or "", "", ref.number, "", "", "", "")
+        for ref in self.only_right:
+            yield ("only_right", ref.key or "", "", ref.id or "", "", ref.number, "", "", "")
+        for dup in self.duplicates:
+            for ref in dup.left:
+                yield ("duplicate", dup.key, ref.id or "", "", ref.number, "", "", "", "")
+            for ref in dup.right:
+                yield ("duplicate", dup.key, "", ref.id or "", "", ref.number, "", "", "")
+
+    def to_csv(self, file: IO[str]) -> int:
+        """Write a header and one row per difference, per invoice only on one side and per
+        duplicated invoice to the text file ``file``; return the number of rows."""
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        count = 0
+        for row in self.csv_rows():
+            writer.writerow(row)
+            count += 1
+        return count
+
+    def __rich__(self) -> RenderableType:
+        """Printed on a rich console: the tables of ``invoicing-bridge compare``."""
+        from ..cli.compare import renderable  # the terminal rendering lives in the CLI
+
+        return renderable(self)

@@ -1,0 +1,199 @@
+"""The client stage: each source client found in the target (by identity) or created
+there, once, however many invoices and workers ask for it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from contextlib import ExitStack
+
+from ..backends.base import Feature
+from ..exceptions import AuthenticationError, InvoicingBridgeError, PermissionDenied
+from ..models import CLIENT_IDENTITY_FIELDS, Client, Invoice, identity_key
+from .job import Job, RecordFailed, reason
+from .ledger import LedgerEntry, fingerprint
+from .payloads import source_id, target_client
+from .report import (
+    CHANGED,
+    CREATED,
+    FAILED,
+    MATCHED,
+    SKIPPED,
+    UPDATED,
+    WOULD_CREATE,
+    WOULD_UPDATE,
+    RecordResult,
+)
+
+__all__ = ["CLIENT_MATCH_FIELDS", "ClientStage"]
+
+#: Criteria a source client may be matched on in the target, in the default order.
+CLIENT_MATCH_FIELDS = CLIENT_IDENTITY_FIELDS
+
+
+class ClientStage:
+    """Migrates clients; :meth:`for_invoice` gives an invoice's client as the target
+    knows it."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self._ids: dict[str, str | None] = {}
+        self._errors: dict[str, str] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def task(self, client: Client) -> None:
+        """Migrate one client of the source listing (failures are reported, not raised,
+        except those that stop the run)."""
+        sid = source_id(client)
+        if sid is None:
+            return
+        try:
+            self.resolve(sid, client, full=True)
+        except (AuthenticationError, PermissionDenied):
+            raise
+        except InvoicingBridgeError:
+            pass  # reported by resolve
+
+    def for_invoice(self, invoice: Invoice) -> Client:
+        """The invoice's client as the target knows it (id = the target's id)."""
+        snapshot = invoice.client
+        sid = snapshot.id or (snapshot.source.id if snapshot.source else None)
+        if sid is None:
+            sid = f"name:{identity_key('name', snapshot.name)}"
+            target_id = self.resolve(sid, snapshot, full=True)
+        else:
+            target_id = self.resolve(sid, snapshot, full=False)
+        client = target_client(snapshot)
+        client.id = target_id
+        return client
+
+    def resolve(self, sid: str, client: Client | None, *, full: bool) -> str | None:
+        """The target id of source client ``sid``, migrating it once (per-client lock).
+
+        Returns None in a dry run for a client that would be created. Raises
+        :class:`RecordFailed` when the client cannot be migrated.
+        """
+        job = self.job
+        with self._lock(sid):
+            if sid in self._errors:
+                raise RecordFailed(f"client {sid}: {self._errors[sid]}")
+            if sid in self._ids:
+                return self._ids[sid]
+            try:
+                if not full or client is None:
+                    client = self._full_client(sid, client)
+                target_id = self._migrate(sid, client)
+            except (AuthenticationError, PermissionDenied):
+                raise
+            except InvoicingBridgeError as exc:
+                why = reason(exc)
+                self._errors[sid] = why
+                if not job.dry_run:
+                    job.scope.failed("client", sid, why, number=_name(client), uncertain=True)
+                job.emit(RecordResult("client", sid, FAILED, _name(client), reason=why))
+                raise RecordFailed(f"client {sid}: {why}") from exc
+            self._ids[sid] = target_id
+            return target_id
+
+    def _full_client(self, sid: str, snapshot: Client | None) -> Client:
+        source = self.job.source
+        if Feature.GET_CLIENT in source.features:
+            return source.get_client(sid)
+        if snapshot is None:
+            raise RecordFailed(f"client {sid} cannot be read from {source.name}")
+        return snapshot
+
+    def match(self, client: Client, criteria: Sequence[str]) -> Client | None:
+        """The target's client that is ``client``, searched by each criterion in turn and
+        checked with the target's :meth:`~InvoicingBackend.client_matches`."""
+        target = self.job.target
+        if Feature.FIND_CLIENT not in target.features:
+            return None
+        for criterion in criteria:
+            value = getattr(client, criterion, None)
+            if not value:
+                continue
+            found = target.find_client(**{criterion: value})
+            if found is not None and found.id is not None and target.client_matches(client, found):
+                return found
+        return None
+
+    def _migrate(self, sid: str, client: Client) -> str | None:
+        job = self.job
+        fp = fingerprint(client)
+        name = _name(client)
+        entry = job.scope.get("client", sid)
+        payload = target_client(client)
+        if entry is not None and entry.target_id:
+            # Mapped already (a failed update keeps its mapping and its old fingerprint).
+            if entry.fingerprint == fp:
+                if not entry.done and not job.dry_run:
+                    job.scope.done("client", sid, entry.target_id, number=name, fingerprint=fp)
+                job.emit(RecordResult("client", sid, SKIPPED, name, entry.target_id))
+            elif not job.update:
+                why = "changed in the source since it was migrated (run with update)"
+                job.emit(RecordResult("client", sid, CHANGED, name, entry.target_id, why))
+            elif job.dry_run:
+                job.emit(RecordResult("client", sid, WOULD_UPDATE, name, entry.target_id))
+            else:
+                payload.id = entry.target_id
+                try:
+                    job.target.update_client(payload)
+                except InvoicingBridgeError as exc:
+                    # The mapping still holds: invoices may point at the old version.
+                    why = f"update failed: {reason(exc)}"
+                    job.scope.failed("client", sid, why, target_id=entry.target_id)
+                    job.emit(RecordResult("client", sid, FAILED, name, entry.target_id, why))
+                    return entry.target_id
+                job.scope.done("client", sid, entry.target_id, number=name, fingerprint=fp)
+                job.emit(RecordResult("client", sid, UPDATED, name, entry.target_id))
+            return entry.target_id
+        # Two source clients that may match each other are matched and created one after
+        # the other, so that the second finds the first whatever the order.
+        with ExitStack() as stack:
+            for key in _identity_locks(client):
+                stack.enter_context(self._lock(key))
+            return self._match_or_create(sid, client, entry, fp, payload)
+
+    def _match_or_create(
+        self, sid: str, client: Client, entry: LedgerEntry | None, fp: str, payload: Client
+    ) -> str | None:
+        job = self.job
+        name = _name(client)
+        # A client from an interrupted create is matched on every criterion.
+        criteria = CLIENT_MATCH_FIELDS if entry is not None else job.client_match
+        found = self.match(client, criteria)
+        if found is not None and found.id is not None:
+            if not job.dry_run:
+                job.scope.done("client", sid, found.id, number=name, fingerprint=fp)
+            job.emit(RecordResult("client", sid, MATCHED, name, found.id))
+            return found.id
+        if job.dry_run:
+            job.emit(RecordResult("client", sid, WOULD_CREATE, name))
+            return None
+        created, _ = job.create(
+            "client",
+            sid,
+            name,
+            fp,
+            lambda: job.target.create_client(payload),
+            lambda: self.match(client, CLIENT_MATCH_FIELDS),
+        )
+        job.scope.done("client", sid, created, number=name, fingerprint=fp)
+        job.emit(RecordResult("client", sid, CREATED, name, created))
+        return created
+
+
+def _identity_locks(client: Client) -> list[str]:
+    """Lock names for what a client can be matched on, in a fixed order (no deadlock)."""
+    keys = {f"={name}:{identity_key(name, getattr(client, name))}" for name in CLIENT_MATCH_FIELDS}
+    return sorted(key for key in keys if not key.endswith(":"))
+
+
+def _name(client: Client | None) -> str | None:
+    return None if client is None else client.name

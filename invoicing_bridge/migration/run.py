@@ -1,0 +1,157 @@
+"""The entry point: :func:`migrate` opens the ledger, builds the stages and runs them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from ..backends.base import Feature, InvoicingBackend
+from ..exceptions import UnsupportedOperation
+from .clients import CLIENT_MATCH_FIELDS, ClientStage
+from .invoices import VERIFIED_FIELDS, InvoiceStage
+from .job import Job
+from .ledger import DEFAULT_LEDGER, Ledger
+from .payments import PaymentStage
+from .report import MigrationReport, RecordResult
+
+__all__ = ["migrate"]
+
+T = TypeVar("T")
+
+
+def migrate(
+    source: InvoicingBackend,
+    target: InvoicingBackend,
+    *,
+    since: dt.date | None = None,
+    dry_run: bool = False,
+    ledger: str | os.PathLike[str] | Ledger = DEFAULT_LEDGER,
+    workers: int = 4,
+    update: bool = False,
+    client_match: Sequence[str] = CLIENT_MATCH_FIELDS,
+    progress: Callable[[RecordResult], None] | None = None,
+    max_attempts: int = 3,
+    verify: Sequence[str] = VERIFIED_FIELDS,
+    source_label: str | None = None,
+    target_label: str | None = None,
+) -> MigrationReport:
+    """Move clients, invoices and their payments from ``source`` to ``target``.
+
+    Safe to run again: records migrated and unchanged are skipped, records changed in the
+    source since are reported (or updated with ``update=True``), and interrupted creates
+    are looked up in the target by number before anything is created again.
+
+    - ``since``: only invoices issued on or after this date (and their clients); without
+      it every source client is migrated too, invoices or not.
+    - ``dry_run``: map and validate every record (the target's ``validate_invoice`` when
+      it has one), read the target, write nothing (not even the ledger).
+    - ``ledger``: a path (default ``invoicing-bridge-ledger.sqlite`` in the working
+      directory) or an open :class:`~invoicing_bridge.migration.ledger.Ledger`.
+    - ``workers``: threads migrating invoices concurrently.
+    - ``client_match``: how a source client is found in the target before creating it:
+      any of ``"email"``, ``"tax_number"``, ``"name"`` (case- and space-insensitive), in
+      order; ``()`` always creates.
+    - ``progress``: called with each
+      :class:`~invoicing_bridge.migration.report.RecordResult` as it happens (from worker
+      threads).
+    - ``max_attempts``: creates of one record whose answer was lost (the error's
+      ``may_have_landed``), each after looking the record up in the target. Nothing else
+      is tried again by the job: the backend's HTTP layer retries transient failures.
+    - ``verify``: invoice fields read back from the target and compared to the cent.
+    - ``source_label``/``target_label``: override the names stored in the ledger
+      (default: each backend's ``label``).
+
+    Records that fail are in ``report.failures`` and the run goes on. Raises
+    :class:`~invoicing_bridge.exceptions.UnsupportedOperation` when the target cannot
+    create invoices at all, and lets errors out that stop the run (the source listing
+    failing after the HTTP layer's retries, an authentication error, a bad ledger file).
+    """
+    unknown = set(client_match) - set(CLIENT_MATCH_FIELDS)
+    if unknown:
+        raise ValueError(f"client_match: unknown criteria {sorted(unknown)}")
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    source_name = source_label or source.label
+    target_name = target_label or target.label
+    report = MigrationReport(source=source_name, target=target_name, dry_run=dry_run, update=update)
+    with ExitStack() as stack:
+        if isinstance(ledger, Ledger):
+            book = ledger
+        elif dry_run and not Path(ledger).exists():
+            book = stack.enter_context(Ledger(":memory:"))  # a dry run creates no file
+        else:
+            book = stack.enter_context(Ledger(ledger))
+        run_id = None if dry_run else book.start_run(source=source_name, target=target_name)
+        job = Job(
+            source=source,
+            target=target,
+            scope=book.scope(source_name, target_name),
+            report=report,
+            since=since,
+            dry_run=dry_run,
+            update=update,
+            workers=workers,
+            client_match=tuple(client_match),
+            progress=progress,
+            max_attempts=max(1, max_attempts),
+            verify_fields=tuple(verify),
+        )
+        try:
+            _run(job)
+        finally:
+            report.finished_at = dt.datetime.now(dt.UTC)
+            if run_id is not None:
+                book.finish_run(run_id, report.to_dict(records=False))
+    return report
+
+
+def _run(job: Job) -> None:
+    if Feature.CREATE_INVOICE not in job.target.features:
+        raise UnsupportedOperation(job.target.name, "create_invoice")
+    clients = ClientStage(job)
+    invoices = InvoiceStage(job, clients, PaymentStage(job))
+    client_tasks: Iterable[Callable[[], None]] = ()
+    if job.since is None and Feature.LIST_CLIENTS in job.source.features:
+        client_tasks = (partial(clients.task, c) for c in job.source.iter_clients())
+    # Clients first, then invoices, in one pool: while clients that may match one
+    # another are created one at a time, idle workers go on with the invoices (an
+    # invoice whose client is not done yet waits for it). Two pools one after the
+    # other left most workers idle behind the longest such chain of clients.
+    invoice_tasks: Iterable[Callable[[], None]] = (
+        partial(invoices.task, i) for i in job.source.iter_invoices(since=job.since)
+    )
+    _pool(job.workers, itertools.chain(client_tasks, invoice_tasks), _call)
+
+
+def _call(task: Callable[[], None]) -> None:
+    task()
+
+
+def _pool(workers: int, items: Iterable[T], work: Callable[[T], None]) -> None:
+    """Run ``work`` over ``items`` on ``workers`` threads, at most 2 x workers queued."""
+    if workers <= 1:
+        for item in items:
+            work(item)
+        return
+    limit = workers * 2
+    with ThreadPoolExecutor(workers, thread_name_prefix="migrate") as pool:
+        pending: set[Future[None]] = set()
+        try:
+            for item in items:
+                if len(pending) >= limit:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()
+                pending.add(pool.submit(work, item))
+            for future in pending:
+                future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
