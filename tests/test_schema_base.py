@@ -256,14 +256,23 @@ def test_the_context_is_read_only() -> None:
 def test_without_a_context_the_schema_builds_its_default_one() -> None:
     assert AcmeClientSchema().context == AcmeContext()
 
+    class Plain(BackendSchema[SchemaContext]):
+        pass
+
+    class Inherited(AcmeClientSchema):
+        pass
+
+    assert type(Plain().context) is SchemaContext
+    assert type(Inherited().context) is AcmeContext
+
 
 def test_a_context_without_defaults_must_be_given() -> None:
     @dataclass(frozen=True)
     class Needed(SchemaContext):
         taxes: Mapping[str, Decimal]
 
-    class NeedsTaxes(BackendSchema[Needed]):
-        context_type = Needed
+    class NeedsTaxes(BackendSchema[Needed]):  # context_type from the type argument
+        pass
 
     with pytest.raises(TypeError):
         NeedsTaxes()

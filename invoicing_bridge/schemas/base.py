@@ -9,7 +9,6 @@ payload is kept read-only as ``raw``, and a ``post_load`` builds the neutral mod
         currencies: Mapping[str, str]  # currency id -> code, fetched beforehand
 
     class AcmeInvoiceSchema(BackendSchema[AcmeContext]):
-        context_type = AcmeContext
         envelope = "invoice"
 
         id = RemoteId()
@@ -55,7 +54,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
 
@@ -104,7 +103,8 @@ class BackendSchema(Schema, Generic[C]):
     Class attributes:
 
     - ``context_type``: the context class built (with no arguments) when none is given;
-      a context class whose fields have no defaults makes the context mandatory.
+      taken from the type argument (``BackendSchema[AcmeContext]``) unless set. A
+      context class with a field without a default makes the context mandatory.
     - ``envelope``: the key a record may be wrapped in (``"Invoice"`` for
       ``{"Invoice": {...}}``, ``"data"`` for ``{"data": {...}}``); a payload without it
       is read as the bare record.
@@ -129,6 +129,17 @@ class BackendSchema(Schema, Generic[C]):
     id_key: ClassVar[str | None] = "id"
 
     raw = fields.Raw(data_key=RAW_KEY, load_only=True, load_default=None)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "context_type" in cls.__dict__:
+            return
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            origin, args = get_origin(base), get_args(base)
+            if not (isinstance(origin, type) and issubclass(origin, BackendSchema) and args):
+                continue
+            if isinstance(args[0], type) and issubclass(args[0], SchemaContext):
+                cls.context_type = args[0]
 
     def __init__(self, *, context: C | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
