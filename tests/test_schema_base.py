@@ -25,6 +25,7 @@ from invoicing_bridge.schemas.base import (
     BackendSchema,
     Nested,
     SchemaContext,
+    as_rows,
     dump_record,
     error_path,
     flatten_errors,
@@ -434,3 +435,10 @@ def test_any_validation_error_names_backend_record_and_field(
     assert error.field == field
     assert f"thing {record_id}" in str(error)
     assert str(error).startswith(f"{backend}: field {field!r}: ")
+
+
+def test_as_rows_reads_one_object_a_sequence_or_nothing() -> None:
+    row = MappingProxyType({"a": 1})
+    assert as_rows(row) == [row]
+    assert as_rows((row, row)) == [row, row]
+    assert as_rows([]) == [] and as_rows({}) == [] and as_rows(None) == [] and as_rows("") == []

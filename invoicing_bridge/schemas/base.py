@@ -68,6 +68,7 @@ __all__ = [
     "BackendSchema",
     "Nested",
     "SchemaContext",
+    "as_rows",
     "dump_record",
     "error_path",
     "flatten_errors",
