@@ -8,7 +8,7 @@ distribution's metadata and are loaded with stevedore.
 from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stevedore import NamedExtensionManager
 
@@ -29,6 +29,8 @@ __all__ = [
     "emulator_command",
     "get_backend",
 ]
+
+T = TypeVar("T")
 
 NAMESPACE = "invoicing_bridge.backends"
 EMULATOR_NAMESPACE = "invoicing_bridge.emulators"
@@ -95,16 +97,21 @@ def _load(namespace: str, name: str, what: str) -> Any:
     )
 
 
-def backend_class(name: str) -> type[InvoicingBackend]:
-    """The backend class registered under ``name``. Raises :class:`BackendNotFound`."""
-    cls = _load(NAMESPACE, name, "backend")
-    if not (isinstance(cls, type) and issubclass(cls, InvoicingBackend)):
+def _load_class(namespace: str, name: str, what: str, base: type[T]) -> type[T]:
+    """The ``base`` subclass registered under ``name``, else :class:`BackendNotFound`."""
+    cls = _load(namespace, name, what)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
         raise BackendNotFound(
-            f"backend {name!r} does not point at an InvoicingBackend subclass ({cls!r})",
+            f"{what} {name!r} does not point at an {base.__name__} subclass ({cls!r})",
             name=name,
-            installed=available_backends(),
+            installed=_names(namespace),
         )
     return cls
+
+
+def backend_class(name: str) -> type[InvoicingBackend]:
+    """The backend class registered under ``name``. Raises :class:`BackendNotFound`."""
+    return _load_class(NAMESPACE, name, "backend", InvoicingBackend)
 
 
 def get_backend(name: str, **options: Any) -> InvoicingBackend:
@@ -129,14 +136,7 @@ def emulator_class(name: str) -> type[Emulator]:
     """
     from .emulation.base import Emulator
 
-    cls = _load(EMULATOR_NAMESPACE, name, "emulator")
-    if not (isinstance(cls, type) and issubclass(cls, Emulator)):
-        raise BackendNotFound(
-            f"emulator {name!r} does not point at an Emulator subclass ({cls!r})",
-            name=name,
-            installed=available_emulators(),
-        )
-    return cls
+    return _load_class(EMULATOR_NAMESPACE, name, "emulator", Emulator)
 
 
 #: The former name of :func:`emulator_class`.

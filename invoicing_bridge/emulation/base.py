@@ -34,13 +34,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, ClassVar, Self
 
 import click
 
 from ..config import dumps_profile
-from .server import FAULT_KINDS, EmulatorServer, EmulatorStats, FaultInjector, WSGIApp
+from .server import FAULT_KINDS, EmulatorServer, EmulatorStats, FaultInjector, Running, WSGIApp
 
 __all__ = ["Emulator", "Knob", "print_profile_and_serve"]
 
@@ -117,7 +116,7 @@ def _shared_options(default_invoices: int) -> list[click.Option]:
     ]
 
 
-class Emulator:
+class Emulator(Running):
     """Base of a backend's emulator: an in-memory app behind an :class:`EmulatorServer`.
 
     Subclasses set :attr:`name`, :attr:`api_path`, :attr:`knobs` (and
@@ -258,17 +257,6 @@ class Emulator:
 
     def serve_forever(self) -> None:
         self.server.serve_forever()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def print_profile_and_serve(

@@ -281,7 +281,28 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
-class EmulatorServer:
+class Running:
+    """Start on entering a ``with`` block, stop on leaving it."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmulatorServer(Running):
     """Serve a WSGI app on a loopback port in a background thread.
 
     ``api_path`` is the API root under the server (``/api2``, ``/api``); ``base_url``
@@ -351,14 +372,3 @@ class EmulatorServer:
             self._thread.join(timeout=5)
             self._thread = None
         self._server.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
