@@ -6,6 +6,7 @@ import datetime as dt
 import email.utils
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 import responses
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from invoicing_bridge import __version__
 from invoicing_bridge.backends import http as http_module
@@ -27,6 +29,7 @@ from invoicing_bridge.backends.http import (
 from invoicing_bridge.exceptions import (
     APIError,
     AuthenticationError,
+    BackendError,
     Conflict,
     InvalidRequest,
     NotFound,
@@ -156,7 +159,8 @@ def test_pool_size_sets_the_connection_pool_size() -> None:
 
 # --------------------------------------------------------------------------- retries
 
-RETRIED_STATUSES = [429, 502, 503, 504]
+# 500 joined the list with issue 11 (a read answered 500 used to abort a whole compare).
+RETRIED_STATUSES = [429, 500, 502, 503, 504]
 IDEMPOTENT_METHODS = ["GET", "PUT", "DELETE"]
 
 
@@ -190,7 +194,9 @@ def test_idempotent_request_retries_transport_failure_then_succeeds(
 
 
 @pytest.mark.parametrize(
-    ("status", "error"), [(500, ServerError), (400, InvalidRequest), (404, NotFound)]
+    ("status", "error"),
+    # 500 was here until issue 11 made it transient; 501 and 505 say "never as sent".
+    [(501, ServerError), (505, ServerError), (400, InvalidRequest), (404, NotFound)],
 )
 def test_get_is_not_retried_on_status(
     rsps: responses.RequestsMock, sleeps: list[float], status: int, error: type[APIError]
@@ -387,6 +393,228 @@ def test_retry_false_disables_retries_of_a_get(
     with pytest.raises(ServerError):
         client(sleeps).request("GET", "/invoices/42", retry=False)
     assert len(rsps.calls) == 1
+
+
+# --------------------------------------------------------------------------- the one retry rule
+# Retry when ``transient and (idempotent or not may_have_landed)``, at most max_retries times.
+
+
+def _refused() -> requests.ConnectionError:
+    """What requests raises when the connection was refused (nothing was sent)."""
+    reason = NewConnectionError(None, "Failed to establish a new connection: refused")  # type: ignore[arg-type]
+    return requests.ConnectionError(MaxRetryError(None, "/invoices", reason))  # type: ignore[arg-type]
+
+
+def _always(status: str, body: bytes = b'{"message": "busy"}') -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response(
+            status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    return app
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 4])
+def test_get_answered_500_is_retried_max_retries_times_then_raises_server_error(
+    rsps: responses.RequestsMock, sleeps: list[float], max_retries: int
+) -> None:
+    rsps.get(URL, status=500, json={"message": "boom"})
+    with pytest.raises(ServerError) as info:
+        client(sleeps, max_retries=max_retries).get("/invoices/42")
+    assert info.value.status_code == 500
+    assert len(rsps.calls) == 1 + max_retries
+    assert len(sleeps) == max_retries
+
+
+def test_get_answered_500_once_then_200_succeeds(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.get(URL, status=500, json={"message": "boom"})
+    rsps.get(URL, json=OK)
+    assert client(sleeps).get("/invoices/42").data == OK
+    assert len(rsps.calls) == 2
+
+
+@pytest.mark.parametrize("max_retries", [0, 2, 3])
+def test_get_answered_503_by_a_real_server_costs_exactly_one_plus_max_retries_requests(
+    sleeps: list[float], max_retries: int
+) -> None:
+    with EmulatorServer(_always("503 Service Unavailable")) as server:
+        http = HTTPClient(
+            backend="acme",
+            base_url=server.base_url,
+            retry=RetryPolicy(max_retries=max_retries),
+            sleep=sleeps.append,
+        )
+        with pytest.raises(ServerError) as info:
+            http.get("/invoices/42")
+        http.close()
+        assert info.value.status_code == 503
+        assert server.stats.requests == 1 + max_retries
+        assert http.request_count == 1 + max_retries
+        assert len(sleeps) == max_retries
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_post_answered_5xx_is_not_retried_because_it_may_have_landed(
+    rsps: responses.RequestsMock, sleeps: list[float], status: int
+) -> None:
+    rsps.post(f"{BASE}/invoices", status=status, json={"message": "boom"})
+    rsps.post(f"{BASE}/invoices", json=OK)
+    with pytest.raises(ServerError) as info:
+        client(sleeps).post("/invoices", json_body={"number": "1"})
+    assert info.value.transient and info.value.may_have_landed
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+
+
+def test_post_answered_501_is_not_retried(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.post(f"{BASE}/invoices", status=501, json={"message": "no"})
+    with pytest.raises(ServerError) as info:
+        client(sleeps).post("/invoices", json_body={})
+    assert not info.value.transient and not info.value.may_have_landed
+    assert len(rsps.calls) == 1
+
+
+class Stalling:
+    """A WSGI app that holds the first request (and every POST) until released, so the
+    client's read timeout fires after the request was sent; other requests answer at once."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.seen: list[str] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        self.seen.append(environ["REQUEST_METHOD"])
+        if environ["REQUEST_METHOD"] == "POST" or len(self.seen) == 1:
+            self.release.wait(10)
+        body = json.dumps(OK).encode()
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+
+def test_post_that_timed_out_after_sending_is_not_retried(sleeps: list[float]) -> None:
+    app = Stalling()
+    with EmulatorServer(app) as server:
+        http = HTTPClient(
+            backend="acme", base_url=server.base_url, read_timeout=0.3, sleep=sleeps.append
+        )
+        try:
+            with pytest.raises(TransportError) as info:
+                http.post("/invoices", json_body={"number": "1"})
+        finally:
+            app.release.set()
+            http.close()
+        assert "timed out" in info.value.message
+        assert info.value.transient and info.value.may_have_landed
+        assert info.value.request_sent is True
+        assert server.stats.requests == 1
+        assert app.seen == ["POST"]
+        assert sleeps == []
+
+
+def test_get_that_timed_out_is_retried_then_succeeds(sleeps: list[float]) -> None:
+    app = Stalling()
+    with EmulatorServer(app) as server:
+        http = HTTPClient(
+            backend="acme", base_url=server.base_url, read_timeout=1.0, sleep=sleeps.append
+        )
+        try:
+            assert http.get("/invoices/42").data == OK
+        finally:
+            app.release.set()
+            http.close()
+        assert server.stats.requests == 2
+        assert len(sleeps) == 1
+
+
+def test_post_refused_before_sending_is_retried_then_succeeds(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.post(f"{BASE}/invoices", body=_refused())
+    rsps.post(f"{BASE}/invoices", json=OK)
+    assert client(sleeps).post("/invoices", json_body={"number": "1"}).data == OK
+    assert len(rsps.calls) == 2
+    assert len(sleeps) == 1
+
+
+def test_post_answered_429_by_a_real_server_is_retried_after_retry_after(
+    sleeps: list[float],
+) -> None:
+    created: list[bytes] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        created.append(environ["wsgi.input"].read())
+        start_response("201 Created", [("Content-Type", "application/json")])
+        return [json.dumps(OK).encode()]
+
+    with EmulatorServer(app) as server:
+        server.faults.retry_after = 2
+        server.faults.scheduled.append("429")
+        http = HTTPClient(backend="acme", base_url=server.base_url, sleep=sleeps.append)
+        assert http.post("/invoices", json_body={"number": "1"}).data == OK
+        http.close()
+        assert server.stats.requests == 2
+        # The 429 was answered before the app ran: the create reached it once.
+        assert [json.loads(body) for body in created] == [{"number": "1"}]
+        assert sleeps == [2.0]
+
+
+def test_post_answered_html_2xx_is_not_retried_and_may_have_landed(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.post(f"{BASE}/invoices", status=200, body="<html>portal</html>", content_type="text/html")
+    with pytest.raises(TransportError) as info:
+        client(sleeps).post("/invoices", json_body={})
+    assert not info.value.transient and info.value.may_have_landed
+    assert len(rsps.calls) == 1
+
+
+def test_url_that_cannot_be_requested_is_not_retried(sleeps: list[float]) -> None:
+    http = client(sleeps)
+    with pytest.raises(TransportError) as info:
+        http.get("http://")
+    assert not info.value.transient and not info.value.may_have_landed
+    assert http.request_count == 1
+    assert sleeps == []
+
+
+#: Every failure the client meets: (register the answer, method, transient, may_have_landed).
+CLIENT_VERDICTS: dict[str, tuple[dict[str, Any], str, bool, bool]] = {
+    "refused": ({"body": _refused()}, "POST", True, False),
+    "connect-timeout": ({"body": requests.ConnectTimeout("connect")}, "POST", True, False),
+    "read-timeout": ({"body": requests.ReadTimeout("read")}, "POST", True, True),
+    "reset": ({"body": requests.ConnectionError("reset by peer")}, "POST", True, True),
+    "html-200-get": ({"body": "<html></html>", "content_type": "text/html"}, "GET", True, True),
+    "html-200-post": ({"body": "<html></html>", "content_type": "text/html"}, "POST", False, True),
+    "429": ({"status": 429}, "POST", True, False),
+    "500": ({"status": 500}, "POST", True, True),
+    "501": ({"status": 501}, "GET", False, False),
+    "502": ({"status": 502}, "POST", True, True),
+    "503": ({"status": 503}, "POST", True, True),
+    "504": ({"status": 504}, "POST", True, True),
+    "400": ({"status": 400}, "POST", False, False),
+    "401": ({"status": 401}, "GET", False, False),
+    "404": ({"status": 404}, "GET", False, False),
+    "409": ({"status": 409}, "POST", False, False),
+    "422": ({"status": 422}, "POST", False, False),
+}
+
+
+@pytest.mark.parametrize("kind", list(CLIENT_VERDICTS))
+def test_client_errors_carry_transient_and_may_have_landed(
+    rsps: responses.RequestsMock, kind: str
+) -> None:
+    answer, method, transient, landed = CLIENT_VERDICTS[kind]
+    rsps.add(method, URL, **answer)
+    with pytest.raises(BackendError) as info:
+        client([], max_retries=0).request(method, "/invoices/42")
+    assert (info.value.transient, info.value.may_have_landed) == (transient, landed)
 
 
 # --------------------------------------------------------------------------- error mapping

@@ -1,11 +1,12 @@
 """The HTTP layer shared by every HTTP backend.
 
 One :class:`requests.Session` per backend instance (connection reuse), default timeouts,
-a User-Agent naming the library and backend, retries with capped exponential backoff and
-jitter for idempotent requests, ``Retry-After`` honoured, an optional request-rate limit,
-and every failure turned into one exception from :mod:`invoicing_bridge.exceptions`,
-built in one place (:meth:`HTTPClient._error`). Secrets never reach a log record, an
-exception or a repr: every text leaving this module passes through :meth:`Redactor.redact`.
+a User-Agent naming the library and backend, the one retry policy (:meth:`HTTPClient.request`:
+capped exponential backoff with jitter, ``Retry-After`` honoured, driven by the errors'
+``transient`` and ``may_have_landed``), an optional request-rate limit, and every failure
+turned into one exception from :mod:`invoicing_bridge.exceptions`, built in one place
+(:meth:`HTTPClient._error`). Secrets never reach a log record, an exception or a repr: every
+text leaving this module passes through :meth:`Redactor.redact`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from requests.adapters import HTTPAdapter
 
 from .. import __version__
 from ..exceptions import (
+    SAFE_METHODS,
     APIError,
     BackendError,
     InvalidRequest,
@@ -53,8 +55,8 @@ log = logging.getLogger("invoicing_bridge.http")
 #: Headers whose values are never logged or shown, whatever they hold.
 SECRET_HEADERS = frozenset({"apikey", "authtoken", "authorization", "cookie", "set-cookie"})
 MASK = "***"
-SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
-IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+#: Methods whose repetition changes nothing: retried even when they may have landed.
+IDEMPOTENT = SAFE_METHODS | {"PUT", "DELETE"}
 
 
 @dataclass
@@ -87,13 +89,16 @@ class HTTPResponse:
 
 @dataclass
 class RetryPolicy:
-    """Retries for idempotent requests; ``max_retries`` more attempts after the first."""
+    """How often and how long to wait: ``max_retries`` more attempts after the first.
+
+    Which failures are retried is not a setting: it follows from each error's
+    ``transient`` and ``may_have_landed`` (see :meth:`HTTPClient.request`).
+    """
 
     max_retries: int = 3
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     max_retry_after: float = 120.0
-    statuses: frozenset[int] = frozenset({429, 502, 503, 504})
 
     def backoff(self, attempt: int) -> float:
         """Capped exponential backoff with jitter (between half and all of the step)."""
@@ -289,9 +294,15 @@ class HTTPClient:
     ) -> HTTPResponse:
         """Send one request, retrying when that is safe; return the parsed answer.
 
-        ``retry`` None means: retry idempotent methods only. A POST is never retried once
-        it may have reached the server; it is retried when the connection was refused
-        (nothing sent) and on 429 (the server says it did not process it).
+        The one retry rule: a failure is tried again when it is ``transient`` and either
+        the request is idempotent or it cannot have landed (``may_have_landed`` False),
+        at most ``max_retries`` times. So a read survives connection failures, timeouts,
+        429, 500, 502, 503 and 504; a POST is tried again only when nothing was sent
+        (connection refused) or on 429. A POST that may have landed is never repeated
+        here: the caller, who knows what it was creating, finds out whether it landed.
+
+        ``retry``: whether repeating the request is harmless (idempotent); None decides
+        by the method (GET, HEAD, OPTIONS, PUT, DELETE).
         ``allow_empty``: a 2xx with an empty body is accepted (``data`` None).
 
         Raises :class:`TransportError` or an :class:`APIError` subclass.
@@ -324,16 +335,10 @@ class HTTPClient:
                 attempt += 1
 
     def _retry_wait(self, exc: BackendError, attempt: int, idempotent: bool) -> float | None:
-        if attempt >= self.retry.max_retries:
+        """Seconds to wait before the next try, or None to raise ``exc`` now."""
+        if attempt >= self.retry.max_retries or not exc.transient:
             return None
-        if isinstance(exc, TransportError):
-            if not exc.retryable or (exc.request_sent and not idempotent):
-                return None
-            return self.retry.backoff(attempt)
-        # 429: the server did not process the request, so even a POST may go again.
-        if not isinstance(exc, RateLimited) and not (
-            idempotent and exc.status_code in self.retry.statuses
-        ):
+        if exc.may_have_landed and not idempotent:
             return None
         # Retry-After comes with 429 and with 503 (RFC 9110 §10.2.3): honour it for both.
         retry_after = exc.retry_after if isinstance(exc, APIError) else None
@@ -370,6 +375,16 @@ class HTTPClient:
                 headers=headers,
                 timeout=self.timeout,
             )
+        except _UNREQUESTABLE as exc:
+            # A URL or header that cannot be sent at all: nothing left, and nothing changes
+            # by asking again.
+            raise self._transport(
+                f"cannot send the request: {type(exc).__name__}",
+                method,
+                path,
+                request_sent=False,
+                retryable=False,
+            ) from None
         except requests.RequestException as exc:
             sent = not _never_sent(exc)
             kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
@@ -402,15 +417,14 @@ class HTTPClient:
                 return HTTPResponse(response.status_code, response.headers, None, text)
             what = "an empty body" if not text.strip() else _describe_non_json(response, text)
             # Seen live (Daftra notes, AIZEN): a proxy or captive portal answers 2xx with
-            # HTML now and then. A read is worth asking again; a write may have been
-            # applied behind the proxy, so it is not repeated.
+            # HTML now and then. The error's transient / may_have_landed say what that means
+            # for a read and for a write.
             raise self._transport(
                 f"expected JSON, got {what}",
                 method,
                 path,
                 status_code=response.status_code,
                 details={"body": self._excerpt(text)},
-                retryable=method in SAFE,
             )
         return HTTPResponse(response.status_code, response.headers, parsed, text)
 
@@ -425,7 +439,7 @@ class HTTPClient:
         request_sent: bool = True,
         status_code: int | None = None,
         details: Any = None,
-        retryable: bool = True,
+        retryable: bool | None = None,
     ) -> TransportError:
         return TransportError(
             self.redactor.redact(message),
@@ -475,6 +489,16 @@ class HTTPClient:
         error = cls(self.redactor.redact(message), **kwargs)
         error.retry_after = retry_after
         return error
+
+
+#: requests' refusals to build a request at all (checked before anything is sent).
+_UNREQUESTABLE = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+)
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
