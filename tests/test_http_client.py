@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import requests
 import responses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from invoicing_bridge import __version__
@@ -24,6 +26,8 @@ from invoicing_bridge.backends.http import (
     HTTPClient,
     RateLimiter,
     RetryPolicy,
+    dumps_json,
+    loads_json,
     parse_retry_after,
 )
 from invoicing_bridge.exceptions import (
@@ -859,3 +863,184 @@ def test_json_numbers_are_parsed_as_decimal_never_float(rsps: responses.Requests
     data = client([]).get("/invoices/42").data
     assert data["amount"] == Decimal("32999.9961") and isinstance(data["amount"], Decimal)
     assert data["count"] == 3
+
+
+# --------------------------------------------------------------------------- JSON both ways
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        (Decimal("1500.0000"), "1500.0000"),
+        (Decimal("32999.9961"), "32999.9961"),
+        (Decimal("-0.05"), "-0.05"),
+        (Decimal("-0.00"), "-0.00"),
+        (Decimal("0E-10"), "0.0000000000"),
+        (Decimal("1E+2"), "100"),
+        (Decimal("1E-7"), "0.0000001"),
+        (
+            Decimal("12345678901234567890.123456789012345678"),
+            "12345678901234567890.123456789012345678",
+        ),
+    ],
+)
+def test_dumps_json_writes_a_decimal_as_a_number_with_exactly_its_digits(
+    value: Decimal, written: str
+) -> None:
+    assert dumps_json(value) == written
+    assert dumps_json({"amount": value}) == f'{{"amount":{written}}}'
+
+
+def test_dumps_json_writes_compact_utf8_json() -> None:
+    value = {
+        "name": 'شركة النيل "quoted"\n',
+        "n": 3,
+        "ok": True,
+        "no": False,
+        "none": None,
+        "rows": [1, (2, "x")],
+        7: "int key",
+        "nul": "a\x00b",
+    }
+    text = dumps_json(value)
+    assert text.startswith('{"name":"شركة النيل \\"quoted\\"\\n","n":3,"ok":true,')
+    assert json.loads(text) == {
+        **{k: v for k, v in value.items() if k != 7},
+        "7": "int key",
+        "rows": [1, [2, "x"]],
+    }
+
+
+@pytest.mark.parametrize(
+    "bad", [Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity")]
+)
+def test_dumps_json_refuses_a_non_finite_decimal_naming_where_it_is(bad: Decimal) -> None:
+    with pytest.raises(
+        ValueError, match=r"\$\.items\[1\]\.price: .* cannot be written as a JSON number"
+    ):
+        dumps_json({"items": [{"price": Decimal("1")}, {"price": bad}]})
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ({"amount": 1.5}, r"\$\.amount: float"),
+        ({"day": dt.date(2026, 1, 1)}, r"\$\.day: date is not JSON serialisable"),
+        ({(1, 2): "x"}, r"\$: a JSON object key must be str or int"),
+        ({True: "x"}, r"\$: a JSON object key must be str or int"),
+    ],
+)
+def test_dumps_json_refuses_what_it_cannot_write_exactly(value: Any, where: str) -> None:
+    with pytest.raises(TypeError, match=where):
+        dumps_json(value)
+
+
+def _decimals() -> st.SearchStrategy[Decimal]:
+    digits = st.lists(st.integers(0, 9), min_size=1, max_size=30).map(tuple)
+    return st.builds(
+        lambda sign, ds, exponent: Decimal((sign, ds, exponent)),
+        st.integers(0, 1),
+        digits,
+        st.integers(-20, 8),
+    )
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
+    | _decimals()
+    | st.decimals(allow_nan=False, allow_infinity=False),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+def _same(sent: Any, received: Any) -> bool:
+    """What a server reads back is what was sent, digit for digit."""
+    if isinstance(sent, Decimal):
+        if sent.as_tuple().exponent < 0:  # type: ignore[operator]
+            # A fraction comes back a Decimal with the same sign, digits and exponent.
+            return isinstance(received, Decimal) and received.as_tuple() == sent.as_tuple()
+        # A whole number is written without exponent or point, so it comes back an int.
+        return type(received) is int and received == sent
+    if isinstance(sent, list):
+        return (
+            isinstance(received, list)
+            and len(sent) == len(received)
+            and all(_same(a, b) for a, b in zip(sent, received, strict=True))
+        )
+    if isinstance(sent, dict):
+        return received.keys() == sent.keys() and all(
+            _same(v, received[k]) for k, v in sent.items()
+        )
+    return type(received) is type(sent) and received == sent
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES)
+def test_dumps_json_round_trips_decimals_exactly(value: Any) -> None:
+    text = dumps_json(value)
+    assert _same(value, loads_json(text))
+    assert _same(value, json.loads(text, parse_float=Decimal))  # what any server reads
+
+
+def test_json_body_is_sent_as_written_by_dumps_json(rsps: responses.RequestsMock) -> None:
+    rsps.post(f"{BASE}/invoices", json=OK)
+    body = {"total": Decimal("32999.9961"), "lines": [{"qty": Decimal("1.500")}], "name": "نيل"}
+    client([]).post("/invoices", json_body=body)
+    request = rsps.calls[0].request
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.body == dumps_json(body).encode("utf-8")
+    assert request.body == '{"total":32999.9961,"lines":[{"qty":1.500}],"name":"نيل"}'.encode()
+
+
+def test_json_body_content_type_given_by_the_caller_wins(rsps: responses.RequestsMock) -> None:
+    rsps.post(f"{BASE}/invoices", json=OK)
+    client([]).post(
+        "/invoices", json_body={}, headers={"content-type": "application/vnd.acme+json"}
+    )
+    assert rsps.calls[0].request.headers["Content-Type"] == "application/vnd.acme+json"
+
+
+def test_json_body_that_cannot_be_written_raises_before_anything_is_sent(
+    rsps: responses.RequestsMock,
+) -> None:
+    with pytest.raises(ValueError, match="cannot be written"):
+        client([]).post("/invoices", json_body={"total": Decimal("NaN")})
+    assert len(rsps.calls) == 0
+
+
+def test_every_answer_is_parsed_once_by_the_http_layer(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[str] = []
+    real = http_module.loads_json
+
+    def counting(text: str | bytes) -> Any:
+        parsed.append(str(text))
+        return real(text)
+
+    monkeypatch.setattr(http_module, "loads_json", counting)
+    rsps.get(URL, status=200, body='{"amount": 1.10}')
+    rsps.post(f"{BASE}/invoices", status=422, json={"message": "bad"})
+    http = client([])
+    answer = http.get("/invoices/42")
+    assert answer.data == {"amount": Decimal("1.10")}
+    with pytest.raises(InvalidRequest):
+        http.post("/invoices", json_body={})
+    assert parsed == ['{"amount": 1.10}', '{"message": "bad"}']
+
+
+def test_loads_json_reads_fractions_as_decimal_and_refuses_non_json() -> None:
+    assert loads_json('{"a": 0.10, "b": 2, "c": [1E+2]}') == {
+        "a": Decimal("0.10"),
+        "b": 2,
+        "c": [Decimal("1E+2")],
+    }
+    assert loads_json(b"[1.5]") == [Decimal("1.5")]
+    with pytest.raises(ValueError):
+        loads_json("<html>")

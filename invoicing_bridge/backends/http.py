@@ -7,6 +7,10 @@ capped exponential backoff with jitter, ``Retry-After`` honoured, driven by the 
 turned into one exception from :mod:`invoicing_bridge.exceptions`, built in one place
 (:meth:`HTTPClient._error`). Secrets never reach a log record, an exception or a repr: every
 text leaving this module passes through :meth:`Redactor.redact`.
+
+JSON both ways with exact decimals: :func:`loads_json` parses every answer once (a
+non-integer number becomes a :class:`~decimal.Decimal`), :func:`dumps_json` writes every
+``json_body`` (a ``Decimal`` becomes a JSON number with exactly its digits).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ __all__ = [
     "RateLimiter",
     "Redactor",
     "RetryPolicy",
+    "dumps_json",
+    "loads_json",
     "parse_retry_after",
 ]
 
@@ -81,9 +87,13 @@ ErrorParser = Callable[[int, Any, str], ErrorInfo | None]
 
 @dataclass
 class HTTPResponse:
+    """A successful answer. ``data`` is the body parsed once, by :func:`loads_json` (None
+    when the body is empty, or not JSON with ``expect_json=False``): read it, never parse
+    ``text`` again. ``text`` is the body as received, for answers that are not JSON."""
+
     status_code: int
     headers: Mapping[str, str]
-    data: Any  # parsed JSON, or None when not JSON / not expected
+    data: Any
     text: str
 
 
@@ -104,6 +114,68 @@ class RetryPolicy:
         """Capped exponential backoff with jitter (between half and all of the step)."""
         step = min(self.backoff_cap, self.backoff_base * (2**attempt))
         return random.uniform(step / 2, step)
+
+
+def loads_json(text: str | bytes) -> Any:
+    """Parse JSON; a non-integer number becomes a ``Decimal`` with its digits kept.
+
+    The HTTP layer parses every answer with it (once: :attr:`HTTPResponse.data`). Raises
+    ``ValueError`` for text that is not JSON.
+    """
+    # Money is Decimal end to end: a JSON number never becomes a float.
+    return json.loads(text, parse_float=Decimal)
+
+
+def dumps_json(value: Any) -> str:
+    """Compact JSON in which a ``Decimal`` is a JSON number with exactly its digits.
+
+    ``Decimal("1500.0000")`` is written ``1500.0000``, never through a float and never with
+    an exponent (``Decimal("1E+2")`` is written ``100``: servers read exponents as floats).
+    Writes mappings (keys str or int), lists and tuples, str, int, bool, None and Decimal;
+    text stays UTF-8 (no ``\\u`` escapes but the ones JSON needs).
+
+    Raises ``ValueError`` for a NaN or infinite Decimal and ``TypeError`` for anything else,
+    a float included (money is Decimal; a float near it is a bug); both name where in the
+    value the culprit is.
+    """
+    parts: list[str] = []
+    _write_json(value, parts, "$")
+    return "".join(parts)
+
+
+def _write_json(value: Any, out: list[str], where: str) -> None:
+    # bool before int (a bool is an int); str, int and None through json itself.
+    if value is None or isinstance(value, bool | str):
+        out.append(json.dumps(value, ensure_ascii=False))
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{where}: {value} cannot be written as a JSON number")
+        out.append(format(value, "f"))
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))  # an IntEnum as its number, like json does
+    elif isinstance(value, Mapping):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            if isinstance(key, bool) or not isinstance(key, str | int):
+                raise TypeError(f"{where}: a JSON object key must be str or int, not {key!r}")
+            name = key if isinstance(key, str) else int.__repr__(key)
+            if index:
+                out.append(",")
+            out.append(json.dumps(name, ensure_ascii=False))
+            out.append(":")
+            _write_json(item, out, f"{where}.{name}")
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _write_json(item, out, f"{where}[{index}]")
+        out.append("]")
+    elif isinstance(value, float):
+        raise TypeError(f"{where}: float {value!r} is not written near money; pass a Decimal")
+    else:
+        raise TypeError(f"{where}: {type(value).__name__} is not JSON serialisable")
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -302,7 +374,8 @@ class HTTPClient:
         here: the caller, who knows what it was creating, finds out whether it landed.
 
         ``retry``: whether repeating the request is harmless (idempotent); None decides
-        by the method (GET, HEAD, OPTIONS, PUT, DELETE).
+        by the method (GET, HEAD, OPTIONS, PUT, DELETE). ``json_body`` is written by
+        :func:`dumps_json` (``Content-Type: application/json``); ``data`` is sent as is.
         ``allow_empty``: a 2xx with an empty body is accepted (``data`` None).
 
         Raises :class:`TransportError` or an :class:`APIError` subclass.
@@ -364,13 +437,15 @@ class HTTPClient:
         shown = self.redactor.redact(path)
         with self._count_lock:
             self.request_count += 1
+        if json_body is not None:
+            data = dumps_json(json_body).encode("utf-8")
+            headers = {"Content-Type": "application/json", **(headers or {})}
         started = time.perf_counter()
         try:
             response = self.session.request(
                 method,
                 self.url(path),
                 params=params,
-                json=json_body,
                 data=data,
                 headers=headers,
                 timeout=self.timeout,
@@ -403,8 +478,7 @@ class HTTPClient:
         is_json = False
         if text.strip():
             try:
-                # Money is Decimal end to end: a JSON number never becomes a float.
-                parsed = json.loads(text, parse_float=Decimal)
+                parsed = loads_json(text)
                 is_json = True
             except ValueError:
                 pass
