@@ -9,16 +9,20 @@ Where the file is looked for: ``--config PATH``, else ``./invoicing-bridge.toml`
     api_key = "${DAFTRA_API_KEY}" # ${VAR} is read from the environment
 
 Every problem raises :class:`~invoicing_bridge.exceptions.ConfigurationError` naming the
-profile and the option.
+profile and the option. :func:`dumps_profile` is the one TOML writer: it gives a profile's
+table, ready to paste (the emulators print theirs with it).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +32,16 @@ from .backends.base import InvoicingBackend
 from .exceptions import ConfigurationError
 from .registry import backend_class
 
-__all__ = ["Profile", "config_paths", "find_config", "load_config", "load_profile", "open_profile"]
+__all__ = [
+    "Profile",
+    "config_paths",
+    "dumps_profile",
+    "dumps_profiles",
+    "find_config",
+    "load_config",
+    "load_profile",
+    "open_profile",
+]
 
 LOCAL_NAME = "invoicing-bridge.toml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -155,3 +168,97 @@ def load_profile(
 def open_profile(name: str, config: str | os.PathLike[str] | None = None) -> InvoicingBackend:
     """The backend of the named profile, ready to use."""
     return load_profile(name, config).open()
+
+
+# --------------------------------------------------------------------------- writing
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _toml_string(text: str) -> str:
+    out = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: Any, *, bare: bool) -> str:
+    text = str(key)
+    return text if bare and _BARE_KEY.match(text) else _toml_string(text)
+
+
+def _toml_number(value: float | Decimal) -> str:
+    if isinstance(value, Decimal):
+        if value.is_nan():
+            return "nan"
+        if value.is_infinite():
+            return "-inf" if value < 0 else "inf"
+        return format(value, "f")  # its own digits: no exponent, no float on the way
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "-inf" if value < 0 else "inf"
+    return repr(value)
+
+
+def _toml_value(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        return _toml_number(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        # Keys of an inline table are data (currency codes, ids): always quoted.
+        inner = ", ".join(
+            f"{_toml_key(k, bare=False)} = {_toml_value(v, f'{where}.{k}')}"
+            for k, v in value.items()
+            if v is not None
+        )
+        return "{ " + inner + " }" if inner else "{}"
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return "[" + ", ".join(_toml_value(v, where) for v in items) + "]"
+    if value is None:
+        raise ValueError(f"{where}: TOML has no null")
+    raise TypeError(f"{where}: cannot write a {type(value).__name__} as TOML")
+
+
+def dumps_profile(name: str, options: Mapping[str, Any]) -> str:
+    """The TOML of one profile, ``[profiles.NAME]`` and one ``key = value`` line per option
+    (None values left out: the option keeps its default), ending with a newline.
+
+    Strings are TOML basic strings (quotes, backslashes and control characters escaped);
+    ints and floats as numbers; a Decimal as a number with exactly its digits; bools,
+    dates, lists and inline tables (mappings) as TOML has them.
+    """
+    lines = [f"[profiles.{_toml_key(name, bare=True)}]"]
+    lines += [
+        f"{_toml_key(key, bare=True)} = {_toml_value(value, f'{name}.{key}')}"
+        for key, value in options.items()
+        if value is not None
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def dumps_profiles(profiles: Mapping[str, Mapping[str, Any]]) -> str:
+    """A config file's text holding ``profiles`` (name → options), one table each."""
+    return "\n".join(dumps_profile(name, options) for name, options in profiles.items())

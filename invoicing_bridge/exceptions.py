@@ -7,11 +7,15 @@
     ├── UnsupportedOperation
     ├── MappingError                 a payload that cannot become the model
     └── BackendError                 .backend, .status_code, .details; secrets redacted
-        ├── TransportError           connection, timeout, non-JSON body; .retryable
+        │                            .transient, .may_have_landed
+        ├── TransportError           connection, timeout, non-JSON body; .request_sent
         └── APIError ── AuthenticationError, PermissionDenied, NotFound, Conflict,
                         InvalidRequest (.field_errors), RateLimited (.retry_after), ServerError
 
 Which HTTP status becomes which class is decided in one place: :func:`error_class_for`.
+Whether a failure is worth another try (``transient``) and whether the request may have
+been applied all the same (``may_have_landed``) is decided in one place too:
+:func:`_assess`, read through the two properties of :class:`BackendError`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "SAFE_METHODS",
     "APIError",
     "AuthenticationError",
     "BackendError",
@@ -37,6 +42,14 @@ __all__ = [
     "UnsupportedOperation",
     "error_class_for",
 ]
+
+
+#: Methods that only read: their answers are worth asking for again, and they apply nothing.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+#: 5xx statuses that say the request can never succeed as sent: 501 Not Implemented,
+#: 505 HTTP Version Not Supported. Every other 5xx is a failure of the moment.
+PERMANENT_SERVER_STATUSES = frozenset({501, 505})
 
 
 class InvoicingBridgeError(Exception):
@@ -122,6 +135,20 @@ class BackendError(InvoicingBridgeError):
     Attributes: ``backend`` (name), ``method`` and ``path`` of the request, ``status_code``
     (None when no response came), ``details`` (the parsed error body, secrets redacted) and
     ``message`` (what the backend said, or what went wrong).
+
+    Two read-only verdicts, computed from the class, the status and (for a
+    :class:`TransportError`) what was known about sending, in one place (:func:`_assess`):
+
+    ``transient``
+        Trying again later may succeed: connection failures, timeouts, 429, 5xx other
+        than 501/505, a non-JSON 2xx answer to a read.
+    ``may_have_landed``
+        The server may have applied the request: it was sent and no answer proves that it
+        was not processed. False for 429, 4xx, 501/505 and requests never sent.
+
+    The HTTP layer repeats a request when ``transient and (idempotent or not
+    may_have_landed)``. A write that failed with ``may_have_landed`` is the caller's to
+    check (the migrate job looks in the target before creating again).
     """
 
     def __init__(
@@ -148,20 +175,44 @@ class BackendError(InvoicingBridgeError):
         head = " ".join(part for part in (self.backend, where, status) if part)
         return f"{head}: {self.message}"
 
+    @property
+    def transient(self) -> bool:
+        """Trying again later may succeed."""
+        return _assess(self)[0]
+
+    @property
+    def may_have_landed(self) -> bool:
+        """The server may have applied the request (sent, and not proven unprocessed)."""
+        return _assess(self)[1]
+
 
 class TransportError(BackendError):
     """No usable answer: connection refused or dropped, timeout, a non-JSON or truncated body.
 
-    ``retryable`` says whether trying again may help. ``request_sent`` is False only when
-    the request certainly never reached the server (so even a create may be retried).
+    ``status_code`` is None when no complete answer came (refused, timed out, dropped,
+    truncated), and the answer's status when one came with a body that is not JSON.
+    ``request_sent`` is False only when the request certainly never reached the server
+    (so even a create may be sent again): it is what ``may_have_landed`` says.
+    ``retryable`` is the old name of ``transient``; pass ``retryable=False`` when the
+    raiser knows that trying again cannot help (a URL that cannot be requested).
     """
 
     def __init__(
-        self, message: str, *, retryable: bool = True, request_sent: bool = True, **kwargs: Any
+        self,
+        message: str,
+        *,
+        retryable: bool | None = None,
+        request_sent: bool = True,
+        **kwargs: Any,
     ):
-        self.retryable = retryable
+        self._retryable = retryable
         self.request_sent = request_sent
         super().__init__(message, **kwargs)
+
+    @property
+    def retryable(self) -> bool:
+        """Same as :attr:`transient` (kept for code written before it)."""
+        return self.transient
 
 
 class APIError(BackendError):
@@ -251,3 +302,41 @@ def error_class_for(status: int, category: str | None = None) -> type[APIError]:
     if 400 <= status < 500:
         return InvalidRequest
     return APIError
+
+
+def _assess(error: BackendError) -> tuple[bool, bool]:
+    """``(transient, may_have_landed)`` of an error: the one place both are decided."""
+    if isinstance(error, TransportError):
+        if error._retryable is not None:
+            transient = error._retryable
+        elif error.status_code is None or error.method is None:
+            # No complete answer (refused, timed out, dropped, truncated): a failure of
+            # the moment, whatever the request.
+            transient = True
+        else:
+            # A complete answer whose body is not JSON (a proxy's or captive portal's HTML
+            # page with a 2xx). Asking again is worth it for a read. For a write the
+            # answer, not the request, was lost: the 2xx says it most likely landed, so
+            # repeating it is no cure; the caller checks whether it landed instead.
+            transient = error.method.upper() in SAFE_METHODS
+        return transient, error.request_sent
+    if isinstance(error, RateLimited):
+        # 429: the server refused to process it; the one answer that invites a retry.
+        return True, False
+    if isinstance(error, ServerError):
+        if error.status_code in PERMANENT_SERVER_STATUSES:
+            return False, False
+        # 500, 502, 504 (and other 5xx): the failure may have come after the work was done,
+        # or from a gateway that gave up waiting while the application went on. 503 counts
+        # as landed too: RFC 9110 means "not processed", but gateways (Varnish's "backend
+        # fetch failed", Heroku's H12, an ingress timing out) answer 503 for requests the
+        # application received and may finish. A create must not be repeated blindly.
+        return True, True
+    if isinstance(error, APIError):
+        # 4xx (and an error the server named in a 2xx or 3xx answer): the server looked at
+        # the request and refused it; asking again unchanged gets the same answer.
+        return False, False
+    # A bare BackendError: the conversation failed in a way the library cannot classify
+    # (an answer that lacks what the API promised). Not worth repeating; what the server
+    # did is unknown, so it may have landed.
+    return False, True

@@ -1,4 +1,5 @@
-"""Finding backends: only through the ``invoicing_bridge.backends`` entry-point group.
+"""Finding backends (``invoicing_bridge.backends``) and their emulators
+(``invoicing_bridge.emulators``, which name Emulator classes): only through entry points.
 
 The core knows no backend by name; plugins register themselves in their own
 distribution's metadata and are loaded with stevedore.
@@ -7,21 +8,29 @@ distribution's metadata and are loaded with stevedore.
 from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stevedore import NamedExtensionManager
 
 from .backends.base import InvoicingBackend
 from .exceptions import BackendNotFound
 
+if TYPE_CHECKING:
+    import click
+
+    from .emulation.base import Emulator
+
 __all__ = [
     "NAMESPACE",
     "available_backends",
     "available_emulators",
     "backend_class",
-    "emulator_factory",
+    "emulator_class",
+    "emulator_command",
     "get_backend",
 ]
+
+T = TypeVar("T")
 
 NAMESPACE = "invoicing_bridge.backends"
 EMULATOR_NAMESPACE = "invoicing_bridge.emulators"
@@ -88,16 +97,21 @@ def _load(namespace: str, name: str, what: str) -> Any:
     )
 
 
-def backend_class(name: str) -> type[InvoicingBackend]:
-    """The backend class registered under ``name``. Raises :class:`BackendNotFound`."""
-    cls = _load(NAMESPACE, name, "backend")
-    if not (isinstance(cls, type) and issubclass(cls, InvoicingBackend)):
+def _load_class(namespace: str, name: str, what: str, base: type[T]) -> type[T]:
+    """The ``base`` subclass registered under ``name``, else :class:`BackendNotFound`."""
+    cls = _load(namespace, name, what)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
         raise BackendNotFound(
-            f"backend {name!r} does not point at an InvoicingBackend subclass ({cls!r})",
+            f"{what} {name!r} does not point at an {base.__name__} subclass ({cls!r})",
             name=name,
-            installed=available_backends(),
+            installed=_names(namespace),
         )
     return cls
+
+
+def backend_class(name: str) -> type[InvoicingBackend]:
+    """The backend class registered under ``name``. Raises :class:`BackendNotFound`."""
+    return _load_class(NAMESPACE, name, "backend", InvoicingBackend)
 
 
 def get_backend(name: str, **options: Any) -> InvoicingBackend:
@@ -109,43 +123,26 @@ def get_backend(name: str, **options: Any) -> InvoicingBackend:
     return backend_class(name)(**options)
 
 
-def emulator_command(name: str) -> Any:
-    """The click command that runs the emulator a plugin registered under ``name``."""
-    return _load(EMULATOR_NAMESPACE, name, "emulator")
-
-
 def available_emulators() -> list[str]:
+    """Names of the installed emulators (whether or not they import cleanly)."""
     return _names(EMULATOR_NAMESPACE)
 
 
-def emulator_factory(name: str) -> Any:
-    """The emulator class of the plugin that registered the emulator ``name``: the
-    ``EMULATOR`` attribute of the module defining its command, else the one class named
-    ``*Emulator`` defined there. Instances are context managers with ``base_url``,
-    ``stats`` and ``profile()`` (the backend options, ``"backend"`` included).
+def emulator_class(name: str) -> type[Emulator]:
+    """The emulator class registered under ``name`` in ``invoicing_bridge.emulators``.
 
-    Raises :class:`BackendNotFound` when there is no such emulator or it exposes no class.
+    Raises :class:`BackendNotFound` (with the installed emulators) when there is no such
+    emulator, it fails to import, or the entry point names no Emulator subclass.
     """
-    import importlib
-    from importlib.metadata import entry_points
+    from .emulation.base import Emulator
 
-    emulator_command(name)  # raises BackendNotFound with the list of what is installed
-    modules = [ep.module for ep in entry_points(group=EMULATOR_NAMESPACE) if ep.name == name]
-    module = importlib.import_module(modules[0])
-    factory = getattr(module, "EMULATOR", None)
-    if factory is None:
-        classes = [
-            value
-            for key, value in vars(module).items()
-            if key.endswith("Emulator")
-            and isinstance(value, type)
-            and value.__module__ == module.__name__
-        ]
-        factory = classes[0] if len(classes) == 1 else None
-    if factory is None:
-        raise BackendNotFound(
-            f"emulator {name!r} ({module.__name__}) exposes no emulator class (EMULATOR)",
-            name=name,
-            installed=available_emulators(),
-        )
-    return factory
+    return _load_class(EMULATOR_NAMESPACE, name, "emulator", Emulator)
+
+
+#: The former name of :func:`emulator_class`.
+emulator_factory = emulator_class
+
+
+def emulator_command(name: str) -> click.Command:
+    """The ``emulate NAME`` command, built from the registered class."""
+    return emulator_class(name).click_command(name)

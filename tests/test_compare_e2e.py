@@ -27,6 +27,7 @@ from invoicing_bridge import get_backend
 from invoicing_bridge.backends.base import InvoicingBackend
 from invoicing_bridge.cli import main
 from invoicing_bridge.comparison import compare
+from invoicing_bridge.config import dumps_profiles
 from invoicing_bridge.migration import migrate
 from invoicing_bridge.models import (
     Address,
@@ -36,7 +37,7 @@ from invoicing_bridge.models import (
     Payment,
     TaxRate,
 )
-from invoicing_bridge.registry import emulator_factory
+from invoicing_bridge.registry import emulator_class
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +90,7 @@ def _seed(daftra: InvoicingBackend) -> None:
 
 @pytest.fixture
 def migrated(tmp_path: Path) -> Iterator[Migrated]:
-    daftra_emulator, perfex_emulator = emulator_factory("daftra"), emulator_factory("perfex")
+    daftra_emulator, perfex_emulator = emulator_class("daftra"), emulator_class("perfex")
     with (
         daftra_emulator(invoices=0, seed=3) as source,
         perfex_emulator(invoices=0, seed=3) as target,
@@ -144,27 +145,9 @@ def test_a_payment_recorded_on_one_side_afterwards_is_reported(migrated: Migrate
     ]
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return json.dumps(str(value))
-
-
 def test_command_line_over_real_profiles(migrated: Migrated, tmp_path: Path) -> None:
     config = tmp_path / "invoicing-bridge.toml"
-    config.write_text(
-        "\n".join(
-            f"[profiles.{name}]\n" + "\n".join(f"{k} = {_toml(v)}" for k, v in profile.items())
-            for name, profile in migrated.profiles.items()
-        ),
-        encoding="utf-8",
-    )
+    config.write_text(dumps_profiles(migrated.profiles), encoding="utf-8")
     args = ["--config", str(config), "compare", "daftra", "perfex"]
 
     by_ledger = CliRunner().invoke(main, [*args, "--ledger", str(migrated.ledger)])

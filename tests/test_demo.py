@@ -16,8 +16,8 @@ from invoicing_bridge import Client, Invoice, LineItem, Payment
 from invoicing_bridge.backends.memory import MemoryBackend
 from invoicing_bridge.cli import demo as demo_module
 from invoicing_bridge.cli import main
+from invoicing_bridge.emulation import EmulatorStats
 from invoicing_bridge.exceptions import BackendNotFound
-from invoicing_bridge.testing.emulator import EmulatorStats
 
 
 @pytest.mark.slow
@@ -47,12 +47,17 @@ def test_demo_with_quirks_reports_each_refused_invoice_and_exits_1() -> None:
 
 
 class FakeEmulator:
-    """Stands for a plugin's emulator: a memory backend, counted 'requests'."""
+    """Stands for a plugin's emulator class: a memory backend, counted 'requests'."""
 
     backends: dict[str, MemoryBackend] = {}
+    emulator_name = ""
 
-    def __init__(self, name: str, invoices: int, seed: int):
-        self.name = name
+    @classmethod
+    def knob_names(cls) -> tuple[str, ...]:
+        return ()
+
+    def __init__(self, *, invoices: int, seed: int):
+        name = self.name = self.emulator_name
         self.base_url = f"http://127.0.0.1:0/{name}"
         self.stats = EmulatorStats()
         backend = MemoryBackend(label=name)
@@ -91,12 +96,12 @@ class FakeEmulator:
 @pytest.fixture
 def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def factory(name: str) -> Any:
-        return lambda invoices, seed: FakeEmulator(name, invoices, seed)
+        return type(f"Fake{name}", (FakeEmulator,), {"emulator_name": name})
 
     def backend(emulator: Any) -> MemoryBackend:
         return FakeEmulator.backends[emulator.name]
 
-    monkeypatch.setattr(demo_module, "emulator_factory", factory)
+    monkeypatch.setattr(demo_module, "emulator_class", factory)
     monkeypatch.setattr(demo_module, "_backend", backend)
     yield
     FakeEmulator.backends.clear()
@@ -139,7 +144,7 @@ def test_demo_without_the_plugins_says_what_to_install(monkeypatch: pytest.Monke
     def missing(name: str) -> Any:
         raise BackendNotFound(f"no emulator named {name!r}", name=name, installed=[])
 
-    monkeypatch.setattr(demo_module, "emulator_factory", missing)
+    monkeypatch.setattr(demo_module, "emulator_class", missing)
     result = CliRunner().invoke(main, ["demo"])
     assert result.exit_code == 2
     assert "pip install -e plugins/daftra -e plugins/perfex" in result.output

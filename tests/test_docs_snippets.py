@@ -39,7 +39,7 @@ from click.testing import CliRunner
 import invoicing_bridge
 from invoicing_bridge import BackendNotFound
 from invoicing_bridge.cli import main
-from invoicing_bridge.config import profile_from_table
+from invoicing_bridge.config import dumps_profiles, profile_from_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -192,30 +192,12 @@ def _perfex_profile(stack: contextlib.ExitStack) -> Started:
     return emulator.profile(), env
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     directory = tmp_path_factory.mktemp("docs")
     with contextlib.ExitStack() as stack:
         profiles, env = _start_emulators(stack)
-        lines = []
-        for name, table in profiles.items():
-            lines.append(f"[profiles.{name}]")
-            lines += [f"{key} = {_toml(value)}" for key, value in table.items()]
-            lines.append("")
-        (directory / "invoicing-bridge.toml").write_text("\n".join(lines), encoding="utf-8")
+        (directory / "invoicing-bridge.toml").write_text(dumps_profiles(profiles), encoding="utf-8")
         yield Harness(directory=directory, profiles=profiles, env=env)
 
 

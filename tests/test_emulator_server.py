@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from invoicing_bridge.testing.emulator import EmulatorServer, EmulatorStats, FaultInjector
+from invoicing_bridge.emulation import EmulatorServer, EmulatorStats, FaultInjector
 
 StartResponse = Callable[..., Any]
 

@@ -6,6 +6,7 @@ import datetime as dt
 import email.utils
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,9 @@ from typing import Any
 import pytest
 import requests
 import responses
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from invoicing_bridge import __version__
 from invoicing_bridge.backends import http as http_module
@@ -22,11 +26,14 @@ from invoicing_bridge.backends.http import (
     HTTPClient,
     RateLimiter,
     RetryPolicy,
+    dumps_json,
+    loads_json,
     parse_retry_after,
 )
 from invoicing_bridge.exceptions import (
     APIError,
     AuthenticationError,
+    BackendError,
     Conflict,
     InvalidRequest,
     NotFound,
@@ -156,7 +163,8 @@ def test_pool_size_sets_the_connection_pool_size() -> None:
 
 # --------------------------------------------------------------------------- retries
 
-RETRIED_STATUSES = [429, 502, 503, 504]
+# 500 joined the list with issue 11 (a read answered 500 used to abort a whole compare).
+RETRIED_STATUSES = [429, 500, 502, 503, 504]
 IDEMPOTENT_METHODS = ["GET", "PUT", "DELETE"]
 
 
@@ -190,7 +198,9 @@ def test_idempotent_request_retries_transport_failure_then_succeeds(
 
 
 @pytest.mark.parametrize(
-    ("status", "error"), [(500, ServerError), (400, InvalidRequest), (404, NotFound)]
+    ("status", "error"),
+    # 500 was here until issue 11 made it transient; 501 and 505 say "never as sent".
+    [(501, ServerError), (505, ServerError), (400, InvalidRequest), (404, NotFound)],
 )
 def test_get_is_not_retried_on_status(
     rsps: responses.RequestsMock, sleeps: list[float], status: int, error: type[APIError]
@@ -387,6 +397,228 @@ def test_retry_false_disables_retries_of_a_get(
     with pytest.raises(ServerError):
         client(sleeps).request("GET", "/invoices/42", retry=False)
     assert len(rsps.calls) == 1
+
+
+# --------------------------------------------------------------------------- the one retry rule
+# Retry when ``transient and (idempotent or not may_have_landed)``, at most max_retries times.
+
+
+def _refused() -> requests.ConnectionError:
+    """What requests raises when the connection was refused (nothing was sent)."""
+    reason = NewConnectionError(None, "Failed to establish a new connection: refused")  # type: ignore[arg-type]
+    return requests.ConnectionError(MaxRetryError(None, "/invoices", reason))  # type: ignore[arg-type]
+
+
+def _always(status: str, body: bytes = b'{"message": "busy"}') -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response(
+            status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    return app
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 4])
+def test_get_answered_500_is_retried_max_retries_times_then_raises_server_error(
+    rsps: responses.RequestsMock, sleeps: list[float], max_retries: int
+) -> None:
+    rsps.get(URL, status=500, json={"message": "boom"})
+    with pytest.raises(ServerError) as info:
+        client(sleeps, max_retries=max_retries).get("/invoices/42")
+    assert info.value.status_code == 500
+    assert len(rsps.calls) == 1 + max_retries
+    assert len(sleeps) == max_retries
+
+
+def test_get_answered_500_once_then_200_succeeds(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.get(URL, status=500, json={"message": "boom"})
+    rsps.get(URL, json=OK)
+    assert client(sleeps).get("/invoices/42").data == OK
+    assert len(rsps.calls) == 2
+
+
+@pytest.mark.parametrize("max_retries", [0, 2, 3])
+def test_get_answered_503_by_a_real_server_costs_exactly_one_plus_max_retries_requests(
+    sleeps: list[float], max_retries: int
+) -> None:
+    with EmulatorServer(_always("503 Service Unavailable")) as server:
+        http = HTTPClient(
+            backend="acme",
+            base_url=server.base_url,
+            retry=RetryPolicy(max_retries=max_retries),
+            sleep=sleeps.append,
+        )
+        with pytest.raises(ServerError) as info:
+            http.get("/invoices/42")
+        http.close()
+        assert info.value.status_code == 503
+        assert server.stats.requests == 1 + max_retries
+        assert http.request_count == 1 + max_retries
+        assert len(sleeps) == max_retries
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_post_answered_5xx_is_not_retried_because_it_may_have_landed(
+    rsps: responses.RequestsMock, sleeps: list[float], status: int
+) -> None:
+    rsps.post(f"{BASE}/invoices", status=status, json={"message": "boom"})
+    rsps.post(f"{BASE}/invoices", json=OK)
+    with pytest.raises(ServerError) as info:
+        client(sleeps).post("/invoices", json_body={"number": "1"})
+    assert info.value.transient and info.value.may_have_landed
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+
+
+def test_post_answered_501_is_not_retried(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.post(f"{BASE}/invoices", status=501, json={"message": "no"})
+    with pytest.raises(ServerError) as info:
+        client(sleeps).post("/invoices", json_body={})
+    assert not info.value.transient and not info.value.may_have_landed
+    assert len(rsps.calls) == 1
+
+
+class Stalling:
+    """A WSGI app that holds the first request (and every POST) until released, so the
+    client's read timeout fires after the request was sent; other requests answer at once."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.seen: list[str] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        self.seen.append(environ["REQUEST_METHOD"])
+        if environ["REQUEST_METHOD"] == "POST" or len(self.seen) == 1:
+            self.release.wait(10)
+        body = json.dumps(OK).encode()
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+
+def test_post_that_timed_out_after_sending_is_not_retried(sleeps: list[float]) -> None:
+    app = Stalling()
+    with EmulatorServer(app) as server:
+        http = HTTPClient(
+            backend="acme", base_url=server.base_url, read_timeout=0.3, sleep=sleeps.append
+        )
+        try:
+            with pytest.raises(TransportError) as info:
+                http.post("/invoices", json_body={"number": "1"})
+        finally:
+            app.release.set()
+            http.close()
+        assert "timed out" in info.value.message
+        assert info.value.transient and info.value.may_have_landed
+        assert info.value.request_sent is True
+        assert server.stats.requests == 1
+        assert app.seen == ["POST"]
+        assert sleeps == []
+
+
+def test_get_that_timed_out_is_retried_then_succeeds(sleeps: list[float]) -> None:
+    app = Stalling()
+    with EmulatorServer(app) as server:
+        http = HTTPClient(
+            backend="acme", base_url=server.base_url, read_timeout=1.0, sleep=sleeps.append
+        )
+        try:
+            assert http.get("/invoices/42").data == OK
+        finally:
+            app.release.set()
+            http.close()
+        assert server.stats.requests == 2
+        assert len(sleeps) == 1
+
+
+def test_post_refused_before_sending_is_retried_then_succeeds(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.post(f"{BASE}/invoices", body=_refused())
+    rsps.post(f"{BASE}/invoices", json=OK)
+    assert client(sleeps).post("/invoices", json_body={"number": "1"}).data == OK
+    assert len(rsps.calls) == 2
+    assert len(sleeps) == 1
+
+
+def test_post_answered_429_by_a_real_server_is_retried_after_retry_after(
+    sleeps: list[float],
+) -> None:
+    created: list[bytes] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        created.append(environ["wsgi.input"].read())
+        start_response("201 Created", [("Content-Type", "application/json")])
+        return [json.dumps(OK).encode()]
+
+    with EmulatorServer(app) as server:
+        server.faults.retry_after = 2
+        server.faults.scheduled.append("429")
+        http = HTTPClient(backend="acme", base_url=server.base_url, sleep=sleeps.append)
+        assert http.post("/invoices", json_body={"number": "1"}).data == OK
+        http.close()
+        assert server.stats.requests == 2
+        # The 429 was answered before the app ran: the create reached it once.
+        assert [json.loads(body) for body in created] == [{"number": "1"}]
+        assert sleeps == [2.0]
+
+
+def test_post_answered_html_2xx_is_not_retried_and_may_have_landed(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.post(f"{BASE}/invoices", status=200, body="<html>portal</html>", content_type="text/html")
+    with pytest.raises(TransportError) as info:
+        client(sleeps).post("/invoices", json_body={})
+    assert not info.value.transient and info.value.may_have_landed
+    assert len(rsps.calls) == 1
+
+
+def test_url_that_cannot_be_requested_is_not_retried(sleeps: list[float]) -> None:
+    http = client(sleeps)
+    with pytest.raises(TransportError) as info:
+        http.get("http://")
+    assert not info.value.transient and not info.value.may_have_landed
+    assert http.request_count == 1
+    assert sleeps == []
+
+
+#: Every failure the client meets: (register the answer, method, transient, may_have_landed).
+CLIENT_VERDICTS: dict[str, tuple[dict[str, Any], str, bool, bool]] = {
+    "refused": ({"body": _refused()}, "POST", True, False),
+    "connect-timeout": ({"body": requests.ConnectTimeout("connect")}, "POST", True, False),
+    "read-timeout": ({"body": requests.ReadTimeout("read")}, "POST", True, True),
+    "reset": ({"body": requests.ConnectionError("reset by peer")}, "POST", True, True),
+    "html-200-get": ({"body": "<html></html>", "content_type": "text/html"}, "GET", True, True),
+    "html-200-post": ({"body": "<html></html>", "content_type": "text/html"}, "POST", False, True),
+    "429": ({"status": 429}, "POST", True, False),
+    "500": ({"status": 500}, "POST", True, True),
+    "501": ({"status": 501}, "GET", False, False),
+    "502": ({"status": 502}, "POST", True, True),
+    "503": ({"status": 503}, "POST", True, True),
+    "504": ({"status": 504}, "POST", True, True),
+    "400": ({"status": 400}, "POST", False, False),
+    "401": ({"status": 401}, "GET", False, False),
+    "404": ({"status": 404}, "GET", False, False),
+    "409": ({"status": 409}, "POST", False, False),
+    "422": ({"status": 422}, "POST", False, False),
+}
+
+
+@pytest.mark.parametrize("kind", list(CLIENT_VERDICTS))
+def test_client_errors_carry_transient_and_may_have_landed(
+    rsps: responses.RequestsMock, kind: str
+) -> None:
+    answer, method, transient, landed = CLIENT_VERDICTS[kind]
+    rsps.add(method, URL, **answer)
+    with pytest.raises(BackendError) as info:
+        client([], max_retries=0).request(method, "/invoices/42")
+    assert (info.value.transient, info.value.may_have_landed) == (transient, landed)
 
 
 # --------------------------------------------------------------------------- error mapping
@@ -631,3 +863,184 @@ def test_json_numbers_are_parsed_as_decimal_never_float(rsps: responses.Requests
     data = client([]).get("/invoices/42").data
     assert data["amount"] == Decimal("32999.9961") and isinstance(data["amount"], Decimal)
     assert data["count"] == 3
+
+
+# --------------------------------------------------------------------------- JSON both ways
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        (Decimal("1500.0000"), "1500.0000"),
+        (Decimal("32999.9961"), "32999.9961"),
+        (Decimal("-0.05"), "-0.05"),
+        (Decimal("-0.00"), "-0.00"),
+        (Decimal("0E-10"), "0.0000000000"),
+        (Decimal("1E+2"), "100"),
+        (Decimal("1E-7"), "0.0000001"),
+        (
+            Decimal("12345678901234567890.123456789012345678"),
+            "12345678901234567890.123456789012345678",
+        ),
+    ],
+)
+def test_dumps_json_writes_a_decimal_as_a_number_with_exactly_its_digits(
+    value: Decimal, written: str
+) -> None:
+    assert dumps_json(value) == written
+    assert dumps_json({"amount": value}) == f'{{"amount":{written}}}'
+
+
+def test_dumps_json_writes_compact_utf8_json() -> None:
+    value = {
+        "name": 'شركة النيل "quoted"\n',
+        "n": 3,
+        "ok": True,
+        "no": False,
+        "none": None,
+        "rows": [1, (2, "x")],
+        7: "int key",
+        "nul": "a\x00b",
+    }
+    text = dumps_json(value)
+    assert text.startswith('{"name":"شركة النيل \\"quoted\\"\\n","n":3,"ok":true,')
+    assert json.loads(text) == {
+        **{k: v for k, v in value.items() if k != 7},
+        "7": "int key",
+        "rows": [1, [2, "x"]],
+    }
+
+
+@pytest.mark.parametrize(
+    "bad", [Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity")]
+)
+def test_dumps_json_refuses_a_non_finite_decimal_naming_where_it_is(bad: Decimal) -> None:
+    with pytest.raises(
+        ValueError, match=r"\$\.items\[1\]\.price: .* cannot be written as a JSON number"
+    ):
+        dumps_json({"items": [{"price": Decimal("1")}, {"price": bad}]})
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ({"amount": 1.5}, r"\$\.amount: float"),
+        ({"day": dt.date(2026, 1, 1)}, r"\$\.day: date is not JSON serialisable"),
+        ({(1, 2): "x"}, r"\$: a JSON object key must be str or int"),
+        ({True: "x"}, r"\$: a JSON object key must be str or int"),
+    ],
+)
+def test_dumps_json_refuses_what_it_cannot_write_exactly(value: Any, where: str) -> None:
+    with pytest.raises(TypeError, match=where):
+        dumps_json(value)
+
+
+def _decimals() -> st.SearchStrategy[Decimal]:
+    digits = st.lists(st.integers(0, 9), min_size=1, max_size=30).map(tuple)
+    return st.builds(
+        lambda sign, ds, exponent: Decimal((sign, ds, exponent)),
+        st.integers(0, 1),
+        digits,
+        st.integers(-20, 8),
+    )
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
+    | _decimals()
+    | st.decimals(allow_nan=False, allow_infinity=False),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+def _same(sent: Any, received: Any) -> bool:
+    """What a server reads back is what was sent, digit for digit."""
+    if isinstance(sent, Decimal):
+        if sent.as_tuple().exponent < 0:  # type: ignore[operator]
+            # A fraction comes back a Decimal with the same sign, digits and exponent.
+            return isinstance(received, Decimal) and received.as_tuple() == sent.as_tuple()
+        # A whole number is written without exponent or point, so it comes back an int.
+        return type(received) is int and received == sent
+    if isinstance(sent, list):
+        return (
+            isinstance(received, list)
+            and len(sent) == len(received)
+            and all(_same(a, b) for a, b in zip(sent, received, strict=True))
+        )
+    if isinstance(sent, dict):
+        return received.keys() == sent.keys() and all(
+            _same(v, received[k]) for k, v in sent.items()
+        )
+    return type(received) is type(sent) and received == sent
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES)
+def test_dumps_json_round_trips_decimals_exactly(value: Any) -> None:
+    text = dumps_json(value)
+    assert _same(value, loads_json(text))
+    assert _same(value, json.loads(text, parse_float=Decimal))  # what any server reads
+
+
+def test_json_body_is_sent_as_written_by_dumps_json(rsps: responses.RequestsMock) -> None:
+    rsps.post(f"{BASE}/invoices", json=OK)
+    body = {"total": Decimal("32999.9961"), "lines": [{"qty": Decimal("1.500")}], "name": "نيل"}
+    client([]).post("/invoices", json_body=body)
+    request = rsps.calls[0].request
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.body == dumps_json(body).encode("utf-8")
+    assert request.body == '{"total":32999.9961,"lines":[{"qty":1.500}],"name":"نيل"}'.encode()
+
+
+def test_json_body_content_type_given_by_the_caller_wins(rsps: responses.RequestsMock) -> None:
+    rsps.post(f"{BASE}/invoices", json=OK)
+    client([]).post(
+        "/invoices", json_body={}, headers={"content-type": "application/vnd.acme+json"}
+    )
+    assert rsps.calls[0].request.headers["Content-Type"] == "application/vnd.acme+json"
+
+
+def test_json_body_that_cannot_be_written_raises_before_anything_is_sent(
+    rsps: responses.RequestsMock,
+) -> None:
+    with pytest.raises(ValueError, match="cannot be written"):
+        client([]).post("/invoices", json_body={"total": Decimal("NaN")})
+    assert len(rsps.calls) == 0
+
+
+def test_every_answer_is_parsed_once_by_the_http_layer(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[str] = []
+    real = http_module.loads_json
+
+    def counting(text: str | bytes) -> Any:
+        parsed.append(str(text))
+        return real(text)
+
+    monkeypatch.setattr(http_module, "loads_json", counting)
+    rsps.get(URL, status=200, body='{"amount": 1.10}')
+    rsps.post(f"{BASE}/invoices", status=422, json={"message": "bad"})
+    http = client([])
+    answer = http.get("/invoices/42")
+    assert answer.data == {"amount": Decimal("1.10")}
+    with pytest.raises(InvalidRequest):
+        http.post("/invoices", json_body={})
+    assert parsed == ['{"amount": 1.10}', '{"message": "bad"}']
+
+
+def test_loads_json_reads_fractions_as_decimal_and_refuses_non_json() -> None:
+    assert loads_json('{"a": 0.10, "b": 2, "c": [1E+2]}') == {
+        "a": Decimal("0.10"),
+        "b": 2,
+        "c": [Decimal("1E+2")],
+    }
+    assert loads_json(b"[1.5]") == [Decimal("1.5")]
+    with pytest.raises(ValueError):
+        loads_json("<html>")

@@ -42,6 +42,7 @@ from invoicing_bridge import (
     migrate,
 )
 from invoicing_bridge.backends.base import InvoicingBackend
+from invoicing_bridge.config import dumps_profiles
 from invoicing_bridge.migration import MigrationReport
 from invoicing_bridge.migration.ledger import Ledger
 
@@ -386,26 +387,8 @@ RUNNER = textwrap.dedent(
 )
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, dict):
-        return (
-            "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml(v)}" for k, v in value.items()) + " }"
-        )
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(str(value))
-
-
 def write_config(path: Path, profiles: dict[str, dict[str, Any]]) -> Path:
-    lines = []
-    for name, options in profiles.items():
-        lines.append(f"[profiles.{name}]")
-        lines += [f"{key} = {_toml(value)}" for key, value in options.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(dumps_profiles(profiles), encoding="utf-8")
     return path
 
 

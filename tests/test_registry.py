@@ -9,12 +9,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from invoicing_bridge import available_backends, get_backend
 from invoicing_bridge.backends.base import InvoicingBackend
 from invoicing_bridge.backends.memory import MemoryBackend
 from invoicing_bridge.exceptions import BackendNotFound, ConfigurationError
-from invoicing_bridge.registry import NAMESPACE, backend_class
+from invoicing_bridge.registry import (
+    EMULATOR_NAMESPACE,
+    NAMESPACE,
+    available_emulators,
+    backend_class,
+    emulator_class,
+    emulator_command,
+)
 
 OUTSIDE_MODULE = """
     from invoicing_bridge.backends.base import Feature, InvoicingBackend, OptionsSchema
@@ -43,7 +51,13 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install
     leave it in site-packages, and put tmp_path on sys.path."""
     modules: list[str] = []
 
-    def installer(dist: str, module: str, source: str, entry_points: dict[str, str]) -> Path:
+    def installer(
+        dist: str,
+        module: str,
+        source: str,
+        entry_points: dict[str, str],
+        group: str = NAMESPACE,
+    ) -> Path:
         (tmp_path / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
         info = tmp_path / f"{dist.replace('-', '_')}-1.0.dist-info"
         info.mkdir()
@@ -51,7 +65,7 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install
             f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n", encoding="utf-8"
         )
         lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
-        (info / "entry_points.txt").write_text(f"[{NAMESPACE}]\n{lines}", encoding="utf-8")
+        (info / "entry_points.txt").write_text(f"[{group}]\n{lines}", encoding="utf-8")
         (info / "RECORD").write_text("", encoding="utf-8")
         modules.append(module)
         # syspath_prepend also invalidates importlib's caches, so metadata is re-read.
@@ -176,3 +190,109 @@ def test_entry_point_to_a_missing_attribute_raises_backend_not_found(install: In
     with pytest.raises(BackendNotFound) as info:
         get_backend("typo")
     assert "AttributeError" in str(info.value)
+
+
+# --------------------------------------------------------------------------- emulators
+
+OUTSIDE_EMULATOR = """
+    from invoicing_bridge.emulation import Emulator, Knob
+
+
+    class OutsideEmulator(Emulator):
+        name = "outside-emu"
+        api_path = "/api"
+        knobs = (Knob("region", "eu", "The region to answer for."),)
+
+        def create_app(self, knobs):
+            self.region = knobs["region"]
+
+            def app(environ, start_response):
+                start_response("200 OK", [("Content-Type", "application/json")])
+                return [b"{}"]
+
+            return app
+
+        def profile(self):
+            return {"backend": "outside", "base_url": self.base_url, "region": self.region}
+
+
+    def old_style_command():
+        pass
+"""
+
+
+def test_emulator_entry_point_names_the_class_and_the_command_is_built_from_it(
+    install: Installer,
+) -> None:
+    install(
+        "invoicing-bridge-outside-emu",
+        "outside_emu_pkg",
+        OUTSIDE_EMULATOR,
+        {"outside-emu": "outside_emu_pkg:OutsideEmulator"},
+        group=EMULATOR_NAMESPACE,
+    )
+    assert "outside-emu" in available_emulators()
+    cls = emulator_class("outside-emu")
+    assert cls.__name__ == "OutsideEmulator"
+    with cls(region="me") as emulator:
+        assert emulator.profile()["region"] == "me"
+    command = emulator_command("outside-emu")
+    assert command.name == "outside-emu"
+    assert "--region" in [opt for param in command.params for opt in param.opts]
+
+    from invoicing_bridge.cli import main
+
+    result = CliRunner().invoke(main, ["emulate", "outside-emu", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--region" in result.output and "--fault-rate" in result.output
+
+
+def test_emulator_entry_point_to_a_non_emulator_raises_backend_not_found(
+    install: Installer,
+) -> None:
+    install(
+        "invoicing-bridge-old-emu",
+        "old_emu_pkg",
+        OUTSIDE_EMULATOR,
+        {"old-emu": "old_emu_pkg:old_style_command"},
+        group=EMULATOR_NAMESPACE,
+    )
+    with pytest.raises(BackendNotFound, match="Emulator subclass") as info:
+        emulator_class("old-emu")
+    assert "old-emu" in info.value.installed
+
+
+def test_unknown_emulator_raises_backend_not_found_listing_installed(install: Installer) -> None:
+    install(
+        "invoicing-bridge-listed-emu",
+        "listed_emu_pkg",
+        OUTSIDE_EMULATOR,
+        {"listed-emu": "listed_emu_pkg:OutsideEmulator"},
+        group=EMULATOR_NAMESPACE,
+    )
+    with pytest.raises(BackendNotFound) as info:
+        emulator_class("no-such-emulator")
+    assert info.value.name == "no-such-emulator"
+    assert "listed-emu" in info.value.installed
+    assert "listed-emu" in str(info.value).split("installed: ", 1)[1]
+
+
+def test_emulator_that_fails_to_import_is_reported_and_spares_the_others(
+    install: Installer,
+) -> None:
+    install(
+        "invoicing-bridge-broken-emu",
+        "broken_emu_pkg",
+        'raise ImportError("needs libfrobnicate>=2")\n',
+        {"broken-emu": "broken_emu_pkg:BrokenEmulator"},
+        group=EMULATOR_NAMESPACE,
+    )
+    with pytest.raises(BackendNotFound, match="failed to load") as info:
+        emulator_class("broken-emu")
+    assert isinstance(info.value.__cause__, ImportError)
+
+    from invoicing_bridge.cli import main
+
+    result = CliRunner().invoke(main, ["emulate", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "broken-emu" in result.output

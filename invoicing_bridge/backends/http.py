@@ -1,11 +1,16 @@
 """The HTTP layer shared by every HTTP backend.
 
 One :class:`requests.Session` per backend instance (connection reuse), default timeouts,
-a User-Agent naming the library and backend, retries with capped exponential backoff and
-jitter for idempotent requests, ``Retry-After`` honoured, an optional request-rate limit,
-and every failure turned into one exception from :mod:`invoicing_bridge.exceptions`,
-built in one place (:meth:`HTTPClient._error`). Secrets never reach a log record, an
-exception or a repr: every text leaving this module passes through :meth:`Redactor.redact`.
+a User-Agent naming the library and backend, the one retry policy (:meth:`HTTPClient.request`:
+capped exponential backoff with jitter, ``Retry-After`` honoured, driven by the errors'
+``transient`` and ``may_have_landed``), an optional request-rate limit, and every failure
+turned into one exception from :mod:`invoicing_bridge.exceptions`, built in one place
+(:meth:`HTTPClient._error`). Secrets never reach a log record, an exception or a repr: every
+text leaving this module passes through :meth:`Redactor.redact`.
+
+JSON both ways with exact decimals: :func:`loads_json` parses every answer once (a
+non-integer number becomes a :class:`~decimal.Decimal`), :func:`dumps_json` writes every
+``json_body`` (a ``Decimal`` becomes a JSON number with exactly its digits).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from requests.adapters import HTTPAdapter
 
 from .. import __version__
 from ..exceptions import (
+    SAFE_METHODS,
     APIError,
     BackendError,
     InvalidRequest,
@@ -45,6 +51,8 @@ __all__ = [
     "RateLimiter",
     "Redactor",
     "RetryPolicy",
+    "dumps_json",
+    "loads_json",
     "parse_retry_after",
 ]
 
@@ -53,8 +61,8 @@ log = logging.getLogger("invoicing_bridge.http")
 #: Headers whose values are never logged or shown, whatever they hold.
 SECRET_HEADERS = frozenset({"apikey", "authtoken", "authorization", "cookie", "set-cookie"})
 MASK = "***"
-SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
-IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+#: Methods whose repetition changes nothing: retried even when they may have landed.
+IDEMPOTENT = SAFE_METHODS | {"PUT", "DELETE"}
 
 
 @dataclass
@@ -79,26 +87,95 @@ ErrorParser = Callable[[int, Any, str], ErrorInfo | None]
 
 @dataclass
 class HTTPResponse:
+    """A successful answer. ``data`` is the body parsed once, by :func:`loads_json` (None
+    when the body is empty, or not JSON with ``expect_json=False``): read it, never parse
+    ``text`` again. ``text`` is the body as received, for answers that are not JSON."""
+
     status_code: int
     headers: Mapping[str, str]
-    data: Any  # parsed JSON, or None when not JSON / not expected
+    data: Any
     text: str
 
 
 @dataclass
 class RetryPolicy:
-    """Retries for idempotent requests; ``max_retries`` more attempts after the first."""
+    """How often and how long to wait: ``max_retries`` more attempts after the first.
+
+    Which failures are retried is not a setting: it follows from each error's
+    ``transient`` and ``may_have_landed`` (see :meth:`HTTPClient.request`).
+    """
 
     max_retries: int = 3
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     max_retry_after: float = 120.0
-    statuses: frozenset[int] = frozenset({429, 502, 503, 504})
 
     def backoff(self, attempt: int) -> float:
         """Capped exponential backoff with jitter (between half and all of the step)."""
         step = min(self.backoff_cap, self.backoff_base * (2**attempt))
         return random.uniform(step / 2, step)
+
+
+def loads_json(text: str | bytes) -> Any:
+    """Parse JSON; a non-integer number becomes a ``Decimal`` with its digits kept.
+
+    The HTTP layer parses every answer with it (once: :attr:`HTTPResponse.data`). Raises
+    ``ValueError`` for text that is not JSON.
+    """
+    # Money is Decimal end to end: a JSON number never becomes a float.
+    return json.loads(text, parse_float=Decimal)
+
+
+def dumps_json(value: Any) -> str:
+    """Compact JSON in which a ``Decimal`` is a JSON number with exactly its digits.
+
+    ``Decimal("1500.0000")`` is written ``1500.0000``, never through a float and never with
+    an exponent (``Decimal("1E+2")`` is written ``100``: servers read exponents as floats).
+    Writes mappings (keys str or int), lists and tuples, str, int, bool, None and Decimal;
+    text stays UTF-8 (no ``\\u`` escapes but the ones JSON needs).
+
+    Raises ``ValueError`` for a NaN or infinite Decimal and ``TypeError`` for anything else,
+    a float included (money is Decimal; a float near it is a bug); both name where in the
+    value the culprit is.
+    """
+    parts: list[str] = []
+    _write_json(value, parts, "$")
+    return "".join(parts)
+
+
+def _write_json(value: Any, out: list[str], where: str) -> None:
+    # bool before int (a bool is an int); str, int and None through json itself.
+    if value is None or isinstance(value, bool | str):
+        out.append(json.dumps(value, ensure_ascii=False))
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{where}: {value} cannot be written as a JSON number")
+        out.append(format(value, "f"))
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))  # an IntEnum as its number, like json does
+    elif isinstance(value, Mapping):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            if isinstance(key, bool) or not isinstance(key, str | int):
+                raise TypeError(f"{where}: a JSON object key must be str or int, not {key!r}")
+            name = key if isinstance(key, str) else int.__repr__(key)
+            if index:
+                out.append(",")
+            out.append(json.dumps(name, ensure_ascii=False))
+            out.append(":")
+            _write_json(item, out, f"{where}.{name}")
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _write_json(item, out, f"{where}[{index}]")
+        out.append("]")
+    elif isinstance(value, float):
+        raise TypeError(f"{where}: float {value!r} is not written near money; pass a Decimal")
+    else:
+        raise TypeError(f"{where}: {type(value).__name__} is not JSON serialisable")
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -289,9 +366,16 @@ class HTTPClient:
     ) -> HTTPResponse:
         """Send one request, retrying when that is safe; return the parsed answer.
 
-        ``retry`` None means: retry idempotent methods only. A POST is never retried once
-        it may have reached the server; it is retried when the connection was refused
-        (nothing sent) and on 429 (the server says it did not process it).
+        The one retry rule: a failure is tried again when it is ``transient`` and either
+        the request is idempotent or it cannot have landed (``may_have_landed`` False),
+        at most ``max_retries`` times. So a read survives connection failures, timeouts,
+        429, 500, 502, 503 and 504; a POST is tried again only when nothing was sent
+        (connection refused) or on 429. A POST that may have landed is never repeated
+        here: the caller, who knows what it was creating, finds out whether it landed.
+
+        ``retry``: whether repeating the request is harmless (idempotent); None decides
+        by the method (GET, HEAD, OPTIONS, PUT, DELETE). ``json_body`` is written by
+        :func:`dumps_json` (``Content-Type: application/json``); ``data`` is sent as is.
         ``allow_empty``: a 2xx with an empty body is accepted (``data`` None).
 
         Raises :class:`TransportError` or an :class:`APIError` subclass.
@@ -324,16 +408,10 @@ class HTTPClient:
                 attempt += 1
 
     def _retry_wait(self, exc: BackendError, attempt: int, idempotent: bool) -> float | None:
-        if attempt >= self.retry.max_retries:
+        """Seconds to wait before the next try, or None to raise ``exc`` now."""
+        if attempt >= self.retry.max_retries or not exc.transient:
             return None
-        if isinstance(exc, TransportError):
-            if not exc.retryable or (exc.request_sent and not idempotent):
-                return None
-            return self.retry.backoff(attempt)
-        # 429: the server did not process the request, so even a POST may go again.
-        if not isinstance(exc, RateLimited) and not (
-            idempotent and exc.status_code in self.retry.statuses
-        ):
+        if exc.may_have_landed and not idempotent:
             return None
         # Retry-After comes with 429 and with 503 (RFC 9110 §10.2.3): honour it for both.
         retry_after = exc.retry_after if isinstance(exc, APIError) else None
@@ -359,17 +437,29 @@ class HTTPClient:
         shown = self.redactor.redact(path)
         with self._count_lock:
             self.request_count += 1
+        if json_body is not None:
+            data = dumps_json(json_body).encode("utf-8")
+            headers = {"Content-Type": "application/json", **(headers or {})}
         started = time.perf_counter()
         try:
             response = self.session.request(
                 method,
                 self.url(path),
                 params=params,
-                json=json_body,
                 data=data,
                 headers=headers,
                 timeout=self.timeout,
             )
+        except _UNREQUESTABLE as exc:
+            # A URL or header that cannot be sent at all: nothing left, and nothing changes
+            # by asking again.
+            raise self._transport(
+                f"cannot send the request: {type(exc).__name__}",
+                method,
+                path,
+                request_sent=False,
+                retryable=False,
+            ) from None
         except requests.RequestException as exc:
             sent = not _never_sent(exc)
             kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
@@ -388,8 +478,7 @@ class HTTPClient:
         is_json = False
         if text.strip():
             try:
-                # Money is Decimal end to end: a JSON number never becomes a float.
-                parsed = json.loads(text, parse_float=Decimal)
+                parsed = loads_json(text)
                 is_json = True
             except ValueError:
                 pass
@@ -402,15 +491,14 @@ class HTTPClient:
                 return HTTPResponse(response.status_code, response.headers, None, text)
             what = "an empty body" if not text.strip() else _describe_non_json(response, text)
             # Seen live (Daftra notes, AIZEN): a proxy or captive portal answers 2xx with
-            # HTML now and then. A read is worth asking again; a write may have been
-            # applied behind the proxy, so it is not repeated.
+            # HTML now and then. The error's transient / may_have_landed say what that means
+            # for a read and for a write.
             raise self._transport(
                 f"expected JSON, got {what}",
                 method,
                 path,
                 status_code=response.status_code,
                 details={"body": self._excerpt(text)},
-                retryable=method in SAFE,
             )
         return HTTPResponse(response.status_code, response.headers, parsed, text)
 
@@ -425,7 +513,7 @@ class HTTPClient:
         request_sent: bool = True,
         status_code: int | None = None,
         details: Any = None,
-        retryable: bool = True,
+        retryable: bool | None = None,
     ) -> TransportError:
         return TransportError(
             self.redactor.redact(message),
@@ -475,6 +563,16 @@ class HTTPClient:
         error = cls(self.redactor.redact(message), **kwargs)
         error.retry_after = retry_after
         return error
+
+
+#: requests' refusals to build a request at all (checked before anything is sent).
+_UNREQUESTABLE = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+)
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import inspect
 import tempfile
 import time
 from decimal import Decimal
@@ -20,10 +19,12 @@ from typing import Any
 import click
 
 from ..backends.base import InvoicingBackend
+from ..config import dumps_profile
+from ..emulation.base import Emulator
 from ..exceptions import BackendNotFound, ConfigurationError
 from ..migration import Ledger, MigrationReport
 from ..migration import migrate as run_migration
-from ..registry import emulator_factory, get_backend
+from ..registry import emulator_class, get_backend
 from .migrate import progress_reporter, render_report
 from .output import console
 
@@ -85,16 +86,9 @@ def _compare(
     return bool(comparison.ok)
 
 
-def _accepts(factory: Any, option: str) -> bool:
+def _emulator_classes() -> tuple[type[Emulator], type[Emulator]]:
     try:
-        return option in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def _emulator_classes() -> tuple[Any, Any]:
-    try:
-        return emulator_factory(SOURCE), emulator_factory(TARGET)
+        return emulator_class(SOURCE), emulator_class(TARGET)
     except BackendNotFound as exc:
         raise ConfigurationError(
             f"the demo needs the {SOURCE} and {TARGET} plugins: {exc}; "
@@ -143,7 +137,7 @@ def demo(
     source_cls, target_cls = _emulator_classes()
     with contextlib.ExitStack() as stack:
         seeding: dict[str, Any] = {"invoices": invoices, "seed": seed}
-        if _accepts(source_cls, "portable"):
+        if "portable" in source_cls.knob_names():
             # Only what another system can store, unless the quirks are asked for.
             seeding["portable"] = not quirks
         daftra_emulator = stack.enter_context(source_cls(**seeding))
@@ -202,24 +196,8 @@ def _print_requests(report: MigrationReport, sent: tuple[int, int]) -> None:
 def _keep_running(source: Any, target: Any) -> None:
     click.echo("\nBoth emulators keep running; paste these profiles into invoicing-bridge.toml:")
     for name, emulator in (("demo-daftra", source), ("demo-perfex", target)):
-        profile = dict(emulator.profile())
-        lines = [f"[profiles.{name}]"] + [f"{k} = {_toml(v)}" for k, v in profile.items()]
-        click.echo("\n".join(lines) + "\n")
+        click.echo(dumps_profile(name, emulator.profile()))
     click.echo("Ctrl-C to stop.")
     with contextlib.suppress(KeyboardInterrupt):
         while True:
             time.sleep(3600)
-
-
-def _toml(value: Any) -> str:
-    import json
-
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return json.dumps(str(value))

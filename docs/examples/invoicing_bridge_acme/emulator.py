@@ -10,19 +10,13 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-import click
 from werkzeug.wrappers import Request, Response
 
-from invoicing_bridge.testing.emulator import (
-    FAULT_KINDS,
-    Emulator,
-    emulator_options,
-    print_profile_and_serve,
-)
+from invoicing_bridge.emulation import Emulator, Knob
 
 CENT = Decimal("0.01")
 
@@ -187,56 +181,28 @@ class AcmeApp:
 class AcmeEmulator(Emulator):
     """The app on a loopback port: ``with AcmeEmulator() as emulator: emulator.base_url``.
 
-    The :class:`~invoicing_bridge.testing.emulator.Emulator` base gives the lifecycle
+    The :class:`~invoicing_bridge.emulation.Emulator` base gives the lifecycle
     (``start``/``stop``, context manager) and the shared server's ``base_url``, ``stats``
     and ``faults``; ``profile()`` gives the backend options (``"backend"`` included), as
     every bundled emulator does.
     """
 
-    def __init__(
-        self,
-        api_key: str = "acme-test-key",
-        *,
-        invoices: int = 0,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        latency_ms: float = 0,
-        fault_rate: float = 0.0,
-        fault_kinds: Sequence[str] = FAULT_KINDS,
-        seed: int | None = None,
-    ) -> None:
-        self._serve(
-            AcmeApp(api_key, invoices=invoices),
-            api_path="/v1",
-            host=host,
-            port=port,
-            latency_ms=latency_ms,
-            fault_rate=fault_rate,
-            fault_kinds=fault_kinds,
-            seed=seed,
-        )
-        self.api_key = api_key
+    name = "acme"
+    api_path = "/v1"
+    default_invoices = 0
+    knobs = (Knob("api_key", "acme-test-key", "The API key to accept."),)
+
+    def create_app(self, knobs: Mapping[str, Any]) -> AcmeApp:
+        self.api_key = knobs["api_key"]
+        return AcmeApp(self.api_key, invoices=self.invoices)
 
     def profile(self) -> dict[str, Any]:
         return {"backend": "acme", "base_url": self.base_url, "api_key": self.api_key}
 
 
-#: The emulator class behind the ``acme`` emulator entry point (the demo and tools use it).
+#: The emulator class (the ``acme`` emulators entry point names it).
 EMULATOR = AcmeEmulator
 
 
-@click.command("acme")
-@emulator_options
-def main(
-    host: str, port: int, invoices: int, seed: int, latency_ms: float, fault_rate: float
-) -> None:
-    """Run the Acme Books emulator."""
-    emulator = AcmeEmulator(
-        invoices=invoices,
-        host=host,
-        port=port,
-        latency_ms=latency_ms,
-        fault_rate=fault_rate,
-        seed=seed,
-    )
-    print_profile_and_serve(emulator.server, "acme", emulator.profile())
+#: ``invoicing-bridge emulate acme``.
+main = AcmeEmulator.click_command()

@@ -51,15 +51,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-import click
 from werkzeug.wrappers import Request, Response
 
-from invoicing_bridge.testing.emulator import (
-    FAULT_KINDS,
-    Emulator,
-    emulator_options,
-    print_profile_and_serve,
-)
+from invoicing_bridge.emulation import Emulator, Knob
 
 from . import _json
 from .qr import encode_qr_url
@@ -1632,7 +1626,7 @@ class DaftraEmulator(Emulator):
 
     ``invoices`` seeded invoices (0: an empty account) from ``seed``; ``api_key`` is
     random unless given; ``latency_ms``, ``fault_rate`` and ``fault_kinds`` are the shared
-    fault knobs (see :class:`~invoicing_bridge.testing.emulator.FaultInjector`);
+    fault knobs (see :class:`~invoicing_bridge.emulation.FaultInjector`);
     ``date_format`` is the account's display format (a key of :data:`DATE_FORMATS`'
     patterns). OAuth: ``oauth_client_id``, ``oauth_client_secret`` (random unless given),
     ``username``, ``password`` (random unless given), tokens valid ``token_ttl`` seconds.
@@ -1645,52 +1639,47 @@ class DaftraEmulator(Emulator):
     ``root_url``, ``api_key``, ``stats``, ``faults``, ``state``, ``app``, ``server``.
     """
 
-    def __init__(
-        self,
-        invoices: int = 25,
-        seed: int = 1,
-        api_key: str | None = None,
-        latency_ms: float = 0,
-        fault_rate: float = 0.0,
-        fault_kinds: Sequence[str] = FAULT_KINDS,
-        date_format: str = "%d/%m/%Y",
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        clients: int | None = None,
-        oauth_client_id: str = "1",
-        oauth_client_secret: str | None = None,
-        username: str = "owner@example.com",
-        password: str | None = None,
-        token_ttl: float = 3600.0,
-        portable: bool = False,
-    ):
-        if invoices < 0:
-            raise ValueError("invoices must be 0 or more")
-        self.api_key = api_key or secrets.token_hex(16)
+    name = "daftra"
+    api_path = "/api2"
+    command_help = "Run a local Daftra /api2 emulator in the foreground and print a config profile."
+    knobs = (
+        Knob("api_key", None, "The apikey to accept (random when not given)."),
+        Knob(
+            "date_format",
+            "%d/%m/%Y",
+            "The account's display date format.",
+            choices=[pattern for _title, pattern in DATE_FORMATS.values()],
+        ),
+        Knob(
+            "portable",
+            False,
+            "Seed only invoices another system can store as they are (no discounts, "
+            "no client credit, cents only).",
+        ),
+        Knob("clients", None, cli=False),
+        Knob("oauth_client_id", "1", cli=False),
+        Knob("oauth_client_secret", None, cli=False),
+        Knob("username", "owner@example.com", cli=False),
+        Knob("password", None, cli=False),
+        Knob("token_ttl", 3600.0, cli=False),
+    )
+
+    def create_app(self, knobs: Mapping[str, Any]) -> DaftraApp:
+        self.api_key = knobs["api_key"] or secrets.token_hex(16)
         self.state = DaftraState(
-            invoices=invoices,
-            seed=seed,
-            clients=clients,
+            invoices=self.invoices,
+            seed=self.seed,
+            clients=knobs["clients"],
             api_key=self.api_key,
-            date_format=date_format,
-            oauth_client_id=oauth_client_id,
-            oauth_client_secret=oauth_client_secret or secrets.token_hex(20),
-            username=username,
-            password=password or secrets.token_urlsafe(12),
-            token_ttl=token_ttl,
-            portable=portable,
+            date_format=knobs["date_format"],
+            oauth_client_id=knobs["oauth_client_id"],
+            oauth_client_secret=knobs["oauth_client_secret"] or secrets.token_hex(20),
+            username=knobs["username"],
+            password=knobs["password"] or secrets.token_urlsafe(12),
+            token_ttl=knobs["token_ttl"],
+            portable=knobs["portable"],
         )
-        self._serve(
-            DaftraApp(self.state),
-            api_path="/api2",
-            host=host,
-            port=port,
-            latency_ms=latency_ms,
-            fault_rate=fault_rate,
-            fault_kinds=fault_kinds,
-            seed=seed,
-        )
+        return DaftraApp(self.state)
 
     def __repr__(self) -> str:
         return f"DaftraEmulator(base_url={self.base_url!r}, invoices={self.state.seeded})"
@@ -1712,47 +1701,8 @@ class DaftraEmulator(Emulator):
         }
 
 
-@click.command("daftra")
-@emulator_options
-@click.option("--api-key", default=None, help="The apikey to accept (random when not given).")
-@click.option(
-    "--date-format",
-    type=click.Choice([pattern for _title, pattern in DATE_FORMATS.values()]),
-    default="%d/%m/%Y",
-    show_default=True,
-    help="The account's display date format.",
-)
-@click.option(
-    "--portable",
-    is_flag=True,
-    help="Seed only invoices another system can store as they are (no discounts, "
-    "no client credit, cents only).",
-)
-def cli(
-    host: str,
-    port: int,
-    invoices: int,
-    seed: int,
-    latency_ms: float,
-    fault_rate: float,
-    api_key: str | None,
-    date_format: str,
-    portable: bool,
-) -> None:
-    """Run a local Daftra /api2 emulator in the foreground and print a config profile."""
-    emulator = DaftraEmulator(
-        invoices=invoices,
-        seed=seed,
-        api_key=api_key,
-        latency_ms=latency_ms,
-        fault_rate=fault_rate,
-        date_format=date_format,
-        host=host,
-        port=port,
-        portable=portable,
-    )
-    print_profile_and_serve(emulator.server, "daftra-emulator", emulator.profile())
+#: ``invoicing-bridge emulate daftra``.
+cli = DaftraEmulator.click_command()
 
-
-#: The emulator class behind the ``daftra`` emulators entry point (``registry.emulator_factory``).
+#: The emulator class (the ``daftra`` emulators entry point names it).
 EMULATOR = DaftraEmulator

@@ -34,15 +34,9 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl
 
-import click
 from werkzeug.wrappers import Request
 
-from invoicing_bridge.testing.emulator import (
-    FAULT_KINDS,
-    Emulator,
-    emulator_options,
-    print_profile_and_serve,
-)
+from invoicing_bridge.emulation import Emulator, Knob
 
 from .phpforms import decode_form, php_serialize, php_values
 
@@ -1901,36 +1895,39 @@ class PerfexEmulator(Emulator):
 
     Use as a context manager (or :meth:`start`/:meth:`stop`). Attributes: ``base_url``,
     ``token``, ``stats`` (request and connection counters), ``faults`` (the
-    :class:`~invoicing_bridge.testing.emulator.FaultInjector`: ``faults.scheduled.append
+    :class:`~invoicing_bridge.emulation.FaultInjector`: ``faults.scheduled.append
     ("503")``), ``state`` (the tables), ``server``; :meth:`profile` gives backend options.
     """
 
-    def __init__(
-        self,
-        invoices: int = 25,
-        seed: int = 1,
-        token: str | None = None,
-        api_version: int | str = 2,
-        latency_ms: float = 0,
-        fault_rate: float = 0.0,
-        fault_kinds: Sequence[str] = FAULT_KINDS,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        **install: Any,
-    ):
-        self.api_version = int(api_version)
-        self.state = PerfexState(api_version=self.api_version, token=token, seed=seed, **install)
-        seed_install(self.state, invoices, seed)
-        self._serve(
-            PerfexApp(self.state),
-            api_path="/api",
-            host=host,
-            port=port,
-            latency_ms=latency_ms,
-            fault_rate=fault_rate,
-            fault_kinds=fault_kinds,
-            seed=seed,
-        )
+    name = "perfex"
+    api_path = "/api"
+    command_help = (
+        "Run a local Perfex CRM REST API module (seeded data) and print a config profile."
+    )
+    knobs = (
+        Knob("token", None, "The API token to accept (default: a random JWT)."),
+        Knob(
+            "api_version",
+            2,
+            "Module version to behave like: 2 (bare arrays, no ids on create) or 3.",
+            choices=["2", "3"],
+        ),
+        # The install's settings (see PerfexState), for Python callers.
+        Knob("prefix", "INV-", cli=False),
+        Knob("number_format", 1, cli=False),
+        Knob("padding", 6, cli=False),
+        Knob("formatted_number", False, cli=False),
+        Knob("empty_payment_answer", False, cli=False),
+        Knob("always_envelope", False, cli=False),
+        Knob("company_requires_vat", True, cli=False),
+    )
+
+    def create_app(self, knobs: Mapping[str, Any]) -> PerfexApp:
+        install = dict(knobs)
+        self.api_version = int(install.pop("api_version"))
+        self.state = PerfexState(api_version=self.api_version, seed=self.seed, **install)
+        seed_install(self.state, self.invoices, self.seed)
+        return PerfexApp(self.state)
 
     @property
     def token(self) -> str:
@@ -1953,35 +1950,5 @@ class PerfexEmulator(Emulator):
         }
 
 
-@click.command(name="perfex")
-@emulator_options
-@click.option("--token", default=None, help="The API token to accept (default: a random JWT).")
-@click.option(
-    "--api-version",
-    type=click.Choice(["2", "3"]),
-    default="2",
-    show_default=True,
-    help="Module version to behave like: 2 (bare arrays, no ids on create) or 3.",
-)
-def cli(
-    host: str,
-    port: int,
-    invoices: int,
-    seed: int,
-    latency_ms: float,
-    fault_rate: float,
-    token: str | None,
-    api_version: str,
-) -> None:
-    """Run a local Perfex CRM REST API module (seeded data) and print a config profile."""
-    emulator = PerfexEmulator(
-        invoices=invoices,
-        seed=seed,
-        token=token,
-        api_version=int(api_version),
-        latency_ms=latency_ms,
-        fault_rate=fault_rate,
-        host=host,
-        port=port,
-    )
-    print_profile_and_serve(emulator.server, "perfex-emulator", emulator.profile())
+#: ``invoicing-bridge emulate perfex``.
+cli = PerfexEmulator.click_command()
