@@ -10,13 +10,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from ..backends.base import InvoicingBackend
-from ..exceptions import (
-    BackendError,
-    InvoicingBridgeError,
-    RateLimited,
-    ServerError,
-    TransportError,
-)
+from ..exceptions import BackendError, InvoicingBridgeError
 from ..models import Client, Invoice, Payment
 from .ledger import LedgerScope
 from .report import MigrationReport, RecordResult
@@ -24,7 +18,6 @@ from .report import MigrationReport, RecordResult
 __all__ = ["Job", "VerificationError"]
 
 CENT = Decimal("0.01")
-_TRANSIENT = (TransportError, RateLimited, ServerError)
 
 
 class VerificationError(InvoicingBridgeError):
@@ -50,29 +43,16 @@ def reason(exc: BaseException) -> str:
 
 
 def may_have_landed(exc: BaseException) -> bool:
-    """The failed request may have been applied by the server (its answer was lost).
-
-    :attr:`BackendError.may_have_landed <invoicing_bridge.exceptions.BackendError>` decides;
-    an error without it (a mapping failure, possibly of the create's answer) counts as
-    landed: the ledger keeps the intent, and the next run looks the record up.
-    """
-    landed = getattr(exc, "may_have_landed", None)
-    if isinstance(landed, bool):
-        return landed
-    # Until every BackendError carries the property: never sent, or refused with 429.
-    if isinstance(exc, RateLimited):
-        return False
-    if isinstance(exc, TransportError):
-        return exc.request_sent
-    return True
+    """The failed request may have been applied by the server (its answer was lost):
+    :attr:`BackendError.may_have_landed <invoicing_bridge.exceptions.BackendError>`. Any
+    other error (a mapping failure, possibly of the create's answer) counts as landed:
+    the ledger keeps the intent, and the next run looks the record up."""
+    return exc.may_have_landed if isinstance(exc, BackendError) else True
 
 
 def transient(exc: BaseException) -> bool:
-    """Trying again later may succeed (the error's ``transient``)."""
-    value = getattr(exc, "transient", None)
-    if isinstance(value, bool):
-        return value
-    return isinstance(exc, _TRANSIENT)
+    """Trying again later may succeed (:attr:`BackendError.transient`)."""
+    return isinstance(exc, BackendError) and exc.transient
 
 
 @dataclass
