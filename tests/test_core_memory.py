@@ -95,3 +95,21 @@ def test_parse_payload_refuses_a_float_amount(backend: MemoryBackend) -> None:
     data["total"] = 100.0
     with pytest.raises(MappingError, match="float"):
         backend.parse_payload("invoice", data)
+
+
+def test_find_client_compares_by_the_identity_rule(backend: MemoryBackend) -> None:
+    stored = backend.create_client(
+        Client(name="Acme  Trading LLC", email="Billing@Acme.test", tax_number="EG 300-123")
+    )
+    assert backend.find_client(tax_number="eg300123") == stored
+    assert backend.find_client(email=" billing@acme.TEST ") == stored
+    assert backend.find_client(name="acme trading  llc") == stored
+    assert backend.find_client(name="AcmeTrading LLC") is None  # words stay apart
+    assert backend.find_client(email="billing@acme.test", tax_number="999") is None
+
+
+def test_label_names_the_backend_and_its_label_option() -> None:
+    with MemoryBackend(label="books") as backend:
+        assert backend.label == "memory:books"
+        created = backend.create_client(Client(name="A"))
+        assert created.source is not None and created.source.backend == "books"
