@@ -16,6 +16,7 @@ from invoicing_bridge import (
     InvoiceStatus,
     MappingError,
     Payment,
+    PaymentStatus,
 )
 from invoicing_bridge.backends.base import Feature
 from invoicing_bridge.backends.http import ErrorInfo, HTTPBackend, HTTPOptions
@@ -160,6 +161,8 @@ class AcmeBackend(HTTPBackend):
         created = self.http.post("/invoices", json_body=body).data["invoice"]
         invoice_id = str(created["id"])
         for payment in invoice.payments:  # Acme records payments one by one
+            if payment.status is not PaymentStatus.COMPLETED:
+                continue  # the contract: only completed payments are recorded
             self.record_payment(dataclasses.replace(payment, invoice_id=invoice_id))
         return self.get_invoice(invoice_id)
 

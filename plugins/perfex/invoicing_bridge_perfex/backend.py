@@ -18,6 +18,7 @@ What the module does that shapes this code (the notes' sections in brackets):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -47,7 +48,14 @@ from invoicing_bridge.exceptions import (
     ServerError,
     TransportError,
 )
-from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment, TaxRate
+from invoicing_bridge.models import (
+    Client,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    TaxRate,
+)
 
 from .countries import country_id
 from .numbers import DRAFT_NUMBER, parse_number
@@ -839,8 +847,9 @@ class PerfexBackend(HTTPBackend):
         """Create the invoice (form fields, PHP bracket keys) and return it as stored.
 
         The number is the integer in ``invoice.number`` (another system's ``"000017"``
-        becomes 17); a draft is saved as a Perfex draft; payments are not created (record
-        them with :meth:`record_payment`). 2.x answers no id: the new invoice is found by
+        becomes 17); a draft is saved as a Perfex draft; the invoice's completed payments
+        are then recorded one by one (:meth:`record_payment`), pending ones are not. 2.x
+        answers no id: the new invoice is found by
         number, customer and year. When the answer is lost (timeout, dropped connection,
         5xx) the same lookup tells whether it was stored.
 
@@ -861,7 +870,7 @@ class PerfexBackend(HTTPBackend):
                 plan.number,
                 exc.message,
             )
-            return self._written(located, plan)
+            return self._with_payments(self._written(located, plan), invoice)
         new_id = None
         if isinstance(answer.data, Mapping) and answer.data.get("record_id"):
             new_id = str(answer.data["record_id"])  # 3.x
@@ -875,7 +884,24 @@ class PerfexBackend(HTTPBackend):
                 path="invoices",
                 status_code=answer.status_code,
             )
-        return self._written(new_id, plan)
+        return self._with_payments(self._written(new_id, plan), invoice)
+
+    def _with_payments(self, stored: Invoice, invoice: Invoice) -> Invoice:
+        """Record ``invoice``'s completed payments on the created ``stored`` invoice and
+        return it as it stands after them (the create contract: completed payments are
+        recorded, pending ones are not)."""
+        done = [p for p in invoice.payments if p.status is PaymentStatus.COMPLETED]
+        if not done or stored.id is None:
+            return stored
+        for payment in done:
+            self.record_payment(dataclasses.replace(payment, id=None, invoice_id=stored.id))
+        after = self.get_invoice(stored.id)
+        if len(after.items) == len(stored.items):
+            for item, known in zip(after.items, stored.items, strict=True):
+                item.taxes = known.taxes
+                item.extra.update(known.extra)
+            after.extra.pop("item_taxes", None)
+        return after
 
     def update_invoice(self, invoice: Invoice) -> Invoice:
         """Replace invoice ``invoice.id`` with this one (2.x: a raw JSON body, the whole
