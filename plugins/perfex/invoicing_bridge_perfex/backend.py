@@ -43,8 +43,6 @@ from invoicing_bridge.exceptions import (
     ConfigurationError,
     MappingError,
     NotFound,
-    PermissionDenied,
-    RateLimited,
     ServerError,
     TransportError,
 )
@@ -57,37 +55,23 @@ from invoicing_bridge.models import (
     TaxRate,
 )
 
+from .cents import round_cents
 from .countries import country_id
+from .lookups import PerfexLookups
+from .mapper import PerfexMapper
 from .numbers import DRAFT_NUMBER, parse_number
 from .phpforms import encode_form
-from .schemas import (
-    POSSIBLE_STATUSES,
-    InvoicePlan,
-    PerfexClientSchema,
-    PerfexClientWriteSchema,
-    PerfexInvoiceSchema,
-    PerfexInvoiceWriteSchema,
-    PerfexLine,
-    PerfexLookups,
-    PerfexPaymentSchema,
-    PerfexPaymentWriteSchema,
-    PerfexSchema,
-    PerfexTotals,
-    load_many,
-    method_slug,
-    perfex_lines,
-    perfex_number_of,
-    perfex_totals,
-    round_cents,
-    to_date,
-)
+from .plan import perfex_lines, perfex_number_of, perfex_totals
+from .schemas.context import method_slug
+from .schemas.fields import to_date
+from .schemas.read import POSSIBLE_STATUSES
+from .schemas.write import InvoicePlan, PerfexLine, PerfexTotals
 
 __all__ = ["PerfexBackend", "PerfexOptions", "parse_error"]
 
 log = logging.getLogger("invoicing_bridge.perfex")
 
 T = TypeVar("T")
-S = TypeVar("S", bound=PerfexSchema)
 
 NO_DATA = "no data were found"
 #: How many invoices' after-write state is kept, and for how long (seconds).
@@ -370,12 +354,8 @@ class PerfexBackend(HTTPBackend):
         self.http = self._make_http(
             base_url=o["base_url"], headers=headers, secrets=[token], error_parser=parse_error
         )
-        self._modes_loaded = False
-        self._taxes_loaded = False
+        self.lookups.fetch = self._rows
         self._state_lock = threading.Lock()
-        #: Held while the payment modes or the taxes are fetched: concurrent workers used
-        #: to fetch them once each (10 times with 16 workers).
-        self._fetch_lock = threading.RLock()
         #: What this backend read back right after its own write to an invoice (create,
         #: update, payment): the payment ids and the currency, by invoice id, with when.
         #: The next payment on that invoice starts from it instead of reading the invoice
@@ -393,6 +373,7 @@ class PerfexBackend(HTTPBackend):
             padding=int(o.get("number_padding", 6)),
             infer_taxes=bool(o.get("infer_line_taxes", True)),
         )
+        self.mapper = PerfexMapper(self.lookups)
 
     # ----------------------------------------------------------------- plumbing
 
@@ -458,9 +439,6 @@ class PerfexBackend(HTTPBackend):
             raise MappingError(f"GET {path}: not a record", backend=self.name)
         return data
 
-    def _map(self, schema: Any, payload: Any, kind: str) -> list[Any]:
-        return load_many(schema, payload, kind)
-
     def _parallel(self, func: Callable[[Any], T], items: list[Any]) -> list[T]:
         workers = min(int(self.options.get("detail_workers", 4)), len(items))
         if workers <= 1:
@@ -468,70 +446,13 @@ class PerfexBackend(HTTPBackend):
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="perfex") as pool:
             return list(pool.map(func, items))
 
-    def _ensure_modes(self) -> dict[str, str]:
-        """Payment modes of the install (``/api/common/payment_mode``), fetched once (one
-        thread fetches, the others wait for it)."""
-        if not self._modes_loaded:
-            with self._fetch_lock:
-                if self._modes_loaded:
-                    return dict(self.lookups.payment_modes)
-                try:
-                    rows = list(self._rows("common/payment_mode"))
-                except (NotFound, PermissionDenied) as exc:
-                    log.warning("perfex: payment modes not readable (%s)", exc.message)
-                    rows = []
-                for row in rows:
-                    if isinstance(row, Mapping) and row.get("id") is not None:
-                        self.lookups.learn_payment_mode(str(row["id"]), str(row.get("name") or ""))
-                with self._state_lock:
-                    self._modes_loaded = True
-                    self._active_modes = [
-                        str(r["id"])
-                        for r in rows
-                        if isinstance(r, Mapping)
-                        and r.get("id") is not None
-                        and str(r.get("active", "1")) == "1"
-                        and str(r.get("expenses_only", "0")) != "1"
-                    ]
-        return dict(self.lookups.payment_modes)
-
-    def _ensure_taxes(self) -> None:
-        """The install's taxes (``/api/common/tax_data``), fetched once; used to send a
-        neutral tax under the name Perfex knows it by (one thread fetches, the others wait
-        for it)."""
-        if self._taxes_loaded:
-            return
-        with self._fetch_lock:
-            if self._taxes_loaded:
-                return
-            try:
-                rows = list(self._rows("common/tax_data"))
-            except (NotFound, PermissionDenied) as exc:
-                log.warning("perfex: taxes not readable (%s)", exc.message)
-                rows = []
-            except (TransportError, ServerError, RateLimited) as exc:
-                # Only names and inference depend on them: try again next time.
-                log.warning("perfex: taxes not read this time (%s)", exc.message)
-                return
-            taxes = []
-            for row in rows:
-                if isinstance(row, Mapping) and row.get("name") is not None:
-                    try:
-                        taxes.append((str(row["name"]), round_cents(Decimal(str(row["taxrate"])))))
-                    except (ArithmeticError, KeyError, ValueError):
-                        continue
-            with self._state_lock:
-                self.lookups.taxes = taxes
-                self._taxes_loaded = True
-
     def check_connection(self) -> dict[str, Any]:
         """Authenticate by reading the payment modes (a small answer on every install).
 
         Raises AuthenticationError (Perfex's 404 for a bad token), PermissionDenied,
         TransportError.
         """
-        self._modes_loaded = False
-        modes = self._ensure_modes()
+        modes = self.lookups.ensure_modes(again=True)
         return {
             "backend": self.name,
             "api_version": self.detected_version or self.options["api_version"],
@@ -541,21 +462,6 @@ class PerfexBackend(HTTPBackend):
 
     # ----------------------------------------------------------------- invoices
 
-    def _schema(self, cls: type[S]) -> S:
-        """One schema of each kind per backend (building one costs more than a load)."""
-        cache: dict[type[Any], Any] = self.__dict__.setdefault("_schemas", {})
-        if cls not in cache:
-            cache[cls] = cls(lookups=self.lookups)
-        schema: S = cache[cls]
-        return schema
-
-    def _invoice_schema(self) -> PerfexInvoiceSchema:
-        return self._schema(PerfexInvoiceSchema)
-
-    def _map_invoice(self, payload: Any) -> Invoice:
-        invoice: Invoice = self._map(self._invoice_schema(), payload, "invoice")[0]
-        return invoice
-
     def get_invoice(self, id: str) -> Invoice:
         """One invoice with items, payments and customer. Raises NotFound.
 
@@ -564,8 +470,8 @@ class PerfexBackend(HTTPBackend):
         :func:`~invoicing_bridge_perfex.schemas.infer_line_taxes`)."""
         data = self._one(f"invoices/{quote(str(id), safe='')}")
         if self.lookups.infer_taxes and _lacks_line_taxes(data):
-            self._ensure_taxes()
-        return self._map_invoice(data)
+            self.lookups.ensure_taxes()
+        return self.mapper.invoice(data)
 
     def _detail_or_none(self, row: Mapping[str, Any]) -> Invoice | None:
         invoice_id = row.get("invoiceid") or row.get("id")
@@ -596,7 +502,7 @@ class PerfexBackend(HTTPBackend):
                 found = self._parallel(self._detail_or_none, rows)
                 invoices = [i for i in found if i is not None]
             else:
-                invoices = self._map(self._invoice_schema(), rows, "invoice")
+                invoices = self.mapper.load("invoice", rows)
             for invoice in invoices:
                 if status is None or invoice.status is status:
                     yield invoice
@@ -650,7 +556,7 @@ class PerfexBackend(HTTPBackend):
         ]
         if not rows:
             return None
-        candidates = [self._map_invoice(r) for r in rows]
+        candidates = [self.mapper.invoice(r) for r in rows]
         wanted = " ".join(number.split()).casefold()
         exact = [c for c in candidates if c.number.casefold() == wanted]
         if exact:
@@ -668,8 +574,8 @@ class PerfexBackend(HTTPBackend):
         configured = list(self.options.get("payment_modes") or [])
         if configured:
             return configured
-        self._ensure_modes()
-        modes = list(getattr(self, "_active_modes", []))
+        self.lookups.ensure_modes()
+        modes = list(self.lookups.active_modes)
         if not modes:
             raise MappingError(
                 "Perfex requires allowed payment modes on an invoice and none could be read "
@@ -738,7 +644,7 @@ class PerfexBackend(HTTPBackend):
                 backend=self.name,
                 field="status",
             )
-        lines = perfex_lines(invoice.items, self.lookups)
+        lines = perfex_lines(invoice.items, self.lookups.context())
         adjustment = round_cents(invoice.adjustment)
         totals = perfex_totals(
             lines,
@@ -787,7 +693,7 @@ class PerfexBackend(HTTPBackend):
                 field="client.id",
             )
         self._checked(invoice, creating=current is None)  # refuse before any request
-        self._ensure_taxes()  # then send each tax under the name the install knows
+        self.lookups.ensure_taxes()  # then send each tax under the name the install knows
         currency_id, lines, totals, number = self._checked(invoice, creating=current is None)
         if current is not None:
             modes = list(current.extra.get("allowed_payment_modes") or [])
@@ -857,7 +763,7 @@ class PerfexBackend(HTTPBackend):
         InvalidRequest (Perfex's validation, e.g. a number already used this year).
         """
         plan = self._plan(invoice)
-        form = encode_form(PerfexInvoiceWriteSchema(plan=plan).dump(invoice))
+        form = self.mapper.invoice_form(invoice, plan)
         headers = {"Idempotency-Key": str(uuid.uuid4())} if self._v3_requests else None
         try:
             answer = self.http.post("invoices", data=form, headers=headers)
@@ -924,7 +830,7 @@ class PerfexBackend(HTTPBackend):
                         field=f"items[{index}].taxes",
                     )
         plan = self._plan(invoice, current)
-        body = PerfexInvoiceWriteSchema(plan=plan, for_update=True).dump(invoice)
+        body = self.mapper.invoice_body(invoice, plan)
         path = f"invoices/{quote(invoice.id, safe='')}"
         try:
             self.http.put(path, json_body=body)
@@ -944,9 +850,6 @@ class PerfexBackend(HTTPBackend):
         self.http.delete(f"invoices/{quote(str(id), safe='')}")
 
     # ----------------------------------------------------------------- clients
-
-    def _client_schema(self) -> PerfexClientSchema:
-        return self._schema(PerfexClientSchema)
 
     def _contacts(self, client_id: str) -> list[Mapping[str, Any]]:
         try:
@@ -975,15 +878,12 @@ class PerfexBackend(HTTPBackend):
 
     def get_client(self, id: str, *, with_contact: bool = True) -> Client:
         """A customer (and its primary contact's email). Raises NotFound."""
-        client: Client = self._map(
-            self._client_schema(), self._one(f"customers/{quote(str(id), safe='')}"), "client"
-        )[0]
+        client = self.mapper.client(self._one(f"customers/{quote(str(id), safe='')}"))
         return self._with_contact(client) if with_contact else client
 
     def iter_clients(self) -> Iterator[Client]:
-        schema = self._client_schema()
         for chunk in _chunks(self._rows("customers"), self._page_size):
-            clients: list[Client] = self._map(schema, chunk, "client")
+            clients: list[Client] = self.mapper.load("client", chunk)
             yield from self._parallel(self._with_contact, clients)
 
     def find_client(
@@ -1056,7 +956,7 @@ class PerfexBackend(HTTPBackend):
         """Create a customer (2.x answers no id: found again by company name) and, when
         ``primary_contacts`` is on and the client has an email, its primary contact (with a
         random password and no welcome email). Raises InvalidRequest."""
-        fields_ = PerfexClientWriteSchema(lookups=self.lookups).dump(client)
+        fields_ = self.mapper.client_fields(client)
         if not fields_["company"]:
             raise MappingError(
                 "Perfex customers need a company name", backend=self.name, field="name"
@@ -1116,7 +1016,7 @@ class PerfexBackend(HTTPBackend):
         if not client.id:
             raise NotFound("the client has no id", backend=self.name, status_code=None)
         self.get_client(client.id, with_contact=False)  # NotFound before writing
-        body = PerfexClientWriteSchema(lookups=self.lookups).dump(client)
+        body = self.mapper.client_fields(client)
         try:
             self.http.put(f"customers/{quote(client.id, safe='')}", json_body=body)
         except APIError as exc:
@@ -1151,25 +1051,21 @@ class PerfexBackend(HTTPBackend):
 
     # ----------------------------------------------------------------- payments
 
-    def _payment_schema(self) -> PerfexPaymentSchema:
-        return self._schema(PerfexPaymentSchema)
-
     def iter_payments(self, *, invoice_id: str | None = None) -> Iterator[Payment]:
         """Every payment, or one invoice's (read from the invoice, with its currency)."""
-        self._ensure_modes()
+        self.lookups.ensure_modes()
         if invoice_id is not None:
             try:
                 yield from self.get_invoice(invoice_id).payments
             except NotFound:
                 return
             return
-        schema = self._payment_schema()
         for chunk in _chunks(self._rows("payments"), self._page_size):
-            yield from self._map(schema, chunk, "payment")
+            yield from self.mapper.load("payment", chunk)
 
     def get_payment(self, id: str) -> Payment:
         """One payment (by ``paymentid``). Raises NotFound."""
-        self._ensure_modes()
+        self.lookups.ensure_modes()
         data = self.http.get(f"payments/{quote(str(id), safe='')}").data
         rows = data if isinstance(data, list) else [data]
         rows = [r for r in rows if isinstance(r, Mapping)]
@@ -1179,8 +1075,7 @@ class PerfexBackend(HTTPBackend):
                 row = rows[0]
             else:
                 raise NotFound(f"payment {id} not found", backend=self.name, status_code=404)
-        payment: Payment = self._map(self._payment_schema(), row, "payment")[0]
-        return payment
+        return self.mapper.payment(row)
 
     @staticmethod
     def _new_payment(
@@ -1229,7 +1124,7 @@ class PerfexBackend(HTTPBackend):
         if not payment.invoice_id:
             raise NotFound("the payment has no invoice id", backend=self.name, status_code=None)
         known_ids, currency = self._before_payment(str(payment.invoice_id))
-        self._ensure_modes()
+        self.lookups.ensure_modes()
         mode = self.lookups.mode_for(payment.method)
         if mode is None:
             mode = _gateway_id(payment.method)
@@ -1246,12 +1141,11 @@ class PerfexBackend(HTTPBackend):
             log.info("perfex: no payment mode for %r (has: %s): stored as is", mode, known)
         # Perfex stores cents (DECIMAL(15,2)); what it cannot hold is kept in extra.
         amount = round_cents(payment.amount)
-        form = PerfexPaymentWriteSchema(mode=mode).dump(payment)
-        form["amount"] = format(amount, "f")
+        form = self.mapper.payment_form(payment, mode=mode, amount=amount)
         recorded: Payment | None = None
         after: Invoice | None = None
         try:
-            answer = self.http.post("payments", data=encode_form(form), allow_empty=True)
+            answer = self.http.post("payments", data=form, allow_empty=True)
         except (TransportError, ServerError) as exc:
             after = self.get_invoice(payment.invoice_id)
             recorded = self._new_payment(known_ids, after, amount, payment.reference)
@@ -1302,14 +1196,7 @@ class PerfexBackend(HTTPBackend):
     def parse_payload(self, kind: str, payload: Any) -> list[Invoice | Client | Payment]:
         """Map a saved Perfex payload offline: a single GET, a list (2.x array or 3.x page)
         or a search answer, or one row of them. Raises MappingError."""
-        schemas: dict[str, Any] = {
-            "invoice": self._invoice_schema,
-            "client": self._client_schema,
-            "payment": self._payment_schema,
-        }
-        if kind not in schemas:
-            raise MappingError(f"unknown record kind {kind!r}", backend=self.name)
-        records: list[Invoice | Client | Payment] = self._map(schemas[kind](), payload, kind)
+        records: list[Invoice | Client | Payment] = self.mapper.load(kind, payload)
         return records
 
 
