@@ -9,6 +9,7 @@ learned something the schemas are built again with the new snapshot.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -33,7 +34,7 @@ from .schemas.write import (
     PerfexPaymentWriteSchema,
 )
 
-__all__ = ["PerfexMapper"]
+__all__ = ["PerfexMapper", "lacks_line_taxes"]
 
 S = TypeVar("S", bound=PerfexSchema)
 
@@ -42,6 +43,17 @@ _READERS: dict[str, type[PerfexSchema]] = {
     "client": PerfexClientSchema,
     "payment": PerfexPaymentSchema,
 }
+
+
+def lacks_line_taxes(data: Mapping[str, Any]) -> bool:
+    """Whether an invoice read has tax but its lines carry none [notes §4.1]: the install's
+    taxes must be at hand (fetched) before it is loaded, to infer them."""
+    items = data.get("items")
+    if not isinstance(items, list) or not items:
+        return False
+    if all(isinstance(i, Mapping) and isinstance(i.get("taxes"), list) for i in items):
+        return False
+    return str(data.get("total_tax") or "0").strip() not in ("0", "0.00", "0.0", "")
 
 
 class PerfexMapper:

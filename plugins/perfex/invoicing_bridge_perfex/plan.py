@@ -10,18 +10,30 @@ a plan needs (taxes, payment modes, the customer's address) beforehand.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 from invoicing_bridge.exceptions import MappingError
-from invoicing_bridge.models import Invoice, LineItem
+from invoicing_bridge.models import Client, Invoice, InvoiceStatus, LineItem
 
 from .cents import ZERO, round_cents
-from .numbers import MAX_NUMBER, parse_number
-from .schemas.context import PerfexContext
-from .schemas.write import PerfexLine, PerfexTotals
+from .countries import country_id
+from .numbers import DRAFT_NUMBER, MAX_NUMBER, as_int, parse_number
+from .schemas.context import PerfexContext, method_slug
+from .schemas.write import InvoicePlan, PerfexLine, PerfexTotals
 
-__all__ = ["perfex_lines", "perfex_number_of", "perfex_totals"]
+__all__ = [
+    "billing_fields",
+    "check_invoice",
+    "created_invoice_id",
+    "gateway_id",
+    "perfex_lines",
+    "perfex_number_of",
+    "perfex_totals",
+    "with_customer_address",
+]
 
 BACKEND = "perfex"
 
@@ -118,3 +130,140 @@ def perfex_number_of(invoice: Invoice) -> int:
             field="number",
         )
     return parsed.number
+
+
+# --------------------------------------------------------------------------- invoices
+
+
+def check_invoice(
+    invoice: Invoice, context: PerfexContext, *, creating: bool
+) -> tuple[str, list[PerfexLine], PerfexTotals, int]:
+    """What Perfex would store for ``invoice``, computed offline: the currency id, the
+    lines, the totals and the number. Raises MappingError for what it cannot take."""
+    currency_id = context.currency_id(invoice.currency)
+    if currency_id is None:
+        raise MappingError(
+            f"currency {invoice.currency} has no Perfex currency id: add it to the "
+            "currencies option (code = id)",
+            backend=BACKEND,
+            field="currency",
+        )
+    if creating and invoice.status is InvoiceStatus.VOID:
+        raise MappingError(
+            "the Perfex API cannot create a cancelled (void) invoice",
+            backend=BACKEND,
+            field="status",
+        )
+    lines = perfex_lines(invoice.items, context)
+    adjustment = round_cents(invoice.adjustment)
+    totals = perfex_totals(
+        lines,
+        discount_total=round_cents(invoice.discount_total),
+        adjustment=adjustment,
+        expected_tax=invoice.tax_total,
+    )
+    if totals.subtotal <= 0 or totals.total <= 0:
+        raise MappingError(
+            f"Perfex refuses invoices whose subtotal or total is not above zero "
+            f"(subtotal {totals.subtotal}, total {totals.total})",
+            backend=BACKEND,
+            field="total",
+        )
+    if invoice.subtotal or invoice.total:
+        # Perfex recomputes the tax its own way (per line, unrounded, then rounded once)
+        # and keeps what we send as subtotal and total: an invoice whose totals were
+        # rounded otherwise cannot be stored as it is.
+        for name, perfex in (
+            ("subtotal", totals.subtotal),
+            ("tax_total", totals.total_tax),
+            ("total", totals.total),
+        ):
+            own = round_cents(getattr(invoice, name))
+            if own != perfex:
+                raise MappingError(
+                    f"Perfex computes {name} {perfex} for these lines, the invoice says {own}",
+                    backend=BACKEND,
+                    field=name,
+                )
+    return currency_id, lines, totals, perfex_number_of(invoice)
+
+
+def billing_fields(invoice: Invoice, current: Invoice | None) -> dict[str, str]:
+    """The ``billing_*`` fields from the invoice's client (on an update without a street,
+    the street stored on the ``current`` invoice)."""
+    address = invoice.client.address
+    street = ""
+    if address is not None:
+        street = "\n".join(p for p in (address.line1, address.line2) if p)
+    billing = {
+        "billing_street": street,
+        "billing_city": (address.city if address else None) or "",
+        "billing_state": (address.state if address else None) or "",
+        "billing_zip": (address.postal_code if address else None) or "",
+        "billing_country": country_id(address.country if address else None) or "",
+    }
+    if not street and current is not None:
+        raw_street = current.raw.get("billing_street")
+        if raw_street:
+            billing["billing_street"] = str(raw_street)
+    return billing
+
+
+def with_customer_address(billing: dict[str, str], customer: Client | None) -> dict[str, str]:
+    """``billing`` filled from the Perfex customer's address (the Perfex UI does the same
+    when an invoice has no billing street). Raises MappingError when there is still no
+    street: Perfex requires one."""
+    if not billing["billing_street"] and customer is not None and customer.address is not None:
+        a = customer.address
+        billing = {
+            **billing,
+            "billing_street": "\n".join(p for p in (a.line1, a.line2) if p),
+            "billing_city": a.city or billing["billing_city"],
+            "billing_state": a.state or billing["billing_state"],
+            "billing_zip": a.postal_code or billing["billing_zip"],
+            "billing_country": country_id(a.country) or billing["billing_country"],
+        }
+    if not billing["billing_street"]:
+        raise MappingError(
+            "Perfex requires a billing street and neither the invoice's client nor the "
+            "Perfex customer has an address",
+            backend=BACKEND,
+            field="client.address.line1",
+        )
+    return billing
+
+
+def created_invoice_id(
+    rows: Iterable[Mapping[str, Any]], plan: InvoicePlan, invoice: Invoice
+) -> str | None:
+    """Among search rows, the invoice just created from ``plan`` (2.x answers no id): the
+    row of its number, customer and year (numbers are unique per year), the newest."""
+    number = DRAFT_NUMBER if plan.draft else plan.number
+    found = [
+        r
+        for r in rows
+        if as_int(r.get("number")) == number
+        and str(r.get("clientid")) == plan.client_id
+        and str(r.get("date", ""))[:4] == f"{invoice.issue_date:%Y}"
+    ]
+    if plan.draft:
+        wanted_total = str(plan.totals.total)
+        found = [
+            r
+            for r in found
+            if str(r.get("date", ""))[:10] == invoice.issue_date.isoformat()
+            and str(r.get("total")) == wanted_total
+        ]
+    if not found:
+        return None
+    best = max(found, key=lambda r: as_int(r.get("invoiceid") or r.get("id")))
+    return str(best.get("invoiceid") or best.get("id"))
+
+
+# --------------------------------------------------------------------------- payments
+
+
+def gateway_id(method: str) -> str | None:
+    """A method as Perfex's ``paymentmode`` holds a gateway (``varchar(40)``), if it fits."""
+    slug = method_slug(method)
+    return slug if re.fullmatch(r"[a-z][a-z0-9_]{0,39}", slug) else None
