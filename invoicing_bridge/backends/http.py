@@ -374,6 +374,38 @@ class _BoundedAdapter(HTTPAdapter):
         }
 
 
+class _GuardedSession(requests.Session):
+    """A session that sends credentials to its home origin only.
+
+    requests strips ``Authorization`` on a redirect to another host, but not custom
+    headers: ``apikey`` (Daftra) and ``authtoken`` (Perfex) would follow a redirect
+    anywhere. Here every credential header (:data:`SECRET_HEADERS`) is removed from a
+    request to any origin other than ``home`` (another host, port or scheme; http to
+    https on the same host and default ports stays home, as requests allows): on a
+    redirect, and on an absolute URL given as the path.
+    """
+
+    def __init__(self, home: str) -> None:
+        super().__init__()
+        self.home = home
+
+    def _strip_credentials(self, request: requests.PreparedRequest) -> None:
+        if request.url and self.should_strip_auth(self.home, request.url):  # type: ignore[no-untyped-call]
+            for name in [name for name in request.headers if name.lower() in SECRET_HEADERS]:
+                del request.headers[name]
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        prepared = super().prepare_request(request)
+        self._strip_credentials(prepared)
+        return prepared
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        self._strip_credentials(prepared_request)
+
+
 class Redactor:
     """Masks secret values in any text or parsed body."""
 
@@ -452,7 +484,7 @@ class HTTPClient:
         self._sleep = sleep
         self._count_lock = threading.Lock()
         self.request_count = 0
-        self.session = requests.Session()
+        self.session = _GuardedSession(self.base_url)
         adapter = _BoundedAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
