@@ -42,8 +42,6 @@ from invoicing_bridge.exceptions import (
     ConfigurationError,
     MappingError,
     NotFound,
-    ServerError,
-    TransportError,
 )
 from invoicing_bridge.models import (
     Client,
@@ -364,26 +362,16 @@ class PerfexBackend(HTTPBackend):
         The number is the integer in ``invoice.number`` (another system's ``"000017"``
         becomes 17); a draft is saved as a Perfex draft; the invoice's completed payments
         are then recorded one by one (:meth:`record_payment`), pending ones are not. 2.x
-        answers no id: the new invoice is found by
-        number, customer and year. When the answer is lost (timeout, dropped connection,
-        5xx) the same lookup tells whether it was stored.
+        answers no id: the new invoice is found by number, customer and year (the API
+        forces this lookup; a lost answer is not looked up here: the error says
+        ``may_have_landed`` and the migration job, which holds the ledger, looks it up).
 
         Raises MappingError (unknown currency, line discounts, zero totals, void status),
-        InvalidRequest (Perfex's validation, e.g. a number already used this year).
+        InvalidRequest (Perfex's validation, e.g. a number already used this year),
+        TransportError or ServerError when the answer is lost.
         """
         plan = self._plan(invoice)
-        try:
-            answer = self.connection.create("invoices", self.mapper.invoice_form(invoice, plan))
-        except (TransportError, ServerError) as exc:
-            located = self._locate_invoice(plan, invoice)
-            if located is None:
-                raise
-            log.warning(
-                "perfex: invoice %s was stored although the answer failed (%s)",
-                plan.number,
-                exc.message,
-            )
-            return self._with_payments(self._written(located, plan), invoice)
+        answer = self.connection.create("invoices", self.mapper.invoice_form(invoice, plan))
         new_id = None
         if isinstance(answer.data, Mapping) and answer.data.get("record_id"):
             new_id = str(answer.data["record_id"])  # 3.x
@@ -721,7 +709,8 @@ class PerfexBackend(HTTPBackend):
         The answer's flag is ``paymentmode``, and 2.0.8 answers an empty body: the payment
         is confirmed by reading the invoice back (3.x's ``record_id`` is used when given).
         Raises NotFound (no such invoice), MappingError (no payment mode for the method),
-        InvalidRequest, APIError when the payment cannot be confirmed.
+        InvalidRequest, APIError when the payment cannot be confirmed, TransportError or
+        ServerError when the answer is lost (the migration job looks it up).
         """
         if not payment.invoice_id:
             raise NotFound("the payment has no invoice id", backend=self.name, status_code=None)
@@ -746,33 +735,26 @@ class PerfexBackend(HTTPBackend):
         form = self.mapper.payment_form(payment, mode=mode, amount=amount)
         recorded: Payment | None = None
         after: Invoice | None = None
-        try:
-            answer = self.connection.post("payments", form, allow_empty=True)
-        except (TransportError, ServerError) as exc:
+        answer = self.connection.post("payments", form, allow_empty=True)
+        data = answer.data
+        if isinstance(data, Mapping) and data.get("record_id"):
+            after = self.get_invoice(payment.invoice_id)
+            record_id = str(data["record_id"])
+            recorded = next((p for p in after.payments if p.id == record_id), None)
+        if recorded is None:
+            # 2.x answers no id (2.0.8 nothing at all): the new payment is the one on the
+            # invoice that was not there before.
             after = self.get_invoice(payment.invoice_id)
             recorded = self._new_payment(known_ids, after, amount, payment.reference)
-            if recorded is None:
-                raise
-            log.warning("perfex: payment recorded although the answer failed (%s)", exc.message)
-        else:
-            data = answer.data
-            if isinstance(data, Mapping) and data.get("record_id"):
-                after = self.get_invoice(payment.invoice_id)
-                record_id = str(data["record_id"])
-                recorded = next((p for p in after.payments if p.id == record_id), None)
-            if recorded is None:
-                after = self.get_invoice(payment.invoice_id)
-                recorded = self._new_payment(known_ids, after, amount, payment.reference)
-            if recorded is None:
-                what = "an empty answer" if data is None else "its answer"
-                raise APIError(
-                    f"Perfex gave {what} to the payment but it is not on invoice "
-                    f"{payment.invoice_id}",
-                    backend=self.name,
-                    method="POST",
-                    path="payments",
-                    status_code=answer.status_code,
-                )
+        if recorded is None:
+            what = "an empty answer" if data is None else "its answer"
+            raise APIError(
+                f"Perfex gave {what} to the payment but it is not on invoice {payment.invoice_id}",
+                backend=self.name,
+                method="POST",
+                path="payments",
+                status_code=answer.status_code,
+            )
         if after is not None:
             self._remember(after)
         recorded.currency = recorded.currency or currency
