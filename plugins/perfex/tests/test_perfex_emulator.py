@@ -634,3 +634,19 @@ def test_validation_errors_reach_the_caller_with_field_errors(emulator: PerfexEm
                 data=[(k, "8123" if k == "number" else v) for k, v in FORM],
             )
     assert caught.value.field_errors == {"number": "The Invoice number is already in use"}
+
+
+def test_search_with_an_arabic_term_reaches_the_route_and_finds_the_customer(
+    emulator: PerfexEmulator,
+) -> None:
+    # The path arrives as WSGI latin-1 text; the router matches werkzeug's decoded path.
+    arabic = next(
+        c["company"] for c in emulator.state.clients.values() if not c["company"].isascii()
+    )
+    with backend_for(emulator) as backend:
+        found = backend.find_client(name=arabic)
+    assert found is not None and found.name == arabic
+    assert any(
+        route.startswith("GET /api/customers/search/")
+        for route in emulator.stats.snapshot()["by_route"]
+    )
