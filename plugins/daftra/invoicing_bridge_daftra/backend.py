@@ -40,7 +40,13 @@ import urllib3
 from marshmallow import Schema, ValidationError, fields, validate
 
 from invoicing_bridge.backends.base import RECORD_KINDS, Feature
-from invoicing_bridge.backends.http import ErrorInfo, HTTPBackend, HTTPOptions, HTTPResponse
+from invoicing_bridge.backends.http import (
+    ErrorInfo,
+    HTTPBackend,
+    HTTPOptions,
+    HTTPResponse,
+    loads_json,
+)
 from invoicing_bridge.exceptions import (
     AuthenticationError,
     BackendError,
@@ -59,7 +65,6 @@ from invoicing_bridge.models import (
 )
 from invoicing_bridge.schemas.fields import to_id
 
-from . import _json
 from .dates import DateReader, pattern_from_daftra, valid_pattern
 from .schemas import (
     DaftraClientBodySchema,
@@ -330,24 +335,22 @@ class DaftraBackend(HTTPBackend):
         params: Mapping[str, Any] | None = None,
         body: Any = None,
     ) -> HTTPResponse:
-        data = None if body is None else _json.dumps(body).encode("utf-8")
         token = self._ensure_token() if self.auth == "oauth" else None
         try:
-            return self.http.request(method, path, params=params, data=data)
+            return self.http.request(method, path, params=params, json_body=body)
         except AuthenticationError:
             if self.auth != "oauth":
                 raise
             # The token may have been revoked or expired early: renew it once, try again.
             log.info("%s: 401 with an OAuth token; renewing the token once", self.name)
             self._fetch_token(stale=token)
-            return self.http.request(method, path, params=params, data=data)
+            return self.http.request(method, path, params=params, json_body=body)
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return _json.loads(self._call("GET", path, params=params).text)
+        return self._call("GET", path, params=params).data
 
     def _send(self, method: str, path: str, body: Any) -> Any:
-        response = self._call(method, path, body=body)
-        return _json.loads(response.text) if response.text.strip() else None
+        return self._call(method, path, body=body).data
 
     def _create(self, path: str, body: Any) -> str:
         """POST a create; Daftra answers 202 ``{"id": "2415"}`` (api-notes §2)."""
@@ -484,7 +487,7 @@ class DaftraBackend(HTTPBackend):
             )
         if isinstance(payload, str | bytes):
             try:
-                payload = _json.loads(payload)
+                payload = loads_json(payload)
             except ValueError as exc:
                 raise MappingError(f"not JSON: {exc}", backend=self.name) from None
         records: list[Invoice | Client | Payment] = []

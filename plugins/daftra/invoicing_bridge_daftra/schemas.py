@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_dump, post_load, pre_load
 
+from invoicing_bridge.backends.http import loads_json
 from invoicing_bridge.exceptions import MappingError
 from invoicing_bridge.models import (
     ZERO,
@@ -516,7 +516,7 @@ class DaftraClientPaymentSchema(_PaymentFields):
         details = data["extra_details"]
         if isinstance(details, str) and details.strip():
             try:
-                details = json.loads(details, parse_float=Decimal)
+                details = loads_json(details)
             except ValueError:
                 extra["extra_details"] = details
                 details = None
