@@ -185,18 +185,6 @@ def display_name(company: str | None, first: str | None, last: str | None) -> st
     return joined or None
 
 
-def unwrap_row(data: Mapping[str, Any], key: str, siblings: Sequence[str] = ()) -> dict[str, Any]:
-    """The record of a row: ``data[key]`` with its siblings folded in, or ``data`` itself."""
-    inner = data.get(key) if key else None
-    if not isinstance(inner, Mapping):
-        return dict(data)
-    record = dict(inner)
-    for name in siblings:
-        if name not in record and name in data:
-            record[name] = data[name]
-    return record
-
-
 # --------------------------------------------------------------------------- status
 
 

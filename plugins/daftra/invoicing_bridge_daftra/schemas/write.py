@@ -25,6 +25,7 @@ from invoicing_bridge.models import (
     Payment,
     PaymentStatus,
     TaxRate,
+    identity_key,
 )
 from invoicing_bridge.schemas.base import BackendSchema
 from invoicing_bridge.schemas.fields import Number, to_decimal
@@ -53,10 +54,6 @@ def four_places(value: Decimal) -> Decimal:
     return value.quantize(FOUR_PLACES, ROUND_HALF_UP)
 
 
-def _norm(text: str | None) -> str:
-    return " ".join((text or "").split()).casefold()
-
-
 def tax_id_for(context: DaftraContext, tax: TaxRate, field: str) -> str:
     """The id of the account's exclusive tax of ``tax.rate`` (the one of the same name
     when several). Raises MappingError naming the rate when there is none, and
@@ -79,7 +76,8 @@ def tax_id_for(context: DaftraContext, tax: TaxRate, field: str) -> str:
             backend=context.backend,
             field=field,
         )
-    named = [t for t in fitting if _norm(t.name) == _norm(tax.name)]
+    wanted = identity_key("name", tax.name)
+    named = [t for t in fitting if identity_key("name", t.name) == wanted]
     return (named or fitting)[0].id
 
 
