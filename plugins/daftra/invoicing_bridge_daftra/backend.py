@@ -90,8 +90,8 @@ class DaftraBackend(HTTPBackend):
     )
     Options = DaftraOptions
 
-    http: Any
     connection: DaftraConnection
+    taxes: TaxTable
     mapper: DaftraMapper
 
     def __init__(self, **options: Any) -> None:
@@ -111,7 +111,7 @@ class DaftraBackend(HTTPBackend):
 
     @property
     def base_url(self) -> str:
-        return str(self.http.base_url)
+        return self.http.base_url
 
     @property
     def site_root(self) -> str:
