@@ -192,8 +192,7 @@ def apply(
     invoice = doc.invoice
     if invoice.currency != "SAR":
         raise EInvoiceError(
-            f"ZATCA needs the VAT in SAR; a {invoice.currency} invoice needs an exchange "
-            "rate, which the model does not carry",
+            f"ZATCA needs the VAT in SAR: no exchange rate for {invoice.currency}",
             invoice=invoice.number,
             field="currency",
         )
