@@ -98,3 +98,20 @@ def main(ctx: click.Context, config_path: str | None, debug: bool) -> None:
             level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
         )
         logging.getLogger("urllib3").setLevel(logging.INFO)  # it logs full URLs and headers
+    _print_config_warnings(debug)
+
+
+class _WarningPrinter(logging.Handler):
+    """Config warnings (an unsafe file, plain http) as ``warning: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.secho(f"warning: {record.getMessage()}", fg="yellow", err=True)
+
+
+def _print_config_warnings(debug: bool) -> None:
+    logger = logging.getLogger("invoicing_bridge.config")
+    for handler in [h for h in logger.handlers if isinstance(h, _WarningPrinter)]:
+        logger.removeHandler(handler)
+    # With --debug the root handler prints them (and the config file in use) already.
+    if not debug:
+        logger.addHandler(_WarningPrinter(logging.WARNING))
