@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import sqlite3
 import sys
 from typing import Any
 
@@ -66,6 +67,17 @@ class BridgeGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(ERROR_EXIT)
+        except (OSError, sqlite3.Error) as exc:
+            # A full disk or a vanished file while writing (the ledger's SQLite says
+            # "database or disk is full"): one line, not a traceback. What was written
+            # before stays: ledger rows are committed one by one, reports replaced whole.
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            filename = getattr(exc, "filename", None)
+            where = f"{filename}: " if filename else ""
+            reason = getattr(exc, "strerror", None) or str(exc)
+            click.secho(f"error: {where}{reason}", fg="red", err=True)
             ctx.exit(ERROR_EXIT)
 
 
