@@ -8,6 +8,14 @@ Where the file is looked for: ``--config PATH``, else ``./invoicing-bridge.toml`
     subdomain = "myshop"          # or base_url = "http://127.0.0.1:8001/api2"
     api_key = "${DAFTRA_API_KEY}" # ${VAR} is read from the environment
 
+    [profiles.shop.seller]        # optional: who issues the invoices, for e-invoices
+    name = "My Shop LLC"          # (see invoicing_bridge.einvoice.Seller)
+    vat_id = "SA300000000000003"
+    country = "SA"
+
+Tables in :data:`PROFILE_SECTIONS` are the profile's, not the backend's: they are kept
+in :attr:`Profile.sections` and never passed to the backend.
+
 Trust: the file in use is logged (``--debug`` shows it; ``check`` prints it). A file that
 someone else could have written (owned by another user, or writable by group or others)
 may not pull values from the environment: its ``${VAR}`` references are refused, since a
@@ -58,6 +66,8 @@ __all__ = [
 log = logging.getLogger("invoicing_bridge.config")
 
 LOCAL_NAME = "invoicing-bridge.toml"
+#: Sub-tables of a profile that belong to the profile, not to its backend's options.
+PROFILE_SECTIONS = frozenset({"seller"})
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -69,6 +79,8 @@ class Profile:
     backend: str
     options: dict[str, Any] = field(repr=False)
     path: Path | None = None
+    #: The profile's own tables (:data:`PROFILE_SECTIONS`), e.g. ``sections["seller"]``.
+    sections: dict[str, Any] = field(default_factory=dict, repr=False)
     #: What is unsafe but allowed about this profile (each also logged as a warning).
     warnings: tuple[str, ...] = ()
 
@@ -167,14 +179,28 @@ def profile_from_table(
                     option=key,
                 )
     options = {
-        key: _expand(value, name, key, env) for key, value in table.items() if key != "backend"
+        key: _expand(value, name, key, env)
+        for key, value in table.items()
+        if key != "backend" and key not in PROFILE_SECTIONS
+    }
+    sections = {
+        key: _expand(value, name, key, env)
+        for key, value in table.items()
+        if key in PROFILE_SECTIONS
     }
     cls = backend_class(backend)
     options = cls.load_options(options, profile=name)
     warnings = _warnings(name, table, options, cls.secret_options(), path)
     for warning in warnings:
         log.warning("%s", warning)
-    return Profile(name=name, backend=backend, options=options, path=path, warnings=warnings)
+    return Profile(
+        name=name,
+        backend=backend,
+        options=options,
+        path=path,
+        sections=sections,
+        warnings=warnings,
+    )
 
 
 def _uses_vars(value: Any) -> bool:
