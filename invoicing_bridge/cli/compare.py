@@ -11,7 +11,6 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 import click
@@ -26,6 +25,7 @@ from ..config import load_profile
 from ..migration.ledger import DEFAULT_LEDGER
 from . import ERROR_EXIT
 from .output import console
+from .paths import check_output, write_private
 
 __all__ = ["compare", "render", "renderable"]
 
@@ -120,6 +120,7 @@ def _text(report: ComparisonReport, fmt: str) -> str:
     type=click.Path(dir_okay=False),
     help="Write the report to this file instead of standard output.",
 )
+@click.option("--force", is_flag=True, help="Replace the --output file if it exists.")
 @click.pass_context
 def compare(
     ctx: click.Context,
@@ -131,6 +132,7 @@ def compare(
     tolerance: Decimal,
     fmt: str,
     output: str | None,
+    force: bool,
 ) -> None:
     """Compare the invoices of profiles LEFT and RIGHT and report every difference.
 
@@ -143,6 +145,7 @@ def compare(
         raise click.UsageError("--ledger goes with --match ledger")
     if match == "ledger" and ledger is None:
         ledger = DEFAULT_LEDGER
+    check_output(output, option="--output", force=force, protected=[ledger])
     config = (ctx.obj or {}).get("config")
     left_profile = load_profile(left, config)
     right_profile = load_profile(right, config)
@@ -172,11 +175,7 @@ def compare(
         else:
             click.echo(_text(report, fmt), nl=False)
     else:
-        try:
-            Path(output).write_text(_text(report, fmt), encoding="utf-8", newline="")
-        except OSError as exc:
-            click.secho(f"error: cannot write {output}: {exc.strerror}", fg="red", err=True)
-            ctx.exit(ERROR_EXIT)
+        write_private(output, _text(report, fmt), newline="")
         click.echo(f"report written to {output}", err=True)
     ctx.exit(0 if report.ok else DIFFERENT_EXIT)
 
