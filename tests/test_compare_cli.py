@@ -139,10 +139,15 @@ def test_json_format_prints_the_report(env: Env) -> None:
     assert data["left"] == "books (memory:books)"
     assert data["different"][0]["number"] == "1"
     assert data["different"][0]["right_number"] == "INV-1"
-    # The memory backend keeps balance_due = total - amount_paid: both differ.
+    # The memory backend keeps balance_due = total - amount_paid: it follows the total,
+    # and is grouped under it.
     assert data["different"][0]["differences"] == [
-        {"path": "total", "left": "23.00", "right": "23.50"},
-        {"path": "balance_due", "left": "18.00", "right": "18.50"},
+        {
+            "path": "total",
+            "left": "23.00",
+            "right": "23.50",
+            "derived": [{"path": "balance_due", "left": "18.00", "right": "18.50"}],
+        },
     ]
 
 
@@ -169,11 +174,12 @@ def test_csv_format_to_an_output_file(env: Env) -> None:
     assert result.stdout == ""
     assert "report written to" in result.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
-    assert [(r["kind"], r["left_number"], r["right_number"], r["path"]) for r in rows] == [
-        ("different", "1", "1", "total"),
-        ("different", "1", "1", "balance_due"),
-        ("only_left", "3", "", ""),
-        ("only_right", "", "2", ""),
+    assert [
+        (r["kind"], r["left_number"], r["right_number"], r["path"], r["derived"]) for r in rows
+    ] == [
+        ("different", "1", "1", "total", "balance_due 18.00 → 19.00"),
+        ("only_left", "3", "", "", ""),
+        ("only_right", "", "2", "", ""),
     ]
 
 

@@ -105,7 +105,8 @@ def _text(report: ComparisonReport, fmt: str) -> str:
     callback=_tolerance,
     metavar="AMOUNT",
     show_default=True,
-    help="Money amounts that differ by no more than this (in currency units) are equal.",
+    help="Money is rounded to its currency's precision, then amounts that differ by no "
+    "more than this (in currency units) are equal.",
 )
 @click.option(
     "--format",
@@ -226,7 +227,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
     if report.different:
         grid = table(
             f"Differences ({report.difference_count})",
-            ("number", "left id", "right id", "field", report.left, report.right),
+            ("number", "left id", "right id", "field", report.left, report.right, "changes also"),
         )
         for record in report.different:
             number = record.number
@@ -242,6 +243,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
                     diff.path,
                     _cell(diff.left),
                     _cell(diff.right),
+                    "\n".join(f"{d.path} {_cell(d.left)} → {_cell(d.right)}" for d in diff.derived),
                 )
         parts.append(grid)
 

@@ -38,6 +38,7 @@ CSV_COLUMNS = (
     "path",
     "left",
     "right",
+    "derived",
 )
 
 
@@ -74,14 +75,35 @@ class InvoiceRef:
 @dataclass(frozen=True, slots=True)
 class FieldDifference:
     """One field that differs: its path in the neutral form and both values
-    (``None`` on the side where an item or payment is missing)."""
+    (``None`` on the side where an item or payment is missing).
+
+    ``derived``: the totals this difference changes in turn (a line's quantity changes the
+    subtotal, the tax, the total and the balance; a payment changes the amount paid, the
+    balance and a status derived from them), grouped under it so that one cause is one
+    row. ``explained``: why the difference is expected (a transformation the migration
+    reported); an explained difference does not make the two sides differ."""
 
     path: str
     left: Any
     right: Any
+    derived: tuple[FieldDifference, ...] = ()
+    explained: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "left": jsonable(self.left), "right": jsonable(self.right)}
+        data: dict[str, Any] = {
+            "path": self.path,
+            "left": jsonable(self.left),
+            "right": jsonable(self.right),
+        }
+        if self.derived:
+            data["derived"] = [d.to_dict() for d in self.derived]
+        if self.explained is not None:
+            data["explained"] = self.explained
+        return data
+
+    def derived_text(self) -> str:
+        """The derived differences as one line: ``subtotal 20.00 → 24.00; total …``."""
+        return "; ".join(f"{d.path} {text(d.left)} → {text(d.right)}" for d in self.derived)
 
 
 @dataclass(slots=True)
@@ -209,20 +231,23 @@ class ComparisonReport:
                     diff.path,
                     text(diff.left),
                     text(diff.right),
+                    diff.derived_text(),
                 )
+        blank = ("",) * 4
         for ref in self.only_left:
-            yield ("only_left", ref.key or "", ref.id or "", "", ref.number, "", "", "", "")
+            yield ("only_left", ref.key or "", ref.id or "", "", ref.number, "", *blank)
         for ref in self.only_right:
-            yield ("only_right", ref.key or "", "", ref.id or "", "", ref.number, "", "", "")
+            yield ("only_right", ref.key or "", "", ref.id or "", "", ref.number, *blank)
         for dup in self.duplicates:
             for ref in dup.left:
-                yield ("duplicate", dup.key, ref.id or "", "", ref.number, "", "", "", "")
+                yield ("duplicate", dup.key, ref.id or "", "", ref.number, "", *blank)
             for ref in dup.right:
-                yield ("duplicate", dup.key, "", ref.id or "", "", ref.number, "", "", "")
+                yield ("duplicate", dup.key, "", ref.id or "", "", ref.number, *blank)
 
     def to_csv(self, file: IO[str]) -> int:
-        """Write a header and one row per difference, per invoice only on one side and per
-        duplicated invoice to the text file ``file``; return the number of rows."""
+        """Write a header and one row per difference (the totals it changes in its
+        ``derived`` column), per invoice only on one side and per duplicated invoice to the
+        text file ``file``; return the number of rows."""
         writer = csv.writer(file, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         count = 0

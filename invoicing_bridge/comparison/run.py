@@ -7,13 +7,23 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from ..backends.base import Feature, InvoicingBackend
 from ..exceptions import ConfigurationError
 from ..models import Invoice
-from .diff import ClientRecords, Rules, Snapshot, diff, fill_clients
+from .diff import (
+    TEXT_FIELDS,
+    ClientRecords,
+    Counters,
+    Rules,
+    Snapshot,
+    diff,
+    fill_clients,
+    payment_dater,
+)
 from .pairing import MATCH_MODES, LedgerKeys, PairSource
 from .report import ComparisonReport, DuplicateKey, InvoiceRef, RecordDifference
 
@@ -22,8 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_TOLERANCE", "Progress", "compare"]
 
-#: Money amounts closer than this (in currency units) are equal.
-DEFAULT_TOLERANCE = Decimal("0.01")
+#: Money amounts, rounded to their currency's precision, that differ by no more than this
+#: are equal. Zero: an accountant's comparison is exact unless asked otherwise.
+DEFAULT_TOLERANCE = Decimal("0")
 
 #: ``progress(side, count)``: called after each invoice read; ``side`` is ``"left"`` or
 #: ``"right"``, ``count`` the invoices read from that side so far.
@@ -48,7 +59,8 @@ def compare(
       :class:`~invoicing_bridge.migration.ledger.Ledger`), ``left`` being the migration's source and
       ``right`` its target.
     - ``since``: only invoices issued on or after this date, on both sides.
-    - ``tolerance``: money amounts that differ by no more than this are equal.
+    - ``tolerance``: money amounts, both rounded to their currency's precision first, that
+      differ by no more than this are equal (default 0: exact).
     - ``progress``: called as ``progress(side, count)`` after each invoice read.
 
     Each side is read once; the left side is held in memory (only what is compared), the
@@ -77,9 +89,14 @@ def compare(
     rules = Rules(
         tolerance=report.tolerance,
         item_taxes=all(Feature.ITEM_TAX_DETAIL in b.features for b in (left, right)),
-        payment_dates=all(Feature.PAYMENT_DATES in b.features for b in (left, right)),
         numbers=keys is not None,
     )
+    daters = (
+        payment_dater(left, None if keys is None else keys.migrated_payments_left),
+        payment_dater(right, None if keys is None else keys.migrated_payments_right),
+    )
+    counters = Counters()
+    reported: tuple[set[str], set[str]] = (set(), set())
     clients = (ClientRecords(left), ClientRecords(right))
     skipped_payments = 0
     renumbered = 0
@@ -92,8 +109,9 @@ def compare(
         report.left_count += 1
         norm = left.normalize_number(invoice.number)
         key = norm if keys is None else str(invoice.id)
-        snap = Snapshot.of(invoice, key, norm)
+        snap = Snapshot.of(invoice, key, norm, daters[0])
         skipped_payments += snap.skipped_payments
+        reported[0].update(snap.reported())
         if key in left_dups:
             left_dups[key].append(snap.ref)
         elif key in left_by_key:
@@ -112,8 +130,9 @@ def compare(
             rkey: str | None = norm
         else:
             rkey = keys.by_target.get(str(invoice.id))
-        snap = Snapshot.of(invoice, rkey, norm)
+        snap = Snapshot.of(invoice, rkey, norm, daters[1])
         skipped_payments += snap.skipped_payments
+        reported[1].update(snap.reported())
         if rkey is None:  # not in the ledger
             report.only_right.append(snap.ref)
             continue
@@ -129,7 +148,7 @@ def compare(
         if other is None:
             continue  # only on the right, or a left duplicate: decided at the end
         fill_clients(other, snap, clients)
-        differences = diff(other, snap, rules)
+        differences = diff(other, snap, rules, counters)
         if other.ref.number != snap.ref.number:
             renumbered += 1
             example = example or (other.ref.number, snap.ref.number)
@@ -145,6 +164,15 @@ def compare(
             if differences
             else None
         )
+
+    # What one side never reported in this run (Daftra's lines have no unit) is not a
+    # difference on every invoice: it is left out, and said once.
+    unreported = _unreported(left, right, reported)
+    if unreported:
+        for key, result in results.items():
+            if result is not None:
+                kept = [d for d in result.differences if _text_field(d.path) not in unreported]
+                results[key] = replace(result, differences=kept) if kept else None
 
     # 3. Sort every invoice into its place.
     for key, snap in left_by_key.items():
@@ -166,6 +194,14 @@ def compare(
     report.not_compared = _notes(
         left, right, rules, keys, skipped_payments, renumbered, example, report.matched
     )
+    report.not_compared.extend(unreported.values())
+    if counters.undated_payments:
+        report.not_compared.append(
+            f"payments[*].date: {counters.undated_payments} paired payments have dates that "
+            "differ where one side may have dated the payment itself when it was recorded "
+            "(as Perfex's API does); not compared. Compare through the migration ledger to "
+            "know which payments the migration recorded"
+        )
     for side, backend in zip(clients, (left, right), strict=True):
         if side.records:
             report.not_compared.insert(
@@ -211,22 +247,51 @@ def _notes(
         for backend in (left, right):
             if Feature.ITEM_TAX_DETAIL not in backend.features:
                 notes.append(f"items[*].taxes: {backend.name} does not report per-line tax")
-    if not rules.payment_dates:
-        for backend in (left, right):
-            if Feature.PAYMENT_DATES not in backend.features:
-                notes.append(
-                    f"payments[*].date: {backend.name} dates payments when they are recorded"
-                )
+    for backend in (left, right):
+        if Feature.PAYMENT_DATES not in backend.features:
+            notes.append(
+                f"payments[*].date: {backend.name} dates a payment itself when it is recorded "
+                "through its API; such dates are not compared, dates users set are"
+            )
     if skipped_payments:
         notes.append(
             f"payments: only completed payments are compared; {skipped_payments} pending, "
             "failed or unknown payments were left out"
         )
     notes.append(
-        "not compared: notes, terms, the client's address, phone and ids, and each line's "
-        "description, unit, discount and amounts (subtotal and tax_total cover them)"
+        "money: both sides rounded to the currency's precision (half up), then compared "
+        + ("exactly" if rules.tolerance == 0 else f"within {rules.tolerance}")
+    )
+    notes.append(
+        "notes, terms, items[*].description: compared ignoring HTML line breaks (<br />) "
+        "and repeated whitespace; items[*].unit ignoring case too"
+    )
+    notes.append(
+        "not compared: the client's address, phone and ids, and each line's discount and "
+        "amounts (subtotal and tax_total cover them)"
     )
     return notes
+
+
+def _text_field(path: str) -> str:
+    """``items[2].unit`` → ``items[*].unit``; ``notes`` → ``notes``."""
+    if path.startswith("items[") and "." in path:
+        return "items[*]." + path.rsplit(".", 1)[1]
+    return path
+
+
+def _unreported(
+    left: InvoicingBackend, right: InvoicingBackend, reported: tuple[set[str], set[str]]
+) -> dict[str, str]:
+    """The text fields one side never had a value for while the other had: by field, the
+    note that says so."""
+    out: dict[str, str] = {}
+    for name in TEXT_FIELDS:
+        has = [name in side for side in reported]
+        if has[0] != has[1]:
+            silent = left if not has[0] else right
+            out[name] = f"{name}: {silent.name} reported none on any invoice read; not compared"
+    return out
 
 
 def _read(
