@@ -144,6 +144,14 @@ def pair(
     return ListBackend([left]), right_cls([right])
 
 
+def only_difference_of(report: ComparisonReport) -> FieldDifference:
+    """The one difference of the one pair that differs (whatever its ids)."""
+    assert not report.only_left and not report.only_right and not report.duplicates
+    (record,) = report.different
+    (difference,) = record.differences
+    return difference
+
+
 def only_difference(report: ComparisonReport) -> FieldDifference:
     assert report.equal == 0
     assert not report.only_left and not report.only_right and not report.duplicates
@@ -693,45 +701,90 @@ def test_each_side_normalises_numbers_its_own_way() -> None:
 def test_records_only_on_one_side_are_listed() -> None:
     left = seeded_memory("left", ["1", "2", "3"])
     right = seeded_memory("right", ["2", "3", "4", "5"])
+    # Another issue date each: nothing pairs them by client, date and total either.
+    for backend, number, day in ((left, "1", 1), (right, "4", 4), (right, "5", 5)):
+        invoice = next(i for i in backend.iter_invoices() if i.number == number)
+        backend.update_invoice(invoice.copy(issue_date=dt.date(2024, 1, day)))
 
     report = compare(left, right)
 
     assert [(r.number, r.key) for r in report.only_left] == [("1", "1")]
     assert [(r.number, r.key) for r in report.only_right] == [("4", "4"), ("5", "5")]
     assert report.equal == 2
+    assert report.matched_by_content == 0 and report.ambiguous == []
     assert not report.ok
     assert (report.left_count, report.right_count) == (3, 4)
 
 
-def test_duplicate_numbers_on_the_left_are_reported_not_dropped() -> None:
+def test_unpaired_by_number_alike_in_client_date_and_total_are_ambiguous_not_guessed() -> None:
+    report = compare(seeded_memory("left", ["1", "2"]), seeded_memory("right", ["2", "4", "5"]))
+
+    assert report.equal == 1
+    (group,) = report.ambiguous
+    assert group.key == "acme trading llc | 2024-01-15 | 288.00 SAR"
+    assert [r.number for r in group.left] == ["1"]
+    assert [r.number for r in group.right] == ["4", "5"]
+    assert report.only_left == [] and report.only_right == []
+    assert not report.ok
+
+
+def test_a_draft_without_a_number_is_paired_by_client_date_and_total() -> None:
+    left = ListBackend([make_invoice("000007", id="7", status=InvoiceStatus.DRAFT)])
+    right = ListBackend([make_invoice("INV-DRAFT", id="70", status=InvoiceStatus.DRAFT)])
+
+    report = compare(left, right)
+
+    assert report.ok, report.to_dict()
+    assert (report.equal, report.matched_by_content) == (1, 1)
+
+
+def test_a_renumbered_invoice_paired_by_content_reports_its_number() -> None:
+    left = ListBackend([make_invoice("000007", id="7")])
+    right = ListBackend([make_invoice("000009", id="70")])
+
+    report = compare(left, right)
+
+    assert report.matched_by_content == 1
+    assert only_difference_of(report) == FieldDifference("number", "000007", "000009")
+
+
+def test_duplicate_numbers_on_the_left_are_each_compared_with_the_best_candidate() -> None:
     left = ListBackend(
-        [make_invoice("INV-1", id="1"), make_invoice("0001", id="2"), make_invoice("2", id="3")]
+        [
+            make_invoice("INV-1", id="1", currency="USD"),
+            make_invoice("0001", id="2"),
+            make_invoice("2", id="3"),
+        ]
     )
     right = ListBackend([make_invoice("1", id="10"), make_invoice("2", id="11")])
 
     report = compare(left, right)
 
-    assert len(report.duplicates) == 1
-    dup = report.duplicates[0]
-    assert dup.key == "1"
-    assert [r.id for r in dup.left] == ["1", "2"]
-    assert [r.id for r in dup.right] == ["10"]
-    assert report.equal == 1
+    # "0001" is the one that agrees with the right's "1": paired; "INV-1" is the extra.
+    (dup,) = report.duplicates
+    assert (dup.key, dup.paired) == ("1", 1)
+    assert [r.id for r in dup.left] == ["1"]
+    assert dup.right == []
+    assert report.equal == 2
     assert report.only_left == [] and report.only_right == [] and report.different == []
     assert not report.ok
 
 
-def test_duplicate_numbers_on_the_right_withdraw_the_comparison() -> None:
-    left = ListBackend([make_invoice("1", id="1")])
-    changed = make_invoice("INV-1", id="11", currency="USD")
-    right = ListBackend([make_invoice("1", id="10"), changed, make_invoice("01", id="12")])
+def test_duplicate_numbers_on_both_sides_pair_each_with_its_closest() -> None:
+    left = ListBackend(
+        [make_invoice("1", id="1"), make_invoice("INV-1", id="2", currency="USD", total=D("9"))]
+    )
+    changed = make_invoice("01", id="11", currency="USD", total=D("10"))
+    right = ListBackend([changed, make_invoice("1", id="10"), make_invoice("001", id="12")])
 
     report = compare(left, right)
 
-    assert report.equal == 0 and report.different == []
-    assert len(report.duplicates) == 1
-    assert [r.id for r in report.duplicates[0].left] == ["1"]
-    assert [r.id for r in report.duplicates[0].right] == ["10", "11", "12"]
+    assert report.equal == 1  # "1" with "1"
+    (record,) = report.different  # the USD ones, paired: one difference, not many
+    assert (record.left_id, record.right_id) == ("2", "11")
+    assert [d.path for d in record.differences] == ["total"]
+    (dup,) = report.duplicates
+    assert (dup.paired, [r.id for r in dup.left], [r.id for r in dup.right]) == (2, [], ["12"])
 
 
 def test_duplicates_on_one_side_only_are_reported() -> None:
@@ -884,12 +937,6 @@ def test_match_by_ledger_does_not_compare_the_number_of_a_draft() -> None:
     assert report.ok
 
 
-def only_difference_of(report: ComparisonReport) -> FieldDifference:
-    (record,) = report.different
-    (difference,) = record.differences
-    return difference
-
-
 def test_match_by_real_ledger_file(tmp_path: Path) -> None:
     left, right = ledger_sides()
     path = tmp_path / "ledger.sqlite"
@@ -963,7 +1010,7 @@ def mixed_report() -> ComparisonReport:
         [
             make_invoice("INV-1", id="11", total=D("300.50")),
             make_invoice("INV-2", id="12"),
-            make_invoice("INV-4", id="14"),
+            make_invoice("INV-4", id="14", issue_date=dt.date(2024, 1, 20)),  # not "3"
         ]
     )
     return compare(left, right)
@@ -983,6 +1030,8 @@ def test_to_dict_is_json_safe_with_decimals_as_strings() -> None:
         "only_left": 1,
         "only_right": 1,
         "duplicates": 0,
+        "ambiguous": 0,
+        "matched_by_content": 0,
     }
     assert data["different"] == [
         {

@@ -23,7 +23,7 @@ from ..models import (
     PaymentStatus,
     identity_key,
 )
-from ..money import round_money
+from ..money import minor_unit, round_money
 from .report import FieldDifference, InvoiceRef
 
 __all__ = [
@@ -187,6 +187,10 @@ class Snapshot:
         completed = [p for p in invoice.payments if p.status is PaymentStatus.COMPLETED]
         currency = invoice.currency
         money = {name: round_money(getattr(invoice, name), currency) for name in _MONEY_FIELDS}
+        if abs(invoice.balance_due - (invoice.total - invoice.amount_paid)) < minor_unit(currency):
+            # The balance is what is owed on the rounded amounts: 3192.995 paid with
+            # 3193.00 owes nothing, not -0.01.
+            money["balance_due"] = money["total"] - money["amount_paid"]
         status = invoice.status
         status_key = status.value
         if status in _AMOUNT_STATUSES and status is InvoiceStatus.from_amounts(
