@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import click
