@@ -65,6 +65,7 @@ from .plan import (
     check_invoice,
     created_invoice_id,
     gateway_id,
+    kept_settings,
     new_payment,
     person_names,
     primary_contact,
@@ -406,6 +407,7 @@ class PerfexBackend(HTTPBackend):
             billing=self._billing(invoice, current),
             draft=creating and invoice.status is InvoiceStatus.DRAFT,
             item_ids=item_ids,
+            kept=kept_settings(current.raw) if current is not None and current.raw else {},
         )
 
     def _locate_invoice(self, plan: InvoicePlan, invoice: Invoice) -> str | None:

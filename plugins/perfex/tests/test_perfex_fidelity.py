@@ -13,6 +13,7 @@ import pytest
 import requests
 from invoicing_bridge_perfex.backend import PerfexBackend
 from invoicing_bridge_perfex.emulator import PerfexEmulator
+from invoicing_bridge_perfex.plan import kept_settings
 
 from invoicing_bridge import get_backend
 from invoicing_bridge.exceptions import MappingError
@@ -121,3 +122,103 @@ def test_create_and_payment_are_confirmed_without_the_single_get(
         # An update would have to guess the stored lines: refused, nothing sent.
         with pytest.raises(MappingError, match="HTML 500"):
             backend.update_invoice(created.copy(notes="changed"))
+
+
+# ------------------------------------------------- update resets what the body omits
+
+
+def test_emulated_update_resets_the_settings_the_body_omits(emulator: PerfexEmulator) -> None:
+    state = emulator.state
+    invoice = next(i for i in state.invoices.values() if i.recurring)
+    invoice.include_shipping, invoice.cancel_overdue_reminders = 1, 1
+    body = {
+        "clientid": str(invoice.clientid),
+        "number": str(invoice.number),
+        "date": invoice.date.isoformat(),
+        "currency": str(invoice.currency),
+        "items": {
+            str(n): {
+                "itemid": str(item.id),
+                "description": item.description,
+                "qty": "1",
+                "rate": "1",
+            }
+            for n, item in enumerate(invoice.items, start=1)
+        },
+        "allowed_payment_modes": ["1"],
+        "billing_street": "Somewhere 1",
+        "subtotal": str(invoice.subtotal),
+        "total": str(invoice.total),
+        "adminnote": "touched",
+    }
+    answer = requests.put(
+        f"{emulator.base_url}/invoices/{invoice.id}",
+        json=body,
+        headers={"authtoken": emulator.token},
+        timeout=5,
+    )
+    assert answer.status_code == 200, answer.text
+    assert (invoice.recurring, invoice.cycles, invoice.total_cycles) == (0, 0, 0)
+    assert (invoice.include_shipping, invoice.show_shipping_on_invoice) == (0, 1)
+    assert invoice.cancel_overdue_reminders == 0
+
+
+def test_update_sends_back_the_settings_it_read(emulator: PerfexEmulator) -> None:
+    state = emulator.state
+    target = next(i for i in state.invoices.values() if i.recurring and i.status != 6)
+    target.include_shipping, target.show_shipping_on_invoice = 1, 0
+    target.shipping = ("Dock 4<br />\nGate 2", "Jeddah", None, "21577", "191")
+    target.cancel_overdue_reminders, target.show_quantity_as = 1, 2
+    target.custom_recurring, target.recurring_type, target.recurring = 1, "week", 3
+    kept = (
+        target.recurring,
+        target.custom_recurring,
+        target.recurring_type,
+        target.cycles,
+        target.total_cycles,
+        target.last_recurring_date,
+        target.include_shipping,
+        target.show_shipping_on_invoice,
+        target.shipping,
+        target.cancel_overdue_reminders,
+        target.show_quantity_as,
+    )
+    with backend_for(emulator) as backend:
+        invoice = backend.get_invoice(str(target.id))
+        for item in invoice.items:  # the seed's taxes, as Perfex stores them
+            stored = next(i for i in target.items if str(i.id) == item.extra["item_id"])
+            item.taxes = [TaxRate(name, rate) for name, rate in stored.taxes]
+        backend.update_invoice(invoice.copy(due_date=invoice.issue_date))
+    assert target.duedate == target.date
+    assert (
+        target.recurring,
+        target.custom_recurring,
+        target.recurring_type,
+        target.cycles,
+        target.total_cycles,
+        target.last_recurring_date,
+        target.include_shipping,
+        target.show_shipping_on_invoice,
+        target.shipping,
+        target.cancel_overdue_reminders,
+        target.show_quantity_as,
+    ) == kept
+
+
+def test_kept_settings_of_a_recurring_invoice_with_shipping(payload: Any) -> None:
+    assert kept_settings(payload("invoices/get_recurring_shipping.json")) == {
+        "cancel_overdue_reminders": "1",
+        "recurring": "custom",
+        "repeat_every_custom": "2",
+        "repeat_type_custom": "week",
+        "cycles": "10",
+        "include_shipping": "1",
+        "shipping_street": "Warehouse 3\nGate 2",
+        "shipping_city": "Jeddah",
+        "shipping_state": "Makkah",
+        "shipping_zip": "21577",
+        "shipping_country": "191",
+        "show_quantity_as": "2",
+    }
+    # A plain invoice: nothing that is off is sent (Perfex reads a key's presence).
+    assert kept_settings(payload("invoices/get.json")) == {"show_quantity_as": "1"}
