@@ -222,3 +222,39 @@ def test_kept_settings_of_a_recurring_invoice_with_shipping(payload: Any) -> Non
     }
     # A plain invoice: nothing that is off is sent (Perfex reads a key's presence).
     assert kept_settings(payload("invoices/get.json")) == {"show_quantity_as": "1"}
+
+
+# ------------------------------------------------- customer search never looks at the VAT
+
+
+def test_emulated_customer_search_ignores_vat_and_inactive_customers(
+    emulator: PerfexEmulator,
+) -> None:
+    state = emulator.state
+    client = next(c for c in state.clients.values() if c.get("vat"))
+    headers = {"authtoken": emulator.token}
+    base = emulator.base_url
+    by_vat = requests.get(f"{base}/customers/search/{client['vat']}", headers=headers, timeout=5)
+    assert by_vat.status_code == 404 and by_vat.json()["message"] == "No data were found"
+    by_name = requests.get(
+        f"{base}/customers/search/{client['company']}", headers=headers, timeout=5
+    )
+    assert client["userid"] in {r["userid"] for r in by_name.json()}
+    client["active"] = "0"
+    hidden = requests.get(
+        f"{base}/customers/search/{client['company']}", headers=headers, timeout=5
+    )
+    assert hidden.status_code == 404
+
+
+def test_find_client_by_tax_number_lists_and_compares(emulator: PerfexEmulator) -> None:
+    state = emulator.state
+    client = next(c for c in state.clients.values() if c.get("vat"))
+    client["active"] = "0"  # the search would not see it either way
+    vat = str(client["vat"])
+    spaced = f"{vat[:3]} {vat[3:]}"  # compared by the core's identity_key
+    with backend_for(emulator) as backend:
+        found = backend.find_client(tax_number=spaced)
+        assert found is not None and found.id == client["userid"]
+        assert backend.find_client(tax_number="999999999999999") is None
+        assert "clients.find.tax_number" in backend.features

@@ -648,21 +648,19 @@ class PerfexState:
         return found
 
     def search_clients(self, term: str) -> list[dict[str, Any]]:
+        """``customers/search/{q}``: ``company``, a contact's full name or email (and
+        custom fields, which this install has none of), of **active** customers only;
+        never ``vat``, phone or address (M208 ``Api_model.php:711-737``)."""
         needle = term.strip().casefold()
         found = []
         for userid, client in self.clients.items():
-            texts = [
-                client.get(c)
-                for c in ("company", "vat", "phonenumber", "city", "zip", "state", "address")
-            ]
-            texts += [client.get("website")]
+            if client.get("active") != "1":
+                continue
+            texts = [client.get("company")]
             for contact in self.contacts.values():
                 if contact.get("userid") == str(userid):
-                    texts += [
-                        contact.get("firstname"),
-                        contact.get("lastname"),
-                        contact.get("email"),
-                    ]
+                    full_name = f"{contact.get('firstname') or ''} {contact.get('lastname') or ''}"
+                    texts += [full_name, contact.get("email")]
             if any(needle in (t or "").casefold() for t in texts):
                 found.append(client)
         return found
