@@ -258,3 +258,39 @@ def test_find_client_by_tax_number_lists_and_compares(emulator: PerfexEmulator) 
         assert found is not None and found.id == client["userid"]
         assert backend.find_client(tax_number="999999999999999") is None
         assert "clients.find.tax_number" in backend.features
+
+
+# ------------------------------------------------- notes and terms are stored with nl2br
+
+
+def test_notes_and_terms_read_plain_and_round_trip_without_new_breaks(
+    emulator: PerfexEmulator, payload: Any
+) -> None:
+    # As the module answers them (core nl2br_save_html on write).
+    stored = payload("invoices/get_notes_nl2br.json")
+    with backend_for(emulator) as backend:
+        read = backend.parse_payload("invoice", stored)[0]
+        assert isinstance(read, Invoice)
+        assert read.notes == "Thank you.\nBank: Riyad Bank\nIBAN SA03 8000"
+        assert read.terms == "Net 30.\nLate fee 2%."
+        client = backend.get_client("1")
+        created = backend.create_invoice(
+            Invoice.build(
+                number="7002",
+                issue_date=dt.date(2026, 9, 2),
+                currency="USD",
+                client=client,
+                items=[LineItem("Work", Decimal("1"), Decimal("10.00"))],
+                notes="Line one\nLine two",
+                terms="Pay\nnow",
+            )
+        )
+        assert created.id is not None
+        record = emulator.state.invoices[int(created.id)]
+        assert record.clientnote == "Line one<br />\nLine two"
+        assert record.terms == "Pay<br />\nnow"
+        assert (created.notes, created.terms) == ("Line one\nLine two", "Pay\nnow")
+        again = backend.update_invoice(created.copy(due_date=dt.date(2026, 10, 2)))
+        again = backend.update_invoice(again.copy(due_date=dt.date(2026, 10, 3)))
+    assert record.clientnote == "Line one<br />\nLine two"
+    assert again.notes == "Line one\nLine two"

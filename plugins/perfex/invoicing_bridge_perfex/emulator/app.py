@@ -496,9 +496,9 @@ class PerfexApp:
                 [str(v) for v in php_values(data.get("allowed_payment_modes"))]
             ),
             items=[],
-            clientnote=_opt(data.get("clientnote")),
+            clientnote=_opt(_nl2br(str(data.get("clientnote") or ""))),
             adminnote=_opt(data.get("adminnote")),
-            terms=_opt(data.get("terms")),
+            terms=_opt(_nl2br(str(data.get("terms") or ""))),
             billing=_address_fields(data, "billing"),
             shipping=_address_fields(data, "shipping", empty=None),
             sale_agent=_int_field(data, "sale_agent", 0),
@@ -566,9 +566,12 @@ class PerfexApp:
             invoice.discount_type = str(data.get("discount_type") or "")
         if invoice.discount_total == 0 and invoice.discount_percent == 0:
             invoice.discount_type = ""
-        for key in ("clientnote", "adminnote", "terms"):
+        if "adminnote" in data:
+            invoice.adminnote = _opt(data.get("adminnote"))
+        for key in ("clientnote", "terms"):
             if key in data:
-                setattr(invoice, key, _opt(data.get(key)))
+                # nl2br_save_html before update (core pre_query_data_formatters_helper).
+                setattr(invoice, key, _opt(_nl2br(str(data.get(key) or ""))))
         invoice.billing = _address_fields(data, "billing", current=invoice.billing)
         if "show_quantity_as" in data:
             invoice.show_quantity_as = _int_field(data, "show_quantity_as", 1)
