@@ -32,7 +32,7 @@ from .output import console
 __all__ = ["compare", "render", "renderable"]
 
 DIFFERENT_EXIT = 1
-COMPARE_FORMATS = ("table", "json", "csv")
+COMPARE_FORMATS = ("table", "json", "csv", "html")
 
 
 def _tolerance(ctx: click.Context, param: click.Parameter, value: str) -> Decimal:
@@ -72,6 +72,8 @@ def _text(report: ComparisonReport, fmt: str) -> str:
     """The report as text: JSON, CSV, or the table without colours (for a file)."""
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "html":
+        return report.to_html()
     buffer = io.StringIO()
     if fmt == "csv":
         report.to_csv(buffer)
@@ -117,7 +119,8 @@ def _text(report: ComparisonReport, fmt: str) -> str:
     type=click.Choice(COMPARE_FORMATS),
     default="table",
     show_default=True,
-    help="A table, the report as JSON, or CSV with one row per difference.",
+    help="A table, the report as JSON, CSV with one row per difference, or one "
+    "self-contained HTML page (summary, filterable table; no network needed).",
 )
 @click.option(
     "--output",

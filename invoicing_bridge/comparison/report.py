@@ -275,6 +275,14 @@ class ComparisonReport:
             count += 1
         return count
 
+    def to_html(self) -> str:
+        """One self-contained HTML document: the summary at the top, a filterable table
+        with both values side by side, everything escaped (see
+        :mod:`invoicing_bridge.comparison.html`)."""
+        from .html import to_html
+
+        return to_html(self)
+
     def __rich__(self) -> RenderableType:
         """Printed on a rich console: the tables of ``invoicing-bridge compare``."""
         from ..cli.compare import renderable  # the terminal rendering lives in the CLI
