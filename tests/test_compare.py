@@ -27,6 +27,7 @@ from invoicing_bridge.comparison import (
 from invoicing_bridge.exceptions import ConfigurationError, NotFound
 from invoicing_bridge.migration.ledger import Ledger
 from invoicing_bridge.models import (
+    Address,
     Client,
     Invoice,
     InvoiceStatus,
@@ -828,8 +829,10 @@ def test_each_side_is_read_once_and_nothing_is_fetched_one_by_one() -> None:
     report = compare(left, right)
 
     assert report.equal == 50
-    assert left.calls == {"iter_invoices": 1}
-    assert right.calls == {"iter_invoices": 1}
+    # One listing, and the one client's record once (compared both ways, once).
+    assert left.calls == {"iter_invoices": 1, "get_client": 1}
+    assert right.calls == {"iter_invoices": 1, "get_client": 1}
+    assert report.clients_compared == 1
 
 
 def test_progress_is_called_for_every_invoice_of_each_side() -> None:
@@ -911,7 +914,11 @@ def test_match_by_ledger_with_any_pair_source() -> None:
 
     report = compare(left, right, match="ledger", ledger=ledger)
 
-    assert ledger.asked == [("invoice", None, None), ("payment", None, None)]
+    assert ledger.asked == [
+        ("invoice", None, None),
+        ("payment", None, None),
+        ("client", None, None),
+    ]
     assert report.equal == 1
     assert [(r.key, r.left_id, r.right_id) for r in report.different] == [("2", "2", "102")]
     assert [d.path for d in report.different[0].differences] == ["total"]
@@ -1032,6 +1039,8 @@ def test_to_dict_is_json_safe_with_decimals_as_strings() -> None:
         "duplicates": 0,
         "ambiguous": 0,
         "matched_by_content": 0,
+        "clients_compared": 0,
+        "clients_different": 0,
     }
     assert data["different"] == [
         {
@@ -1266,3 +1275,117 @@ def test_a_text_field_one_side_never_reports_is_said_once_not_compared() -> None
     assert "items[*].unit: listed reported none on any invoice read; not compared" in (
         report.not_compared
     )
+
+
+# --------------------------------------------------------------------------- client records
+
+
+class RecordsBackend(ListBackend):
+    """Invoices carry a copy of the client taken when issued; records are current."""
+
+    name = "records"
+    features = ListBackend.features | {Feature.GET_CLIENT}
+
+    def __init__(self, invoices: list[Invoice], clients: dict[str, Client]):
+        super().__init__(invoices)
+        self.clients = clients
+
+    def get_client(self, id: str) -> Client:
+        self._count("get_client")
+        return self.clients[id].copy() if hasattr(self.clients[id], "copy") else self.clients[id]
+
+
+def record(id: str = "c1", **changes: Any) -> Client:
+    fields: dict[str, Any] = {
+        "name": "Acme Trading LLC",
+        "email": "billing@acme.example",
+        "tax_number": "300123",
+        "address": Address(line1="1 King Fahd Road", city="Riyadh", country="SA"),
+    }
+    fields.update(changes)
+    return Client(id=id, **fields)
+
+
+def records_pair(
+    left_client: Client, right_client: Client, invoices: int = 2
+) -> tuple[RecordsBackend, RecordsBackend]:
+    lefts = [make_invoice(f"{n:06d}", id=str(n)) for n in range(1, invoices + 1)]
+    rights = [make_invoice(f"INV-{n:06d}", id=str(100 + n)) for n in range(1, invoices + 1)]
+    for invoice in rights:
+        invoice.client.id = "r1"
+    return (
+        RecordsBackend(lefts, {"c1": left_client}),
+        RecordsBackend(rights, {"r1": right_client}),
+    )
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_client_email_changed_on_either_side_is_one_client_row(side: str) -> None:
+    # The invoices still carry the old email: only the records say it changed.
+    changed = record(email="accounts@acme.example")
+    left, right = records_pair(
+        changed if side == "left" else record(), changed if side == "right" else record(id="r1")
+    )
+    if side == "left":
+        changed.id = "c1"
+    else:
+        changed.id = "r1"
+
+    report = compare(left, right)
+
+    assert report.equal == 2 and report.different == []
+    (client,) = report.clients
+    assert (client.left_id, client.right_id, client.invoices) == ("c1", "r1", 2)
+    expected = ("billing@acme.example", "accounts@acme.example")
+    if side == "left":
+        expected = expected[::-1]
+    assert [(d.path, d.left, d.right) for d in client.differences] == [("client.email", *expected)]
+    assert left.calls["get_client"] == 1 and right.calls["get_client"] == 1
+    assert not report.ok
+
+
+@pytest.mark.parametrize(
+    ("changes", "path"),
+    [
+        ({"name": "Acme Holding"}, "client.name"),
+        ({"tax_number": "300999"}, "client.tax_number"),
+        (
+            {"address": Address(line1="9 Olaya Street", city="Riyadh", country="SA")},
+            "client.address.line1",
+        ),
+        (
+            {"address": Address(line1="1 King Fahd Road", city="Jeddah", country="SA")},
+            "client.address.city",
+        ),
+    ],
+)
+def test_each_client_field_is_compared_once(changes: dict[str, Any], path: str) -> None:
+    report = compare(*records_pair(record(), record(id="r1", **changes)))
+
+    (client,) = report.clients
+    assert [d.path for d in client.differences] == [path]
+    assert report.different == []
+
+
+def test_client_records_ignore_case_and_whitespace_where_meaningless() -> None:
+    right = record(
+        id="r1",
+        name="ACME  trading llc",
+        email=" Billing@ACME.example",
+        tax_number="300-123",
+        address=Address(line1="1  king fahd road", city="RIYADH", country="sa"),
+    )
+
+    assert compare(*records_pair(record(), right)).ok
+
+
+def test_an_invoice_moved_to_another_client_is_one_client_row_on_the_invoice() -> None:
+    other = record(id="r1", name="Nile Trading", email="ap@nile.example", tax_number="1")
+    left, right = records_pair(record(), other, invoices=1)
+
+    report = compare(left, right)
+
+    assert only_difference_of(report) == FieldDifference(
+        "client", "Acme Trading LLC", "Nile Trading"
+    )
+    assert report.clients == []

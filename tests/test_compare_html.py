@@ -146,8 +146,11 @@ def test_summary_comes_first_then_one_row_per_difference_with_both_values(
     assert "subtotal: 100.00 → 110.00" in by_field["items[0].unit_price"][7]
     assert by_field["payments[0].amount"][5:7] == ["10.00", "10.01"]
     assert len(different) == report.difference_count
-    lone = sorted((r[0], r[1]) for r in body if r[0] != "different")
+    lone = sorted((r[0], r[1]) for r in body if r[0].startswith("only"))
     assert lone == [("only left", "000002"), ("only right", "000003")]
+    # The client record's name, once for both of its invoices, both values side by side.
+    (client,) = [r for r in body if r[0] == "client"]
+    assert client[4:8] == ["client.name", "Nile Trading", EVIL_NAME, "for its 1 paired invoice"]
 
 
 def test_the_filter_reads_only_text_and_writes_no_markup(report: ComparisonReport) -> None:

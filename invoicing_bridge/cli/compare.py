@@ -249,6 +249,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
         ("only right", len(report.only_right)),
         ("duplicates", len(report.duplicates)),
         ("ambiguous", len(report.ambiguous)),
+        ("clients different", len(report.clients)),
     ):
         counts.append("  ·  ")
         counts.append(f"{label} {n}", style="red" if n else "")
@@ -274,6 +275,27 @@ def renderable(report: ComparisonReport) -> RenderableType:
                     _cell(diff.left),
                     _cell(diff.right),
                     "\n".join(f"{d.path} {_cell(d.left)} → {_cell(d.right)}" for d in diff.derived),
+                )
+        parts.append(grid)
+
+    if report.clients:
+        count = sum(len(c.differences) for c in report.clients)
+        grid = table(
+            f"Client differences ({count}), each once for all its invoices",
+            ("client", "left id", "right id", "field", report.left, report.right, "invoices"),
+        )
+        for client in report.clients:
+            for n, diff in enumerate(client.differences):
+                first = n == 0
+                row(
+                    grid,
+                    client.name if first else "",
+                    (client.left_id or "") if first else "",
+                    (client.right_id or "") if first else "",
+                    diff.path,
+                    _cell(diff.left),
+                    _cell(diff.right),
+                    str(client.invoices) if first else "",
                 )
         parts.append(grid)
 

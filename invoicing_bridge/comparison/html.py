@@ -76,6 +76,7 @@ _BAD = frozenset({"different", "differences", "only_left", "only_right", "duplic
 _KINDS = (
     ("different", "differences"),
     ("explained", "explained by the migration"),
+    ("client", "client records"),
     ("only_left", "only left"),
     ("only_right", "only right"),
     ("duplicate", "duplicates"),
@@ -101,6 +102,10 @@ def _derived(diff: FieldDifference) -> str:
         f"<li>{_e(d.path)}: {_value(d.left)} → {_value(d.right)}</li>" for d in diff.derived
     )
     return f"<ul>{items}</ul>"
+
+
+def _invoices(count: int) -> str:
+    return f"for its {count} paired invoice" + ("" if count == 1 else "s")
 
 
 def _row(kind: str, cells: list[str]) -> str:
@@ -186,6 +191,23 @@ def to_html(report: ComparisonReport) -> str:
                         _td(_value(diff.left), "value"),
                         _td(_value(diff.right), "value"),
                         _td(_derived(diff), "derived"),
+                    ],
+                )
+            )
+    for client in report.clients:
+        for diff in client.differences:
+            rows.append(
+                _row(
+                    "client",
+                    [
+                        _td("client"),
+                        _td(_e(client.name)),
+                        _td(_e(client.left_id or "")),
+                        _td(_e(client.right_id or "")),
+                        _td(_e(diff.path)),
+                        _td(_value(diff.left), "value"),
+                        _td(_value(diff.right), "value"),
+                        _td(_e(_invoices(client.invoices))),
                     ],
                 )
             )

@@ -38,6 +38,7 @@ class LedgerKeys:
         by_target: dict[str, str],
         notes: list[str],
         migrated_payments: frozenset[str] = frozenset(),
+        clients: dict[str, str] | None = None,
     ):
         self.by_target = by_target
         self.notes = notes
@@ -45,6 +46,8 @@ class LedgerKeys:
         self.migrated_payments_right = migrated_payments
         #: The left backend is the migration's source: the migration recorded none there.
         self.migrated_payments_left: frozenset[str] = frozenset()
+        #: Client ids: left (source) → right (target), as the migration paired them.
+        self.clients: dict[str, str] = clients or {}
 
     @classmethod
     def load(
@@ -77,7 +80,8 @@ class LedgerKeys:
                 f"({', '.join(sorted(sources))}); compared with {by_target[target_id]}"
             )
         payments = frozenset(t for _, t in ledger.pairs("payment", source=source, target=target))
-        return cls(by_target, notes, payments)
+        clients = dict(ledger.pairs("client", source=source, target=target))
+        return cls(by_target, notes, payments, clients)
 
 
 def ledger_labels(

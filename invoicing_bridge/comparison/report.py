@@ -16,6 +16,8 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from .clients import ClientDifference
+
 __all__ = [
     "CSV_COLUMNS",
     "ComparisonReport",
@@ -171,6 +173,9 @@ class ComparisonReport:
     different: list[RecordDifference] = field(default_factory=list)
     duplicates: list[DuplicateKey] = field(default_factory=list)
     ambiguous: list[DuplicateKey] = field(default_factory=list)
+    #: Pairs of client records that differ (compared once per pair, both ways).
+    clients: list[ClientDifference] = field(default_factory=list)
+    clients_compared: int = 0
     #: Pairs made by client, issue date and total (matching by number, where no number
     #: paired them: a draft's placeholder, a renumbered invoice).
     matched_by_content: int = 0
@@ -182,9 +187,15 @@ class ComparisonReport:
 
     @property
     def ok(self) -> bool:
-        """True when every invoice has its equal counterpart on the other side."""
+        """True when every invoice has its equal counterpart on the other side, and every
+        pair of client records compared is equal."""
         return not (
-            self.only_left or self.only_right or self.different or self.duplicates or self.ambiguous
+            self.only_left
+            or self.only_right
+            or self.different
+            or self.duplicates
+            or self.ambiguous
+            or self.clients
         )
 
     @property
@@ -212,6 +223,8 @@ class ComparisonReport:
             "duplicates": len(self.duplicates),
             "ambiguous": len(self.ambiguous),
             "matched_by_content": self.matched_by_content,
+            "clients_compared": self.clients_compared,
+            "clients_different": len(self.clients),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -231,6 +244,7 @@ class ComparisonReport:
             "different": [r.to_dict() for r in self.different],
             "duplicates": [d.to_dict() for d in self.duplicates],
             "ambiguous": [d.to_dict() for d in self.ambiguous],
+            "clients": [c.to_dict() for c in self.clients],
             "not_compared": list(self.not_compared),
             "duration_seconds": round(self.duration, 3),
         }
@@ -250,6 +264,20 @@ class ComparisonReport:
                     text(diff.left),
                     text(diff.right),
                     diff.derived_text(),
+                )
+        for client in self.clients:
+            for diff in client.differences:
+                yield (
+                    "client",
+                    "",
+                    client.left_id or "",
+                    client.right_id or "",
+                    client.name,
+                    "",
+                    diff.path,
+                    text(diff.left),
+                    text(diff.right),
+                    "",
                 )
         blank = ("",) * 4
         for ref in self.only_left:
