@@ -245,7 +245,7 @@ def test_match_by_ledger(env: Env) -> None:
         (["books", "bank", "--match", "number", "--ledger", "invoicing-bridge.toml"], "--ledger"),
         (["books", "bank", "--ledger", "missing.sqlite"], "missing.sqlite"),
         (["books", "bank", "--match", "ledger"], "does not exist"),  # no default ledger here
-        (["books", "bank", "--output", "no/such/dir/report.txt"], "cannot write"),
+        (["books", "bank", "--output", "no/such/dir/report.txt"], "'no/such/dir' does not exist"),
     ],
 )
 def test_errors_exit_2_with_one_line_and_no_traceback(

@@ -28,6 +28,7 @@ from ..exceptions import ConfigurationError
 from ..migration.ledger import DEFAULT_LEDGER, Ledger
 from . import ERROR_EXIT
 from .output import console
+from .paths import check_output, write_private
 
 __all__ = ["compare", "render", "renderable"]
 
@@ -127,6 +128,7 @@ def _text(report: ComparisonReport, fmt: str) -> str:
     type=click.Path(dir_okay=False),
     help="Write the report to this file instead of standard output.",
 )
+@click.option("--force", is_flag=True, help="Replace the --output file if it exists.")
 @click.pass_context
 def compare(
     ctx: click.Context,
@@ -138,6 +140,7 @@ def compare(
     tolerance: Decimal,
     fmt: str,
     output: str | None,
+    force: bool,
 ) -> None:
     """Compare the invoices of profiles LEFT and RIGHT and report every difference.
 
@@ -151,6 +154,7 @@ def compare(
         raise click.UsageError("--ledger goes with --match ledger")
     if match == "ledger" and ledger is None:
         ledger = DEFAULT_LEDGER
+    check_output(output, option="--output", force=force, protected=[ledger])
     config = (ctx.obj or {}).get("config")
     left_profile = load_profile(left, config)
     right_profile = load_profile(right, config)
@@ -183,11 +187,7 @@ def compare(
         else:
             click.echo(_text(report, fmt), nl=False)
     else:
-        try:
-            Path(output).write_text(_text(report, fmt), encoding="utf-8", newline="")
-        except OSError as exc:
-            click.secho(f"error: cannot write {output}: {exc.strerror}", fg="red", err=True)
-            ctx.exit(ERROR_EXIT)
+        write_private(output, _text(report, fmt), newline="")
         click.echo(f"report written to {output}", err=True)
     ctx.exit(0 if report.ok else DIFFERENT_EXIT)
 
