@@ -243,6 +243,8 @@ def renderable(report: ComparisonReport) -> RenderableType:
     parts.append(head)
     counts = Text()
     counts.append(f"equal {report.equal}", style="green")
+    if report.explained:
+        counts.append(f"  ·  explained {len(report.explained)}", style="green")
     for label, n in (
         ("different", len(report.different)),
         ("only left", len(report.only_left)),
@@ -255,23 +257,31 @@ def renderable(report: ComparisonReport) -> RenderableType:
         counts.append(f"{label} {n}", style="red" if n else "")
     parts.append(counts)
 
-    if report.different:
+    for title, records in (
+        (f"Differences ({report.difference_count})", report.different),
+        (f"Explained by the migration ({len(report.explained)} invoices)", report.explained),
+    ):
+        if not records:
+            continue
         grid = table(
-            f"Differences ({report.difference_count})",
+            title,
             ("number", "left id", "right id", "field", report.left, report.right, "changes also"),
         )
-        for record in report.different:
+        for record in records:
             number = record.number
             if record.right_number and record.right_number != record.number:
                 number = f"{record.number} / {record.right_number}"
             for n, diff in enumerate(record.differences):
                 first = n == 0
+                field = diff.path
+                if diff.explained is not None:
+                    field += f"\n(explained: {diff.explained})"
                 row(
                     grid,
                     number if first else "",
                     (record.left_id or "") if first else "",
                     (record.right_id or "") if first else "",
-                    diff.path,
+                    field,
                     _cell(diff.left),
                     _cell(diff.right),
                     "\n".join(f"{d.path} {_cell(d.left)} → {_cell(d.right)}" for d in diff.derived),

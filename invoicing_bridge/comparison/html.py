@@ -170,7 +170,7 @@ def to_html(report: ComparisonReport) -> str:
     dl = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
 
     rows: list[str] = []
-    for record in report.different:
+    for record in (*report.different, *report.explained):
         number = _e(record.number)
         if record.right_number and record.right_number != record.number:
             number += f" / {_e(record.right_number)}"

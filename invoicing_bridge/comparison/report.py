@@ -41,6 +41,7 @@ CSV_COLUMNS = (
     "left",
     "right",
     "derived",
+    "explained",
 )
 
 
@@ -173,6 +174,9 @@ class ComparisonReport:
     different: list[RecordDifference] = field(default_factory=list)
     duplicates: list[DuplicateKey] = field(default_factory=list)
     ambiguous: list[DuplicateKey] = field(default_factory=list)
+    #: Pairs whose every difference a change the migration reported explains (see
+    #: ``FieldDifference.explained``): not differences.
+    explained: list[RecordDifference] = field(default_factory=list)
     #: Pairs of client records that differ (compared once per pair, both ways).
     clients: list[ClientDifference] = field(default_factory=list)
     clients_compared: int = 0
@@ -200,11 +204,11 @@ class ComparisonReport:
 
     @property
     def matched(self) -> int:
-        return self.equal + len(self.different)
+        return self.equal + len(self.different) + len(self.explained)
 
     @property
     def difference_count(self) -> int:
-        return sum(len(r.differences) for r in self.different)
+        return sum(1 for r in self.different for d in r.differences if d.explained is None)
 
     @property
     def duration(self) -> float:
@@ -216,6 +220,7 @@ class ComparisonReport:
             "right": self.right_count,
             "matched": self.matched,
             "equal": self.equal,
+            "explained": len(self.explained),
             "different": len(self.different),
             "differences": self.difference_count,
             "only_left": len(self.only_left),
@@ -242,6 +247,7 @@ class ComparisonReport:
             "only_right": [r.to_dict() for r in self.only_right],
             "equal": self.equal,
             "different": [r.to_dict() for r in self.different],
+            "explained": [r.to_dict() for r in self.explained],
             "duplicates": [d.to_dict() for d in self.duplicates],
             "ambiguous": [d.to_dict() for d in self.ambiguous],
             "clients": [c.to_dict() for c in self.clients],
@@ -251,20 +257,9 @@ class ComparisonReport:
 
     def csv_rows(self) -> Iterator[tuple[str, ...]]:
         """The rows of :meth:`to_csv` (without the header)."""
-        for record in self.different:
-            for diff in record.differences:
-                yield (
-                    "different",
-                    record.key,
-                    record.left_id or "",
-                    record.right_id or "",
-                    record.number,
-                    record.right_number or "",
-                    diff.path,
-                    text(diff.left),
-                    text(diff.right),
-                    diff.derived_text(),
-                )
+        for kind, records in (("different", self.different), ("explained", self.explained)):
+            for record in records:
+                yield from self._record_rows(kind, record)
         for client in self.clients:
             for diff in client.differences:
                 yield (
@@ -278,8 +273,9 @@ class ComparisonReport:
                     text(diff.left),
                     text(diff.right),
                     "",
+                    "",
                 )
-        blank = ("",) * 4
+        blank = ("",) * 5
         for ref in self.only_left:
             yield ("only_left", ref.key or "", ref.id or "", "", ref.number, "", *blank)
         for ref in self.only_right:
@@ -290,6 +286,23 @@ class ComparisonReport:
                     yield (kind, dup.key, ref.id or "", "", ref.number, "", *blank)
                 for ref in dup.right:
                     yield (kind, dup.key, "", ref.id or "", "", ref.number, *blank)
+
+    @staticmethod
+    def _record_rows(kind: str, record: RecordDifference) -> Iterator[tuple[str, ...]]:
+        for diff in record.differences:
+            yield (
+                "explained" if diff.explained is not None else kind,
+                record.key,
+                record.left_id or "",
+                record.right_id or "",
+                record.number,
+                record.right_number or "",
+                diff.path,
+                text(diff.left),
+                text(diff.right),
+                diff.derived_text(),
+                diff.explained or "",
+            )
 
     def to_csv(self, file: IO[str]) -> int:
         """Write a header and one row per difference (the totals it changes in its

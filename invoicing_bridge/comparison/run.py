@@ -26,6 +26,7 @@ from .diff import (
     fill_clients,
     payment_dater,
 )
+from .explain import explain
 from .pairing import MATCH_MODES, LedgerKeys, PairSource
 from .report import ComparisonReport, DuplicateKey, FieldDifference, RecordDifference
 
@@ -214,20 +215,22 @@ def compare(
     # 3. Each pair compared.
     for a, b, numbers in pairs:
         rows = differences(a, b, numbers, collect=True)
+        if keys is not None and a.ref.id is not None:
+            rows = explain(rows, keys.changes.get(str(a.ref.id), ()))
         if a.ref.number != b.ref.number:
             renumbered += 1
             example = example or (a.ref.number, b.ref.number)
         if rows:
-            report.different.append(
-                RecordDifference(
-                    key=a.ref.key or b.ref.key or "",
-                    left_id=a.ref.id,
-                    right_id=b.ref.id,
-                    number=a.ref.number,
-                    differences=rows,
-                    right_number=b.ref.number,
-                )
+            found = RecordDifference(
+                key=a.ref.key or b.ref.key or "",
+                left_id=a.ref.id,
+                right_id=b.ref.id,
+                number=a.ref.number,
+                differences=rows,
+                right_number=b.ref.number,
             )
+            explained = all(row.explained is not None for row in rows)
+            (report.explained if explained else report.different).append(found)
         else:
             report.equal += 1
 
@@ -252,10 +255,10 @@ def compare(
         if has[0] != has[1]:
             backend = left if not has[0] else right
             silent[path] = f"{path}: {backend.name}'s client records hold none; not compared"
-    for found in client_pairs.values():
-        found.differences = [d for d in found.differences if d.path not in silent]
-        if found.differences:
-            report.clients.append(found)
+    for client_pair in client_pairs.values():
+        client_pair.differences = [d for d in client_pair.differences if d.path not in silent]
+        if client_pair.differences:
+            report.clients.append(client_pair)
     report.clients_compared = len(client_pairs)
 
     report.not_compared = _notes(
