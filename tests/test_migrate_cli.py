@@ -90,12 +90,15 @@ def test_migrate_report_json_has_counts_and_failures(
     data = json.loads(out.read_text())
     assert data["counts"]["invoice"] == {
         "created": 2,
+        "transformed": 0,
         "updated": 0,
         "matched": 0,
         "skipped": 0,
         "changed": 0,
         "failed": 1,
+        "needs_attention": 0,
         "would_create": 0,
+        "would_transform": 0,
         "would_update": 0,
     }
     (failure,) = data["failures"]
