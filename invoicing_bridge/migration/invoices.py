@@ -161,7 +161,9 @@ class InvoiceStage:
             why = f"target invoice {target_id} disagrees with the plan: " + "; ".join(problems)
             job.scope.failed("invoice", sid, why, number=number, target_id=target_id)
             raise NeedsAttention(why, target_id, changes)
-        if outcome == CREATED and any(c.rule != "lost" for c in changes):
+        # The plan decides (a dry run predicts it); what the target did to the payments
+        # (a method mapped to another) is listed too.
+        if outcome == CREATED and any(c.rule != "lost" for c in plan.changes):
             outcome = TRANSFORMED
         job.scope.done(
             "invoice",

@@ -254,6 +254,7 @@ class Planner:
 
     def _fit(self, invoice: Invoice, plan: InvoicePlan) -> None:
         """Validate with the target; transform what it refuses (by policy), again."""
+        self._close_gap(plan)
         folded = False
         on_line = False
         base_tax, base_adjustment = plan.invoice.tax_total, plan.invoice.adjustment
@@ -277,6 +278,8 @@ class Planner:
                     raise RecordFailed(f"{reason(exc)} (policy tax_rounding=fail)") from exc
                 if figure in tax_tried:
                     if on_line:
+                        if self._split_adjustment(plan, base_tax, base_adjustment):
+                            return
                         raise RecordFailed(reason(exc)) from exc
                     # The adjustment itself changes the target's tax (a negative one is a
                     # discount in Daftra): carry the difference on an untaxed line instead.
@@ -286,6 +289,31 @@ class Planner:
                 self._retax(plan, base_tax, base_adjustment, figure, on_line=on_line)
         raise RecordFailed(
             f"{self.target.name} still refuses the invoice after {_ROUNDS} transformations"
+        )
+
+    def _close_gap(self, plan: InvoicePlan) -> None:
+        """A source whose subtotal is its lines' sum rounded (Perfex: ``0.5 x 1867.25``)
+        into a target that sums the lines with more places (Daftra): the fraction of a
+        cent goes to the adjustment, so that the target's own total is the source's."""
+        sent = plan.invoice
+        if not sent.items:
+            return
+        lines = sum((i.net for i in sent.items), ZERO)
+        gap = sent.total - (lines - sent.discount_total + sent.tax_total + sent.adjustment)
+        if not gap or (self.places is not None and gap != gap.quantize(quantum(self.places))):
+            return  # none, or finer than the target stores (it rounds the subtotal itself)
+        if abs(gap) >= Decimal("0.01"):
+            return  # not a rounding of the lines: the target's validation will say
+        old = sent.adjustment
+        sent.adjustment += gap
+        plan.changes.append(
+            Change(
+                "adjustment",
+                str(old),
+                str(sent.adjustment),
+                "amount_rounding",
+                f"the source rounds its subtotal; {self.target.name} sums the lines unrounded",
+            )
         )
 
     def _probe(self, plan: InvoicePlan) -> Invoice:
@@ -411,6 +439,60 @@ class Planner:
         plan.changes.append(
             Change("adjustment", str(base_adjustment), str(sent.adjustment), "tax_rounding", label)
         )
+
+    def _split_adjustment(
+        self, plan: InvoicePlan, base_tax: Decimal, base_adjustment: Decimal
+    ) -> bool:
+        """Last resort when the target's tax moves with the adjustment itself (Daftra
+        writes a negative adjustment as discount): a few cents more invoice discount and
+        a positive charge, the target's tax for that discount, the total unchanged."""
+        sent = plan.invoice
+        sent.items = [i for i in sent.items if i.extra.get("migration") != "tax_rounding"]
+        sent.subtotal = sum((i.net for i in sent.items), ZERO)
+        base_discount = sent.discount_total
+        plan.changes = [c for c in plan.changes if c.rule != "tax_rounding"]
+        for cents_more in range(1, 6):
+            extra = Decimal(cents_more) / 100
+            sent.discount_total = base_discount + extra
+            sent.tax_total, sent.adjustment = base_tax, base_adjustment
+            try:
+                self.target.validate_invoice(self._probe(plan))
+                figure = base_tax
+            except (MappingError, InvalidRequest) as exc:
+                found = _tax_figure(exc)
+                if found is None:
+                    continue
+                figure = found
+            adjustment = base_adjustment + extra + (base_tax - figure)
+            if adjustment < 0:
+                continue
+            sent.tax_total, sent.adjustment = figure, adjustment
+            try:
+                self.target.validate_invoice(self._probe(plan))
+            except (MappingError, InvalidRequest):
+                continue
+            label = (
+                f"{self.target.name} computes the tax itself and turns a negative adjustment "
+                f"into discount: {extra} more discount and a charge keep the total {sent.total}"
+            )
+            plan.changes += [
+                Change(
+                    "discount_total",
+                    str(base_discount),
+                    str(sent.discount_total),
+                    "tax_rounding",
+                    label,
+                ),
+                Change("tax_total", str(base_tax), str(figure), "tax_rounding", label),
+                Change("adjustment", str(base_adjustment), str(adjustment), "tax_rounding", label),
+            ]
+            return True
+        sent.discount_total, sent.tax_total, sent.adjustment = (
+            base_discount,
+            base_tax,
+            base_adjustment,
+        )
+        return False
 
 
 def _is_line_discount(exc: InvoicingBridgeError) -> bool:
