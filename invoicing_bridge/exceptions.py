@@ -135,12 +135,14 @@ class EInvoiceError(InvoicingBridgeError):
     """An invoice that cannot be written as an e-invoice (a draft, a missing buyer country,
     totals that do not add up), or e-invoice validation that cannot run.
 
-    ``invoice`` is the invoice's number when known; ``field`` the offending field's path.
+    ``invoice`` is the invoice's number when known; ``field`` the offending field's path;
+    ``reason`` the message without them.
     """
 
     def __init__(self, message: str, *, invoice: str | None = None, field: str | None = None):
         self.invoice = invoice
         self.field = field
+        self.reason = message
         parts = [f"invoice {invoice}"] if invoice else []
         if field:
             parts.append(f"field {field!r}")

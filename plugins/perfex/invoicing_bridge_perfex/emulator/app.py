@@ -20,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from invoicing_bridge.emulation import Answer, Router
 
+from ..cents import ZERO, money_text, round_cents
 from ..phpforms import decode_form, php_serialize, php_values
 from .state import (
     CLIENT_COLUMNS,
@@ -29,13 +30,10 @@ from .state import (
     PERMISSION_MESSAGE,
     STATUS_DRAFT,
     STATUS_UNPAID,
-    ZERO,
     InvoiceRecord,
     Item,
     PaymentRecord,
     PerfexState,
-    _cents,
-    _money,
     _nl2br,
     _now,
     _opt,
@@ -481,12 +479,12 @@ class PerfexApp:
             date=date,
             duedate=_parse_date(data.get("duedate")),
             currency=currency,
-            subtotal=_cents(Decimal(str(data["subtotal"]))),
+            subtotal=round_cents(Decimal(str(data["subtotal"]))),
             total_tax=ZERO,
-            total=_cents(Decimal(str(data["total"]))),
-            adjustment=_cents(_decimal(data.get("adjustment")) or ZERO),
-            discount_percent=_cents(_decimal(data.get("discount_percent")) or ZERO),
-            discount_total=_cents(_decimal(data.get("discount_total")) or ZERO),
+            total=round_cents(Decimal(str(data["total"]))),
+            adjustment=round_cents(_decimal(data.get("adjustment")) or ZERO),
+            discount_percent=round_cents(_decimal(data.get("discount_percent")) or ZERO),
+            discount_total=round_cents(_decimal(data.get("discount_total")) or ZERO),
             discount_type="",
             status=STATUS_DRAFT if draft else STATUS_UNPAID,
             hash=secrets.token_hex(16),
@@ -520,14 +518,14 @@ class PerfexApp:
             name, sep, rate = str(text).partition("|")
             value = _decimal(rate)
             if sep and name.strip() and value is not None:
-                taxes.append((name.strip(), _cents(value)))
+                taxes.append((name.strip(), round_cents(value)))
         order_text = str(line.get("order") or order)
         return Item(
             id=item_id or self.state.next_id("item"),
             description=str(line.get("description") or ""),
             long_description=_nl2br(str(line.get("long_description") or "")),
-            qty=_cents(_decimal(line.get("qty")) or ZERO),
-            rate=_cents(_decimal(line.get("rate")) or ZERO),
+            qty=round_cents(_decimal(line.get("qty")) or ZERO),
+            rate=round_cents(_decimal(line.get("rate")) or ZERO),
             unit=str(line.get("unit") or ""),
             item_order=int(order_text) if order_text.isdigit() else order,
             taxes=taxes,
@@ -555,11 +553,11 @@ class PerfexApp:
             value = self._int_id(str(data.get(key) or "").strip())
             if value is not None:
                 setattr(invoice, key, value)
-        invoice.subtotal = _cents(Decimal(str(data["subtotal"])))
-        invoice.total = _cents(Decimal(str(data["total"])))
+        invoice.subtotal = round_cents(Decimal(str(data["subtotal"])))
+        invoice.total = round_cents(Decimal(str(data["total"])))
         for key in ("adjustment", "discount_percent", "discount_total"):
             if key in data:
-                setattr(invoice, key, _cents(_decimal(data.get(key)) or ZERO))
+                setattr(invoice, key, round_cents(_decimal(data.get(key)) or ZERO))
         if "discount_type" in data:
             invoice.discount_type = str(data.get("discount_type") or "")
         if invoice.discount_total == 0 and invoice.discount_percent == 0:
@@ -778,7 +776,7 @@ class PerfexApp:
                 matches = []
                 for payment in state.payments.values():
                     mode = state.payment_modes.get(payment.paymentmode) or {}
-                    texts = [mode.get("name"), payment.paymentmode, _money(payment.amount)]
+                    texts = [mode.get("name"), payment.paymentmode, money_text(payment.amount)]
                     if any(term in (t or "").casefold() for t in texts):
                         matches.append(payment)
                 self._listing(request, matches, state.payment_row, flag="paymentmode")
@@ -813,7 +811,7 @@ class PerfexApp:
             PaymentRecord(
                 id=payment_id,
                 invoiceid=invoice.id,
-                amount=_cents(amount),
+                amount=round_cents(amount),
                 paymentmode=str(data["paymentmode"]).strip(),
                 paymentmethod=str(data.get("paymentmethod") or ""),
                 date=now[:10],  # the controller forces date = now()

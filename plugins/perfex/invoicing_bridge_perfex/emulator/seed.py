@@ -9,6 +9,7 @@ import datetime as dt
 import random
 from decimal import Decimal
 
+from ..cents import ZERO, round_cents
 from ..phpforms import php_serialize
 from .state import (
     CLIENT_COLUMNS,
@@ -18,12 +19,10 @@ from .state import (
     STATUS_DRAFT,
     STATUS_OVERDUE,
     STATUS_UNPAID,
-    ZERO,
     InvoiceRecord,
     Item,
     PaymentRecord,
     PerfexState,
-    _cents,
     contact_row,
 )
 
@@ -218,7 +217,7 @@ def seed_install(state: PerfexState, invoices: int, seed: int) -> None:
         items = []
         for order in range(1, rng.randint(1, 4) + 1):
             description, long_description, unit, usd = _PRODUCTS[rng.randrange(len(_PRODUCTS))]
-            rate = _cents(Decimal(usd) * _RATES[currency])
+            rate = round_cents(Decimal(usd) * _RATES[currency])
             qty = Decimal(rng.choice(("1", "1", "2", "3", "5", "10", "0.5", "1.5")))
             tax = _TAX_BY_CURRENCY[currency]
             items.append(
@@ -226,17 +225,17 @@ def seed_install(state: PerfexState, invoices: int, seed: int) -> None:
                     id=state.next_id("item"),
                     description=description,
                     long_description=long_description,
-                    qty=_cents(qty),
+                    qty=round_cents(qty),
                     rate=rate,
                     unit=unit,
                     item_order=order,
                     taxes=[tax] if tax else [],
                 )
             )
-        subtotal = _cents(sum((i.qty * i.rate for i in items), ZERO))
+        subtotal = round_cents(sum((i.qty * i.rate for i in items), ZERO))
         discount = ZERO
         if rng.random() < 0.15:
-            discount = _cents(subtotal * Decimal(rng.choice(("0.05", "0.10"))))
+            discount = round_cents(subtotal * Decimal(rng.choice(("0.05", "0.10"))))
         adjustment = Decimal(rng.choice(("-0.50", "0.25"))) if rng.random() < 0.05 else ZERO
         if kind != "draft":
             number += 1
@@ -273,7 +272,7 @@ def seed_install(state: PerfexState, invoices: int, seed: int) -> None:
             sent=1 if kind != "draft" else 0,
         )
         state.recompute_tax(invoice)
-        invoice.total = _cents(subtotal - discount + invoice.total_tax + adjustment)
+        invoice.total = round_cents(subtotal - discount + invoice.total_tax + adjustment)
         state.invoices[invoice.id] = invoice
         if kind == "cancelled":
             invoice.status = STATUS_CANCELLED
@@ -284,12 +283,12 @@ def seed_install(state: PerfexState, invoices: int, seed: int) -> None:
         amounts: list[Decimal] = []
         if kind == "paid":
             if rng.random() < 0.25 and invoice.total > 10:
-                first_part = _cents(invoice.total * Decimal(rng.choice(("0.3", "0.5"))))
+                first_part = round_cents(invoice.total * Decimal(rng.choice(("0.3", "0.5"))))
                 amounts = [first_part, invoice.total - first_part]
             else:
                 amounts = [invoice.total]
         elif kind == "partial":
-            amounts = [_cents(invoice.total * Decimal(rng.choice(("0.2", "0.4", "0.6"))))]
+            amounts = [round_cents(invoice.total * Decimal(rng.choice(("0.2", "0.4", "0.6"))))]
         for amount in amounts:
             if amount <= 0:
                 continue

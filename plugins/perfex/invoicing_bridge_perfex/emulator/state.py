@@ -18,8 +18,11 @@ import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
+
+from ..cents import ZERO, money_text, round_cents
+from ..numbers import DRAFT_NUMBER
 
 __all__ = [
     "CLIENT_COLUMNS",
@@ -33,9 +36,7 @@ __all__ = [
     "make_token",
 ]
 
-ZERO = Decimal("0")
-CENT = Decimal("0.01")
-DRAFT_NUMBER = 1000000000
+
 STATUS_UNPAID, STATUS_PAID, STATUS_PARTIALLY, STATUS_OVERDUE, STATUS_CANCELLED, STATUS_DRAFT = (
     1,
     2,
@@ -58,14 +59,6 @@ HTML_404 = (
 )
 
 
-def _money(value: Decimal) -> str:
-    return format(value.quantize(CENT, rounding=ROUND_HALF_UP), "f")
-
-
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def _now() -> str:
     return dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
 
@@ -75,7 +68,7 @@ def _s(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, Decimal):
-        return _money(value)
+        return money_text(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
@@ -366,7 +359,7 @@ class PerfexState:
                 share = invoice.discount_total / invoice.subtotal * 100
                 amount -= amount * share / 100
             total_tax += amount
-        invoice.total_tax = _cents(total_tax)
+        invoice.total_tax = round_cents(total_tax)
 
     def paid(self, invoice_id: int) -> Decimal:
         return sum(
@@ -470,10 +463,10 @@ class PerfexState:
                 "date": _s(invoice.date),
                 "duedate": _s(invoice.duedate),
                 "currency": _s(invoice.currency),
-                "subtotal": _money(invoice.subtotal),
-                "total_tax": _money(invoice.total_tax),
-                "total": _money(invoice.total),
-                "adjustment": _money(invoice.adjustment),
+                "subtotal": money_text(invoice.subtotal),
+                "total_tax": money_text(invoice.total_tax),
+                "total": money_text(invoice.total),
+                "adjustment": money_text(invoice.adjustment),
                 "addedfrom": _s(invoice.addedfrom),
                 "hash": invoice.hash,
                 "status": _s(invoice.status),
@@ -483,8 +476,8 @@ class PerfexState:
                 "cancel_overdue_reminders": _s(invoice.cancel_overdue_reminders),
                 "allowed_payment_modes": invoice.allowed_payment_modes,
                 "token": None,
-                "discount_percent": _money(invoice.discount_percent),
-                "discount_total": _money(invoice.discount_total),
+                "discount_percent": money_text(invoice.discount_percent),
+                "discount_total": money_text(invoice.discount_total),
                 "discount_type": invoice.discount_type,
                 "recurring": "0",
                 "recurring_type": None,
@@ -533,7 +526,7 @@ class PerfexState:
         row: dict[str, Any] = {
             "id": _s(payment.id),
             "invoiceid": _s(payment.invoiceid),
-            "amount": _money(payment.amount),
+            "amount": money_text(payment.amount),
             "paymentmode": payment.paymentmode,
             "paymentmethod": payment.paymentmethod,
             "date": payment.date,
@@ -562,7 +555,7 @@ class PerfexState:
         """``GET /api/invoices/{id}``: ``Invoices_model::get`` with everything it adds."""
         row = self.invoice_list_row(invoice)
         del row["customfields"]
-        row["total_left_to_pay"] = _money(self.left_to_pay(invoice))
+        row["total_left_to_pay"] = money_text(self.left_to_pay(invoice))
         row["items"] = [
             {
                 "id": _s(item.id),
@@ -570,8 +563,8 @@ class PerfexState:
                 "rel_type": "invoice",
                 "description": item.description,
                 "long_description": item.long_description,
-                "qty": _money(item.qty),
-                "rate": _money(item.rate),
+                "qty": money_text(item.qty),
+                "rate": money_text(item.rate),
                 "unit": item.unit,
                 "item_order": _s(item.item_order),
             }
