@@ -72,6 +72,7 @@ def migrate_seed(route: str, seed: int, tmp: Path) -> dict[str, Any]:
     ):
         dry = migrate(source, target, ledger=ledger, dry_run=True)
         report = migrate(source, target, ledger=ledger)
+        again = migrate(source, target, ledger=ledger) if seed == SEEDS[0] else None
         sources = {str(i.id): source.full_invoice(i) for i in source.iter_invoices()}
         with Ledger(ledger) as book:
             pairs = dict(book.pairs("invoice", source=source.label, target=target.label))
@@ -81,6 +82,7 @@ def migrate_seed(route: str, seed: int, tmp: Path) -> dict[str, Any]:
     return {
         "dry": dry,
         "report": report,
+        "again": again,
         "sources": sources,
         "pairs": pairs,
         "entries": entries,
@@ -140,5 +142,18 @@ def test_realistic_seeds_migrate_whole_and_say_what_changed(route: str, tmp_path
             if any(item.discount for item in invoice.items) and route.startswith("daftra-perfex"):
                 assert any(c.rule == "line_discount" for c in result.changes), (seed, sid)
         assert report.counts["invoice"].needs_attention == 0, report.attention
+        # Every completed source payment has one outcome; the counts add up.
+        paid = {p.id for i in sources.values() for p in i.payments if p.status.value == "completed"}
+        assert report.counts["payment"].total == len(paid), (seed, report.counts["payment"])
+        assert report.counts["invoice"].total == len(sources)
+        again = run["again"]
+        if again is not None:
+            # A re-run writes nothing and says so: skipped counts, not zeros.
+            counts = again.counts
+            assert counts["invoice"].skipped == len(sources) - counts["invoice"].failed
+            assert counts["payment"].skipped == report.counts["payment"].total - (
+                report.counts["payment"].failed
+            )
+            assert sum(c.created + c.transformed for c in counts.values()) == 0
     done = outcomes["created"] + outcomes["transformed"]
     assert done / movable >= 0.99, (route, outcomes)

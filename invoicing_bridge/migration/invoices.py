@@ -90,6 +90,7 @@ class InvoiceStage:
                 return RecordResult("invoice", sid, CHANGED, number, existing, why)
             must_update = True
         elif entry is not None and entry.done and existing is not None:
+            self.payments.already_done(sid, invoice)
             return RecordResult("invoice", sid, SKIPPED, number, existing)
 
         try:

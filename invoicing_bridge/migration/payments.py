@@ -13,6 +13,7 @@ from .ledger import fingerprint
 from .payloads import completed, payment_sid
 from .plan import InvoicePlan
 from .report import (
+    CHANGED,
     CREATED,
     FAILED,
     MATCHED,
@@ -108,6 +109,19 @@ class PaymentStage:
             if entry is None or not entry.done:
                 label = f"{invoice.number} {planned.amount}"
                 self.job.emit(RecordResult("payment", psid, WOULD_CREATE, label))
+
+    def already_done(self, sid: str, invoice: Invoice) -> None:
+        """Count the payments of an invoice migrated before: skipped when done, else
+        (a payment a newer source added, say) as its own row says."""
+        for payment in completed(invoice):
+            psid = payment_sid(sid, invoice, payment)
+            entry = self.job.scope.get("payment", psid)
+            label = f"{invoice.number} {payment.amount}"
+            if entry is not None and entry.done:
+                self.job.emit(RecordResult("payment", psid, SKIPPED, label, entry.target_id))
+            else:
+                why = "not recorded, and its invoice is done: run with update"
+                self.job.emit(RecordResult("payment", psid, CHANGED, label, reason=why))
 
     def not_migrated(self, sid: str, invoice: Invoice, outcome: str, why: str) -> None:
         """Count the completed payments of an invoice that is not migrated (failed or
