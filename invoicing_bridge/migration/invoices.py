@@ -223,7 +223,7 @@ class InvoiceStage:
         job = self.job
         target = job.target
         found = None
-        if Feature.FIND_INVOICE in target.features:
+        if Feature.FIND_INVOICE in target.features and wanted.number:
             found = target.find_invoice(wanted.number)
         if (
             found is None

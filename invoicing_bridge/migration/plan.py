@@ -19,7 +19,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from ..backends.base import Feature, InvoicingBackend
 from ..exceptions import InvalidRequest, InvoicingBridgeError, MappingError
-from ..models import Invoice, InvoiceStatus, LineItem, Payment
+from ..models import Invoice, InvoiceStatus, LineItem, Payment, TaxRate
 from .job import RecordFailed, reason
 from .payloads import completed, target_client, target_invoice, target_payment
 from .report import Change
@@ -27,6 +27,7 @@ from .report import Change
 __all__ = ["DEFAULT_POLICY", "POLICIES", "InvoicePlan", "Planner", "largest_remainder"]
 
 ZERO = Decimal(0)
+CENT = Decimal("0.01")
 
 #: Each case a plan may transform: the choices, the default first.
 POLICIES: Mapping[str, tuple[str, ...]] = {
@@ -39,6 +40,9 @@ POLICIES: Mapping[str, tuple[str, ...]] = {
     # amounts with more decimals than the target stores: rounded, payments by largest
     # remainder so they add up to the rounded amount paid
     "amount_rounding": ("transform", "fail"),
+    # a source that does not report each line's taxes (Perfex, when its backend cannot
+    # tell them): one rate over every line, inferred where it gives the invoice's tax
+    "line_taxes": ("transform", "fail"),
     # void invoices a target cannot store: reported as skipped, or failed
     "void": ("skip", "fail"),
 }
@@ -135,6 +139,12 @@ class Planner:
             plan.skip = skip
             return plan
         plan.payments = [target_payment(p, None, invoice.currency) for p in plan.sources]
+        if (
+            invoice.tax_total
+            and Feature.ITEM_TAX_DETAIL not in self.source.features
+            and not any(item.taxes for item in invoice.items)
+        ):
+            self._infer_taxes(invoice, plan)
         self._round_amounts(invoice, plan)
         self._lost(invoice, plan)
         self._fit(invoice, plan)
@@ -157,22 +167,40 @@ class Planner:
             raise RecordFailed(f"draft invoice: {name} cannot store drafts")
         if completed(invoice) and Feature.RECORD_PAYMENT not in features:
             raise RecordFailed(f"invoice has payments: {name} cannot record payments")
-        if (
-            invoice.tax_total
-            and Feature.ITEM_TAX_DETAIL not in source.features
-            and not any(item.taxes for item in invoice.items)
-        ):
-            # Perfex's API returns no per-line taxes: a target that computes tax from the
-            # lines would store another total.
-            raise RecordFailed(
-                f"{source.name} does not report the taxes of each line, so the tax "
-                f"total {invoice.tax_total} cannot be carried over"
-            )
         if invoice.amount_paid > 0 and not completed(invoice):
             raise RecordFailed(
                 f"{source.name} says {invoice.amount_paid} was paid but lists no completed payment"
             )
         return None
+
+    def _infer_taxes(self, invoice: Invoice, plan: InvoicePlan) -> None:
+        """Perfex's API returns no per-line taxes, and its backend could not tell them for
+        this invoice: one rate over every line, when it gives the invoice's tax (to a cent
+        a line), is carried as each line's tax; else the invoice cannot be carried."""
+        why = (
+            f"{self.source.name} does not report the taxes of each line, so the tax "
+            f"total {invoice.tax_total} cannot be carried over"
+        )
+        base = invoice.subtotal - invoice.discount_total
+        if self.policy["line_taxes"] != "transform":
+            raise RecordFailed(f"{why} (policy line_taxes=fail)")
+        if base <= 0:
+            raise RecordFailed(why)
+        rate = (invoice.tax_total * 100 / base).quantize(CENT, rounding=ROUND_HALF_UP)
+        if abs(base * rate / 100 - invoice.tax_total) > CENT * max(1, len(invoice.items)):
+            raise RecordFailed(f"{why} (no single rate gives it)")
+        tax = TaxRate(f"Tax {rate.normalize():f}%", rate)
+        for index, item in enumerate(plan.invoice.items):
+            item.taxes = [tax]
+            plan.changes.append(
+                Change(
+                    f"items[{index}].taxes",
+                    None,
+                    f"{rate.normalize():f}%",
+                    "line_taxes",
+                    f"inferred: {rate}% of {base} is the invoice's tax {invoice.tax_total}",
+                )
+            )
 
     # ----------------------------------------------------------------- amounts
 
@@ -295,26 +323,30 @@ class Planner:
         """A source whose subtotal is its lines' sum rounded (Perfex: ``0.5 x 1867.25``)
         into a target that sums the lines with more places (Daftra): the fraction of a
         cent goes to the adjustment, so that the target's own total is the source's."""
+        self._balance(
+            plan,
+            "amount_rounding",
+            f"the source rounds its subtotal; {self.target.name} sums the lines",
+        )
+
+    def _balance(self, plan: InvoicePlan, rule: str, note: str) -> None:
+        """Set the adjustment so that the lines as the target sums them (rounded to its
+        places), less the discount, plus the tax and the adjustment make the planned
+        total; only for rounding gaps (at most a cent a line), reported."""
         sent = plan.invoice
         if not sent.items:
             return
         lines = sum((i.net for i in sent.items), ZERO)
-        gap = sent.total - (lines - sent.discount_total + sent.tax_total + sent.adjustment)
-        if not gap or (self.places is not None and gap != gap.quantize(quantum(self.places))):
-            return  # none, or finer than the target stores (it rounds the subtotal itself)
-        if abs(gap) >= Decimal("0.01"):
-            return  # not a rounding of the lines: the target's validation will say
+        if self.places is not None:
+            lines = lines.quantize(quantum(self.places), rounding=ROUND_HALF_UP)
+        wanted = sent.total - (lines - sent.discount_total + sent.tax_total)
+        gap = wanted - sent.adjustment
+        if not gap or abs(gap) > Decimal("0.01") * max(1, len(sent.items)):
+            return  # none, or not a rounding: the target's validation will say
         old = sent.adjustment
-        sent.adjustment += gap
-        plan.changes.append(
-            Change(
-                "adjustment",
-                str(old),
-                str(sent.adjustment),
-                "amount_rounding",
-                f"the source rounds its subtotal; {self.target.name} sums the lines unrounded",
-            )
-        )
+        sent.adjustment = wanted
+        sent.subtotal = lines
+        plan.changes.append(Change("adjustment", str(old), str(wanted), rule, note))
 
     def _probe(self, plan: InvoicePlan) -> Invoice:
         probe = plan.invoice.copy()
@@ -328,7 +360,6 @@ class Planner:
         sent = plan.invoice
         step = quantum(2 if self.places is None else self.places)
         items: list[LineItem] = []
-        residual = ZERO
         for index, item in enumerate(sent.items):
             if not item.discount:
                 items.append(item)
@@ -355,7 +386,6 @@ class Planner:
                 items.append(item)
                 continue
             rounded = item.discount.quantize(step, rounding=ROUND_HALF_UP)
-            residual += rounded - item.discount
             plan.changes.append(
                 Change(
                     f"{prefix}.discount",
@@ -378,18 +408,7 @@ class Planner:
                 )
             )
         sent.items = items
-        if residual:
-            old = sent.adjustment
-            sent.adjustment += residual
-            plan.changes.append(
-                Change(
-                    "adjustment",
-                    str(old),
-                    str(sent.adjustment),
-                    "line_discount",
-                    "the cents the rounded discount lines leave",
-                )
-            )
+        self._balance(plan, "line_discount", "the cents the rounded discount lines leave")
         sent.subtotal = sum((i.net for i in sent.items), ZERO)
 
     def _retax(
