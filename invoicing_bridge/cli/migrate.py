@@ -39,6 +39,7 @@ from ..migration import migrate as run_migration
 from ..migration.plan import POLICIES, check_policy
 from ..registry import backend_class
 from .output import console, dumps
+from .paths import check_ledger, check_output, write_private
 
 __all__ = ["migrate_command", "progress_reporter", "render_report", "write_report"]
 
@@ -279,12 +280,12 @@ def _render_transformations(report: MigrationReport, out: Console) -> None:
 
 
 def write_report(report: MigrationReport, path: str | Path) -> None:
-    """The report's JSON form to ``path`` (``-`` for stdout)."""
+    """The report's JSON form to ``path`` (``-`` for stdout), as a 0600 file written whole."""
     text = dumps(report.to_dict())
     if str(path) == "-":
         click.echo(text)
         return
-    Path(path).write_text(text + "\n", encoding="utf-8")
+    write_private(path, text + "\n")
 
 
 # --------------------------------------------------------------------------- command
@@ -335,6 +336,7 @@ def write_report(report: MigrationReport, path: str | Path) -> None:
     + "; ".join(f"{name}={'|'.join(choices)}" for name, choices in POLICIES.items())
     + " (the first is the default).",
 )
+@click.option("--force", is_flag=True, help="Replace the --report file if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; the exit status says.")
 @click.pass_context
 def migrate_command(
@@ -350,6 +352,7 @@ def migrate_command(
     match_clients: str,
     report_path: str | None,
     policies: tuple[str, ...],
+    force: bool,
     quiet: bool,
 ) -> None:
     """Move clients, invoices and payments from profile SOURCE to profile TARGET.
@@ -360,6 +363,8 @@ def migrate_command(
     could not proceed. Invoices the target cannot store as they are are transformed
     (totals kept to the cent) and every change is listed; see --policy.
     """
+    check_ledger(ledger_path)
+    check_output(report_path, option="--report", force=force, protected=[ledger_path])
     config = (ctx.obj or {}).get("config")
     since_date = _parse_since(since)
     criteria = _parse_match(match_clients)
