@@ -163,3 +163,18 @@ def test_line_taxes_a_source_does_not_report_are_inferred_when_one_rate_gives_th
         Planner(NoTaxDetail(), CentsTarget(), {}).plan(source)
     with pytest.raises(RecordFailed, match="policy line_taxes=fail"):
         Planner(NoTaxDetail(), CentsTarget(), {"line_taxes": "fail"}).plan(source)
+
+
+def test_a_draft_placeholder_never_becomes_a_number() -> None:
+    drafts = []
+    for sid in ("120", "121"):
+        source = invoice([LineItem("Tea", D("1"), D("5"))], number="INV-DRAFT")
+        source.status, source.id = InvoiceStatus.DRAFT, sid
+        drafts.append(plan_for(CentsTarget(), source))
+    assert [p.invoice.number for p in drafts] == ["DRAFT-BCA", "DRAFT-BCB"]
+    assert [(c.field, c.old, c.new) for c in drafts[0].changes] == [
+        ("number", "INV-DRAFT", "DRAFT-BCA")
+    ]
+    numbered = invoice([LineItem("Tea", D("1"), D("5"))], number="000007")
+    numbered.status = InvoiceStatus.DRAFT
+    assert plan_for(CentsTarget(), numbered).invoice.number == "000007"

@@ -21,13 +21,15 @@ from ..backends.base import Feature, InvoicingBackend
 from ..exceptions import InvalidRequest, InvoicingBridgeError, MappingError
 from ..models import Invoice, InvoiceStatus, LineItem, Payment, TaxRate
 from .job import RecordFailed, reason
-from .payloads import completed, target_client, target_invoice, target_payment
+from .payloads import completed, source_id, target_client, target_invoice, target_payment
 from .report import Change
 
 __all__ = ["DEFAULT_POLICY", "POLICIES", "InvoicePlan", "Planner", "largest_remainder"]
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
+#: A source id's digits as letters, for a draft's reference ("120" -> "BCA").
+_LETTERS = str.maketrans("0123456789", "ABCDEFGHIJ")
 
 #: Each case a plan may transform: the choices, the default first.
 POLICIES: Mapping[str, tuple[str, ...]] = {
@@ -139,6 +141,20 @@ class Planner:
             plan.skip = skip
             return plan
         plan.payments = [target_payment(p, None, invoice.currency) for p in plan.sources]
+        if invoice.status is InvoiceStatus.DRAFT and not any(c.isdigit() for c in invoice.number):
+            # A draft's placeholder (Perfex's "INV-DRAFT", the same for every draft) is no
+            # number: the draft gets a reference of its own, without digits, that no real
+            # number normalises to and no later invoice of the source can take.
+            sent.number = "DRAFT-" + source_ref(invoice).translate(_LETTERS)
+            plan.changes.append(
+                Change(
+                    "number",
+                    invoice.number,
+                    sent.number,
+                    "draft_number",
+                    "a draft's placeholder is not a number: a reference of its own",
+                )
+            )
         if (
             invoice.tax_total
             and Feature.ITEM_TAX_DETAIL not in self.source.features
@@ -512,6 +528,11 @@ class Planner:
             base_adjustment,
         )
         return False
+
+
+def source_ref(invoice: Invoice) -> str:
+    """The invoice's source id (its number when it has none), upper case."""
+    return (source_id(invoice) or invoice.number).upper()
 
 
 def _is_line_discount(exc: InvoicingBridgeError) -> bool:
