@@ -294,3 +294,51 @@ def test_notes_and_terms_read_plain_and_round_trip_without_new_breaks(
         again = backend.update_invoice(again.copy(due_date=dt.date(2026, 10, 3)))
     assert record.clientnote == "Line one<br />\nLine two"
     assert again.notes == "Line one\nLine two"
+
+
+# ------------------------------------------------- core 3.4: line taxes and optional lines
+
+
+def test_core_34_item_taxes_and_optional_lines_are_read(payload: Any) -> None:
+    backend = PerfexBackend(base_url="https://crm.example.com/api", token="t")
+    invoice = backend.parse_payload("invoice", payload("invoices/get_core34.json"))[0]
+    assert isinstance(invoice, Invoice)
+    # The unselected optional line is not in the totals, so not in the lines either.
+    assert [i.name for i in invoice.items] == ["Cloud hosting", "Setup"]
+    assert invoice.items[0].taxes == [TaxRate("VAT", Decimal("15.00"))]
+    assert invoice.items[1].taxes == []
+    assert all(i.extra["taxes_known"] for i in invoice.items)
+    assert invoice.items[1].extra["optional"] is True
+    assert invoice.extra["unselected_optional_items"] == ["Priority support"]
+    lines = sum((i.quantity * i.unit_price for i in invoice.items), Decimal(0))
+    assert lines == invoice.subtotal
+
+
+def test_emulated_core_34_gives_both_shapes_and_leaves_unselected_lines_out() -> None:
+    with PerfexEmulator(invoices=6, seed=7, core_version="3.4") as install:
+        state = install.state
+        invoice = next(i for i in state.invoices.values() if any(it.taxes for it in i.items))
+        extra = state.invoices[invoice.id].items[0]
+        extra.is_optional, extra.is_selected = True, False
+        before = invoice.total_tax
+        state.recompute_tax(invoice)
+        assert invoice.total_tax <= before
+        answer = requests.get(
+            f"{install.base_url}/invoices/{invoice.id}",
+            headers={"authtoken": install.token},
+            timeout=5,
+        ).json()
+        taxed = next(r for r in answer["items"] if r["taxes"])
+        assert "|" in taxed["taxes"][0]["taxname"]
+        assert {r["is_optional"] for r in answer["items"]} >= {True}
+        with backend_for(install) as backend:
+            read = backend.get_invoice(str(invoice.id))
+        assert extra.description in read.extra["unselected_optional_items"]
+        assert all(
+            i.extra["taxes_known"] and "|" not in t.name for i in read.items for t in i.taxes
+        )
+    with PerfexEmulator(invoices=2, seed=7) as older:
+        answer = requests.get(
+            f"{older.base_url}/invoices/1", headers={"authtoken": older.token}, timeout=5
+        ).json()
+        assert "taxes" not in answer["items"][0] and "is_optional" not in answer["items"][0]

@@ -524,7 +524,7 @@ class PerfexApp:
             if sep and name.strip() and value is not None:
                 taxes.append((name.strip(), round_cents(value)))
         order_text = str(line.get("order") or order)
-        return Item(
+        item = Item(
             id=item_id or self.state.next_id("item"),
             description=str(line.get("description") or ""),
             long_description=_nl2br(str(line.get("long_description") or "")),
@@ -534,6 +534,10 @@ class PerfexApp:
             item_order=int(order_text) if order_text.isdigit() else order,
             taxes=taxes,
         )
+        if self.state.core_at_least(3, 4):
+            item.is_optional = str(line.get("is_optional") or "") in ("1", "on", "true")
+            item.is_selected = str(line.get("is_selected", "1")) in ("1", "on", "true")
+        return item
 
     def _update_invoice(self, id_text: str, data: dict[str, Any]) -> None:
         state = self.state
