@@ -167,7 +167,7 @@ def test_update_sends_back_the_settings_it_read(emulator: PerfexEmulator) -> Non
     state = emulator.state
     target = next(i for i in state.invoices.values() if i.recurring and i.status != 6)
     target.include_shipping, target.show_shipping_on_invoice = 1, 0
-    target.shipping = ("Dock 4<br />\nGate 2", "Jeddah", None, "21577", "191")
+    target.shipping = ("Dock 4<br />\nGate 2", "Jeddah", None, "21577", "194")
     target.cancel_overdue_reminders, target.show_quantity_as = 1, 2
     target.custom_recurring, target.recurring_type, target.recurring = 1, "week", 3
     kept = (
@@ -217,7 +217,7 @@ def test_kept_settings_of_a_recurring_invoice_with_shipping(payload: Any) -> Non
         "shipping_city": "Jeddah",
         "shipping_state": "Makkah",
         "shipping_zip": "21577",
-        "shipping_country": "191",
+        "shipping_country": "194",
         "show_quantity_as": "2",
     }
     # A plain invoice: nothing that is off is sent (Perfex reads a key's presence).
@@ -342,3 +342,37 @@ def test_emulated_core_34_gives_both_shapes_and_leaves_unselected_lines_out() ->
             f"{older.base_url}/invoices/1", headers={"authtoken": older.token}, timeout=5
         ).json()
         assert "taxes" not in answer["items"][0] and "is_optional" not in answer["items"][0]
+
+
+# ------------------------------------------------- the billed party as printed
+
+
+def test_invoice_client_is_the_billed_party_as_printed(payload: Any) -> None:
+    backend = PerfexBackend(base_url="https://crm.example.com/api", token="t")
+    invoice = backend.parse_payload("invoice", payload("invoices/get_billing_as_printed.json"))[0]
+    assert isinstance(invoice, Invoice)
+    address = invoice.client.address
+    assert address is not None
+    assert (address.line1, address.line2, address.city, address.postal_code) == (
+        "Building 7",
+        "King Fahd Road",
+        "Riyadh",
+        "12271",
+    )
+    assert address.country == "SA"
+    assert invoice.client.extra["profile_address"]["city"] == "القاهرة"
+    # The same invoice whose printed address is the profile's keeps no second copy.
+    same = backend.parse_payload("invoice", payload("invoices/get.json"))[0]
+    assert isinstance(same, Invoice)
+    assert "profile_address" not in same.client.extra
+
+
+def test_emulated_invoice_keeps_its_own_billing_address(emulator: PerfexEmulator) -> None:
+    state = emulator.state
+    record = next(i for i in state.invoices.values() if i.status != 6)
+    record.billing = ("Branch office", "Alexandria", None, "21500", "66")
+    with backend_for(emulator) as backend:
+        invoice = backend.get_invoice(str(record.id))
+    assert invoice.client.address is not None
+    assert invoice.client.address.city == "Alexandria"
+    assert invoice.client.id == str(record.clientid)

@@ -536,22 +536,41 @@ class PerfexInvoiceSchema(PerfexSchema):
             if client.id is None and data["clientid"]:
                 client.id = data["clientid"]
                 client.source = self.ref(data["clientid"])
-            return client
+            return _as_printed(client, row)
         if row.get("userid") or row.get("company"):
             # A search row: tblclients.* is joined in (the invoice's billing_* columns are
             # overwritten by the customer's, so nothing is taken from them).
             columns = {k: v for k, v in row.items() if k not in ("id", "datecreated")}
             joined: Client = schema.load(columns)
             return joined
-        # A list row names no customer: only its id (or a deleted customer's name).
+        # A list row names no customer: only its id (or a deleted customer's name), and
+        # the address printed on the invoice.
         extra["client_included"] = False
         client_id = data["clientid"]
-        return Client(
+        listed = Client(
             id=client_id,
             name=data["deleted_customer_name"] or "",
             company_name=data["deleted_customer_name"],
             source=self.ref(client_id),
         )
+        return _as_printed(listed, row)
+
+
+def _as_printed(client: Client, row: Mapping[str, Any]) -> Client:
+    """The billed party as printed on the invoice: Perfex keeps the invoice's own
+    ``billing_*`` columns, which can differ from the customer's profile (they win; the
+    profile's address is kept in ``extra["profile_address"]`` when it differs). Not for
+    search rows, whose ``billing_*`` are the customer's."""
+    columns = [row.get(f"billing_{k}") for k in ("street", "city", "state", "zip", "country")]
+    if not any(text_of(c) for c in columns[:4]):
+        return client
+    printed = _address(*(text_of(c) for c in columns))
+    if printed is None or printed == client.address:
+        return client
+    if client.address is not None:
+        client.extra["profile_address"] = client.address.to_dict()
+    client.address = printed
+    return client
 
 
 def _truthy(value: Any) -> bool:
