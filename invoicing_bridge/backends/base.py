@@ -54,6 +54,9 @@ class Feature:
     #: ``find_client(tax_number=...)`` finds a client by its tax number (some APIs'
     #: searches never look at it; a backend declares it when it can find one anyway).
     FIND_CLIENT_BY_TAX_NUMBER = "clients.find.tax_number"
+    #: Recording a payment emails the customer a receipt, and the API cannot turn it off
+    #: (Perfex): migration warns before recording historical payments.
+    PAYMENTS_EMAIL_CUSTOMER = "payments.email_customer"
 
     ALL: ClassVar[frozenset[str]] = frozenset(
         {
@@ -77,6 +80,7 @@ class Feature:
             ITEM_TAX_DETAIL,
             PAYMENT_DATES,
             FIND_CLIENT_BY_TAX_NUMBER,
+            PAYMENTS_EMAIL_CUSTOMER,
         }
     )
 

@@ -125,6 +125,7 @@ class PerfexBackend(HTTPBackend):
             Feature.LIST_PAYMENTS,
             Feature.GET_PAYMENT,
             Feature.RECORD_PAYMENT,
+            Feature.PAYMENTS_EMAIL_CUSTOMER,  # a receipt per payment, not switchable [core]
             Feature.DRAFT_INVOICES,  # save_as_draft → status 6
             Feature.PARSE,
         }

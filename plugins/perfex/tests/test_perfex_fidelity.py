@@ -15,9 +15,10 @@ from invoicing_bridge_perfex.backend import PerfexBackend
 from invoicing_bridge_perfex.emulator import PerfexEmulator
 from invoicing_bridge_perfex.plan import kept_settings
 
-from invoicing_bridge import get_backend
+from invoicing_bridge import get_backend, migrate
+from invoicing_bridge.backends.memory import MemoryBackend
 from invoicing_bridge.exceptions import MappingError
-from invoicing_bridge.models import Invoice, LineItem, Payment, TaxRate
+from invoicing_bridge.models import Address, Client, Invoice, LineItem, Payment, TaxRate
 
 
 def backend_for(emulator: PerfexEmulator, **options: Any) -> PerfexBackend:
@@ -376,3 +377,66 @@ def test_emulated_invoice_keeps_its_own_billing_address(emulator: PerfexEmulator
     assert invoice.client.address is not None
     assert invoice.client.address.city == "Alexandria"
     assert invoice.client.id == str(record.clientid)
+
+
+# ------------------------------------------------- every payment recorded emails a receipt
+
+
+def _source_with_a_paid_invoice() -> Any:
+    source = MemoryBackend()
+    client = source.create_client(
+        Client(
+            name="Delta Trading",
+            email="ap@delta.example",
+            tax_number="300123456700003",
+            address=Address(line1="King Fahd Road 12", city="Riyadh", country="SA"),
+        )
+    )
+    source.create_invoice(
+        Invoice.build(
+            number="S-100",
+            issue_date=dt.date(2026, 3, 1),
+            currency="USD",
+            client=client,
+            items=[LineItem("Work", Decimal("1"), Decimal("80.00"))],
+            payments=[
+                Payment(
+                    amount=Decimal("80.00"),
+                    date=dt.date(2026, 3, 5),
+                    method="bank",
+                    currency="USD",
+                )
+            ],
+        )
+    )
+    return source
+
+
+def test_recorded_payments_email_receipts_and_migration_warns_or_skips(
+    emulator: PerfexEmulator, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = emulator.state
+    with backend_for(emulator) as target:
+        assert "payments.email_customer" in target.features
+        with caplog.at_level(logging.WARNING, logger="invoicing_bridge.migration"):
+            report = migrate(
+                _source_with_a_paid_invoice(),
+                target,
+                ledger=str(tmp_path / "one.sqlite"),
+                policy={"payments": "skip"},
+            )
+        assert report.ok, report.failures
+        assert not [r for r in caplog.records if "receipt" in r.getMessage()]
+        assert state.receipts_sent == []
+        skipped = [i for i in state.invoices.values() if i.total == Decimal("80.00")]
+        assert skipped and all(not state.payments_by_invoice.get(i.id) for i in skipped)
+
+    with PerfexEmulator(invoices=2, seed=3) as fresh, backend_for(fresh) as target:
+        with caplog.at_level(logging.WARNING, logger="invoicing_bridge.migration"):
+            report = migrate(
+                _source_with_a_paid_invoice(), target, ledger=str(tmp_path / "two.sqlite")
+            )
+        assert report.ok, report.failures
+        warned = [r for r in caplog.records if "receipt" in r.getMessage()]
+        assert len(warned) == 1 and "payments=skip" in warned[0].getMessage()
+        assert [email for _, email in fresh.state.receipts_sent] == ["ap@delta.example"]

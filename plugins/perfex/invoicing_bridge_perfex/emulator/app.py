@@ -833,7 +833,8 @@ class PerfexApp:
                 daterecorded=now,
                 note=str(data.get("note") or ""),
                 transactionid=str(data.get("transactionid") or ""),
-            )
+            ),
+            email=True,  # the API cannot set do_not_send_email_template
         )
         if state.api_version == 3:
             return 200, {

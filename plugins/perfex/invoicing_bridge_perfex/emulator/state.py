@@ -303,6 +303,8 @@ class PerfexState:
         self.payments: dict[int, PaymentRecord] = {}
         self.payments_by_invoice: dict[int, list[int]] = {}
         self.idempotency: dict[str, tuple[int, Any]] = {}
+        #: Payment receipts Perfex would have emailed: (payment id, contact email).
+        self.receipts_sent: list[tuple[int, str]] = []
         self._ids = {"invoice": 0, "item": 0, "client": 0, "contact": 0, "payment": 0}
         self._configure()
 
@@ -432,10 +434,21 @@ class PerfexState:
             for i in self.invoices.values()
         )
 
-    def add_payment(self, record: PaymentRecord) -> None:
+    def add_payment(self, record: PaymentRecord, *, email: bool = False) -> None:
+        """Store a payment. ``email``: the API's way (``Payments_model::add`` without
+        ``do_not_send_email_template``): a receipt to every active contact of the customer
+        with ``invoice_emails`` on, kept in ``receipts_sent`` as (payment id, address)."""
         self.payments[record.id] = record
         self.payments_by_invoice.setdefault(record.invoiceid, []).append(record.id)
         invoice = self.invoices.get(record.invoiceid)
+        if invoice is not None and email:
+            for contact in self.contacts.values():
+                if (
+                    contact.get("userid") == str(invoice.clientid)
+                    and contact.get("active") == "1"
+                    and contact.get("invoice_emails") == "1"
+                ):
+                    self.receipts_sent.append((record.id, str(contact.get("email"))))
         if invoice is not None:
             if invoice.status == STATUS_DRAFT:
                 # A payment on a draft gives it its real number (Payments_model::add).
