@@ -17,7 +17,7 @@ from invoicing_bridge_perfex.plan import kept_settings
 
 from invoicing_bridge import get_backend, migrate
 from invoicing_bridge.backends.memory import MemoryBackend
-from invoicing_bridge.exceptions import MappingError
+from invoicing_bridge.exceptions import InvalidRequest, MappingError
 from invoicing_bridge.models import Address, Client, Invoice, LineItem, Payment, TaxRate
 
 
@@ -440,3 +440,53 @@ def test_recorded_payments_email_receipts_and_migration_warns_or_skips(
         warned = [r for r in caplog.records if "receipt" in r.getMessage()]
         assert len(warned) == 1 and "payments=skip" in warned[0].getMessage()
         assert [email for _, email in fresh.state.receipts_sent] == ["ap@delta.example"]
+
+
+# ------------------------------------------------- deletes and per-line rounding
+
+
+def test_only_the_last_invoice_can_be_deleted(emulator: PerfexEmulator, payload: Any) -> None:
+    assert payload("invoices/delete_not_last.json") == {
+        "status": False,
+        "message": "Invoice Delete Fail",
+    }
+    state = emulator.state
+    last, earlier = max(state.invoices), min(state.invoices)
+    with backend_for(emulator) as backend:
+        with pytest.raises(InvalidRequest, match="Invoice Delete Fail"):
+            backend.delete_invoice(str(earlier))
+        assert earlier in state.invoices
+        backend.delete_invoice(str(last))  # what the real server allows
+    assert last not in state.invoices
+    with PerfexEmulator(invoices=3, seed=7, delete_only_on_last_invoice=False) as relaxed:
+        with backend_for(relaxed) as backend:
+            backend.delete_invoice("1")
+        assert 1 not in relaxed.state.invoices
+
+
+def _rounded_lines_invoice(subtotal: str, tax: str, total: str) -> Invoice:
+    line = LineItem(
+        "Cable", Decimal("1.50"), Decimal("0.33"), taxes=[TaxRate("VAT", Decimal("15.00"))]
+    )
+    invoice = Invoice.build(
+        number="7003",
+        issue_date=dt.date(2026, 9, 3),
+        currency="USD",
+        client=Client(name="Delta Trading", id="1"),
+        items=[line, line, line],
+    )
+    invoice.subtotal, invoice.tax_total = Decimal(subtotal), Decimal(tax)
+    invoice.total = invoice.balance_due = Decimal(total)
+    return invoice
+
+
+def test_totals_the_perfex_ui_stores_per_rounded_line_are_accepted() -> None:
+    backend = PerfexBackend(
+        base_url="https://crm.example.com/api", token="t", currencies={"USD": 1}
+    )
+    # Three lines of 1.50 x 0.33 = 0.495: 1.49 summed unrounded, 1.50 rounded per line.
+    backend.validate_invoice(_rounded_lines_invoice("1.49", "0.22", "1.71"))  # the API's way
+    backend.validate_invoice(_rounded_lines_invoice("1.50", "0.23", "1.73"))  # the UI's way
+    backend.validate_invoice(_rounded_lines_invoice("1.50", "0.22", "1.73"))  # as stored
+    with pytest.raises(MappingError):
+        backend.validate_invoice(_rounded_lines_invoice("1.50", "0.22", "1.72"))

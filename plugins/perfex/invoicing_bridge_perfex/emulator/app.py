@@ -401,6 +401,9 @@ class PerfexApp:
             invoice = state.invoices.get(self._int_id(args[0]) or -1)
             if invoice is None:
                 raise refuse(404, {"status": False, "message": "Invalid Invoice ID"})
+            if state.delete_only_on_last_invoice and invoice.id != max(state.invoices):
+                # Invoices_model::delete: option delete_only_on_last_invoice (1 by default).
+                raise refuse(404, {"status": False, "message": "Invoice Delete Fail"})
             state.delete_invoice(invoice.id)
             raise refuse(200, {"status": True, "message": "Invoice Deleted Successfully"})
         raise self._unknown_method()

@@ -267,6 +267,7 @@ class PerfexState:
         company_requires_vat: bool = True,
         usort_single_invoice: bool = False,
         core_version: str = "3.2",
+        delete_only_on_last_invoice: bool = True,
         seed: int = 1,
     ):
         if api_version not in (2, 3):
@@ -289,6 +290,9 @@ class PerfexState:
         #: Perfex core version: from "3.4" invoice items carry ``taxes`` (``taxname``
         #: as ``NAME|RATE``), ``is_optional`` and ``is_selected``.
         self.core_version = core_version
+        #: Core option (1 by default, migration 102): only the last invoice (highest id)
+        #: can be deleted; any other answers 404 "Invoice Delete Fail".
+        self.delete_only_on_last_invoice = delete_only_on_last_invoice
         self.lock = threading.RLock()
         self.rng = random.Random(seed)
         self.denied: set[str] = set()
