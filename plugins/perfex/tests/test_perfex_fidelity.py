@@ -4,6 +4,7 @@ sources"): each fact has an emulator behaviour, and the backend copes with it.""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterator
 from decimal import Decimal
@@ -490,3 +491,45 @@ def test_totals_the_perfex_ui_stores_per_rounded_line_are_accepted() -> None:
     backend.validate_invoice(_rounded_lines_invoice("1.50", "0.22", "1.73"))  # as stored
     with pytest.raises(MappingError):
         backend.validate_invoice(_rounded_lines_invoice("1.50", "0.22", "1.72"))
+
+
+# ------------------------------------------------- low: secrets in contact rows, 3.x 429
+
+
+def test_contact_login_columns_never_reach_a_record_or_raw(payload: Any) -> None:
+    backend = PerfexBackend(base_url="https://crm.example.com/api", token="t")
+    rows = payload("contacts/search_with_login.json")
+    assert rows[0]["password"].startswith("$2y$")
+    for client in backend.parse_payload("client", rows):
+        text = json.dumps(client.to_dict(include_raw=True), default=str)
+        for secret in ("$2y$", "new_pass_key", "203.0.113.7", '"password"'):
+            assert secret not in text
+
+
+def test_parse_raw_command_shows_no_password(payload: Any, tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from invoicing_bridge.cli import main
+
+    saved = tmp_path / "contacts.json"
+    saved.write_text(json.dumps(payload("contacts/search_with_login.json")), encoding="utf-8")
+    result = CliRunner().invoke(main, ["parse", "perfex", "client", str(saved), "--raw"])
+    assert result.exit_code == 0, result.output
+    assert "is_primary" in result.output  # the raw rows are printed
+    assert "$2y$" not in result.output and "last_ip" not in result.output
+
+
+def test_emulated_contact_rows_carry_login_columns_the_backend_drops(
+    emulator: PerfexEmulator,
+) -> None:
+    contact = next(iter(emulator.state.contacts.values()))
+    rows = requests.get(
+        f"{emulator.base_url}/contacts/search/{contact['email']}",
+        headers={"authtoken": emulator.token},
+        timeout=5,
+    ).json()
+    assert str(rows[0]["password"]).startswith("$2y$")
+    with backend_for(emulator) as backend:
+        found = backend.find_client(email=str(contact["email"]))
+    assert found is not None
+    assert "$2y$" not in json.dumps(found.to_dict(include_raw=True), default=str)

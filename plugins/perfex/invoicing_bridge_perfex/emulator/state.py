@@ -764,4 +764,11 @@ def contact_row(
         "task_emails": "1",
         "project_emails": "1",
         "ticket_emails": "1",
+        # contacts.* carries the login columns too (M208 Api_model.php:752).
+        "password": "$2y$10$" + secrets.token_hex(26)[:53],
+        "new_pass_key": None,
+        "new_pass_key_requested": None,
+        "last_ip": "10.0.0.7",
+        "last_login": None,
+        "last_password_change": None,
     }
