@@ -60,6 +60,7 @@ __all__ = [
     "RetryPolicy",
     "dumps_json",
     "loads_json",
+    "parse_rate_limit_reset",
     "parse_retry_after",
 ]
 
@@ -239,6 +240,22 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return None
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
+
+
+def parse_rate_limit_reset(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from an ``X-RateLimit-Reset`` header, for a 429 without
+    ``Retry-After`` (Perfex 3.x): a unix time (what Perfex sends), or delta-seconds when
+    the number is too small to be one."""
+    if not value:
+        return None
+    try:
+        reset = float(value.strip())
+    except ValueError:
+        return None
+    if reset < 1_000_000_000:  # not a unix time (2001 or later): a delta
+        return max(0.0, reset)
+    current = time.time() if now is None else now
+    return max(0.0, reset - current)
 
 
 class RateLimiter:
@@ -875,6 +892,8 @@ class HTTPClient:
         if issubclass(cls, InvalidRequest):
             kwargs["field_errors"] = self.redactor.redact_data(info.field_errors)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is None and status == 429:
+            retry_after = parse_rate_limit_reset(response.headers.get("X-RateLimit-Reset"))
         if issubclass(cls, RateLimited):
             kwargs["retry_after"] = retry_after
         error = cls(self.redactor.redact(message), **kwargs)

@@ -533,3 +533,30 @@ def test_emulated_contact_rows_carry_login_columns_the_backend_drops(
         found = backend.find_client(email=str(contact["email"]))
     assert found is not None
     assert "$2y$" not in json.dumps(found.to_dict(include_raw=True), default=str)
+
+
+def test_v3_429_waits_until_x_ratelimit_reset(payload: Any) -> None:
+    import time
+
+    import responses
+
+    from invoicing_bridge.exceptions import RateLimited
+
+    base = "https://crm.example.com/api"
+    backend = PerfexBackend(base_url=base, token="t", max_retries=0)
+    reset = int(time.time()) + 30
+    with responses.RequestsMock() as recorded:
+        recorded.get(
+            f"{base}/customers/3",
+            json=payload("errors/v3_rate_limited.json"),
+            status=429,
+            headers={
+                "X-RateLimit-Limit": "60",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(reset),
+            },
+        )
+        with pytest.raises(RateLimited) as caught:
+            backend.get_client("3", with_contact=False)
+    assert caught.value.retry_after is not None
+    assert 20 < caught.value.retry_after <= 30
