@@ -50,6 +50,7 @@ class MemoryBackend(InvoicingBackend):
     """Every verb, in memory. Options: ``currencies`` (accepted codes), ``label``."""
 
     name = "memory"
+    money_places = None  # Decimals as given
     features = Feature.ALL
     Options = MemoryOptions
 
