@@ -277,7 +277,12 @@ class Money(Number):
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if value is None:
             return None
-        number = value if isinstance(value, Decimal) else to_decimal(value)
+        try:
+            number = bounded(value, value) if isinstance(value, Decimal) else to_decimal(value)
+        except ValidationError as exc:
+            # An absurd amount (NaN, 1E+400) is refused before anything is written, naming
+            # the field (marshmallow does not name it for errors raised while dumping).
+            raise ValidationError(exc.messages, field_name=attr or "_schema") from None
         if number is None:
             return None
         if self.places is not None:
