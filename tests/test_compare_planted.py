@@ -310,3 +310,22 @@ def test_quantity_and_rate_changed_to_the_same_line_total_are_its_two_fields_onl
             ("items[0].quantity", before.quantity, before.quantity * before.unit_price, ()),
             ("items[0].unit_price", before.unit_price, D("1.00"), ()),
         ]
+
+
+@pytest.mark.parametrize("side", ["perfex", "daftra"])
+def test_a_client_email_changed_in_either_system_is_one_client_row(world: World, side: str) -> None:
+    source, target = world.invoice(InvoiceStatus.PAID)
+    backend = world.perfex if side == "perfex" else world.daftra
+    client_id = (source if side == "perfex" else target).client.id
+    record = backend.get_client(str(client_id))
+    old = record.email
+    record.email = "planted.accounts@example.com"
+    backend.update_client(record)
+
+    for report in both(world):
+        assert report.different == [] and report.equal == 14, report.to_dict()
+        (client,) = report.clients
+        values = (old, record.email) if side == "daftra" else (record.email, old)
+        assert [(d.path, d.left, d.right) for d in client.differences] == [
+            ("client.email", *values)
+        ]
