@@ -148,3 +148,12 @@ def test_demo_without_the_plugins_says_what_to_install(monkeypatch: pytest.Monke
     result = CliRunner().invoke(main, ["demo"])
     assert result.exit_code == 2
     assert "pip install -e plugins/daftra -e plugins/perfex" in result.output
+
+
+def test_transformed_invoices_count_as_migrated() -> None:
+    from invoicing_bridge.migration import MigrationReport, RecordResult
+
+    report = MigrationReport(source="a", target="b")
+    for outcome in ("created", "transformed", "transformed", "failed", "skipped"):
+        report.add(RecordResult("invoice", outcome + str(len(report.records)), outcome))
+    assert demo_module._migrated(report) == 4

@@ -343,17 +343,24 @@ class NoDrafts(MemoryBackend):
     features = MemoryBackend.features - {Feature.DRAFT_INVOICES, Feature.VOID_INVOICES}
 
 
-def test_draft_on_a_target_without_drafts_fails_with_a_precise_reason(
+def test_draft_fails_and_void_is_skipped_on_a_target_without_them(
     source: MemoryBackend, ledger_path: Path
 ) -> None:
     with NoDrafts(label="new") as target:
         report = run(source, target, ledger_path)
+        again = run(source, target, ledger_path)
+        with NoDrafts(label="new") as strict:
+            refused = migrate(
+                source, strict, ledger=ledger_path.with_suffix(".2"), policy={"void": "fail"}
+            )
     reasons = {f.number: f.reason for f in report.failures}
-    assert reasons == {
-        "INV-00006": "draft invoice: memory cannot store drafts",
-        "INV-00007": "void invoice: memory cannot store void (cancelled) invoices",
-    }
+    assert reasons == {"INV-00006": "draft invoice: memory cannot store drafts"}
+    skipped = {r.number: r.reason for r in report.records if r.outcome == "skipped"}
+    assert skipped == {"INV-00007": "void: memory cannot store void (cancelled) invoices"}
     assert report.counts["invoice"].created == 6
+    # A void invoice is never a permanent failure: a re-run skips it again.
+    assert again.counts["invoice"].skipped == 7 and again.counts["invoice"].failed == 1
+    assert "INV-00007" in {f.number for f in refused.failures}
 
 
 class WrongTotals(MemoryBackend):
@@ -363,18 +370,45 @@ class WrongTotals(MemoryBackend):
         return super().create_invoice(invoice.copy(total=invoice.total - D("0.01")))
 
 
-def test_a_total_that_does_not_agree_fails_the_invoice_with_both_values(
+class AlwaysWrong(WrongTotals):
+    """Updates are a cent off too: what was written cannot be repaired."""
+
+    def update_invoice(self, invoice: Invoice) -> Invoice:
+        return super().update_invoice(invoice.copy(total=invoice.total - D("0.01")))
+
+
+def test_a_total_that_does_not_agree_is_repaired_by_an_update(
     source: MemoryBackend, ledger_path: Path
 ) -> None:
     with WrongTotals(label="new") as target:
         report = run(source, target, ledger_path)
-        assert report.counts["invoice"].failed == 8
+        assert report.ok, report.failures + report.attention
         invoice = source.get_invoice("5")
-        reason = next(f.reason for f in report.failures if f.source_id == "5") or ""
-        assert f"total: source {invoice.total}, target {invoice.total - D('0.01')}" in reason
+        result = next(r for r in report.records if r.kind == "invoice" and r.source_id == "5")
+        assert result.reason is not None and "repaired after verification" in result.reason
+        assert f"total: planned {invoice.total}, target {invoice.total - D('0.01')}" in (
+            result.reason
+        )
+        assert target.get_invoice(str(result.target_id)).total == invoice.total
+        assert target.calls["update_invoice"] == 8
+
+
+def test_a_total_that_stays_wrong_needs_attention_with_the_exact_difference(
+    source: MemoryBackend, ledger_path: Path
+) -> None:
+    with AlwaysWrong(label="new") as target:
+        report = run(source, target, ledger_path)
+        assert report.counts["invoice"].needs_attention == 8
+        assert report.counts["invoice"].failed == 0 and not report.ok
+        invoice = source.get_invoice("5")
+        reason = next(r.reason for r in report.attention if r.source_id == "5") or ""
+        assert (
+            f"total: planned {invoice.total}, target {invoice.total - D('0.01')} (off by -0.01000)"
+            in reason
+        )
         # The record exists in the target: a re-run does not create it again.
         again = run(source, target, ledger_path)
-        assert again.counts["invoice"].failed == 8
+        assert again.counts["invoice"].needs_attention == 8
         assert target.calls["create_invoice"] == 8
 
 

@@ -99,6 +99,9 @@ class InvoicingBackend:
     name: ClassVar[str] = "base"
     #: What this backend can do: names from :class:`Feature`.
     features: ClassVar[frozenset[str]] = frozenset()
+    #: Decimal places the backend stores amounts with (None: any). A migration rounds
+    #: amounts with more places for it, payments by largest remainder, and says so.
+    money_places: ClassVar[int | None] = 2
     #: Schema validating the constructor's options.
     Options: ClassVar[type[OptionsSchema]] = OptionsSchema
 

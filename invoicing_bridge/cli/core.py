@@ -13,6 +13,7 @@ import click
 from rich.table import Table
 
 from ..backends.base import RECORD_KINDS, InvoicingBackend
+from ..backends.http import loads_json
 from ..config import load_profile
 from ..exceptions import BackendNotFound, ConfigurationError, MappingError
 from ..models import InvoiceStatus
@@ -69,7 +70,9 @@ def backends() -> None:
 @click.pass_context
 def check(ctx: click.Context, profile: str) -> None:
     """Check that PROFILE's backend can be reached and accepts the credentials."""
-    with open_backend(ctx, profile) as backend:
+    loaded = load_profile(profile, (ctx.obj or {}).get("config"))
+    click.echo(f"config: {loaded.path}")
+    with loaded.open() as backend:
         info = backend.check_connection()
     facts = ", ".join(f"{k}={v}" for k, v in info.items() if v not in (None, ""))
     click.secho(f"ok: {profile} ({backend.name}) reachable and authenticated", fg="green")
@@ -185,7 +188,8 @@ def parse(
         parsed[key.strip()] = _option_value(value)
     cls = backend_class(backend_name)
     try:
-        payload = json.loads(file.read(), parse_float=Decimal)
+        # The HTTP layer's parser: exact decimals, NaN as a Decimal, nesting bounded.
+        payload = loads_json(file.read())
     except ValueError as exc:
         raise MappingError(f"{file.name} is not JSON: {exc}", backend=backend_name) from None
     try:

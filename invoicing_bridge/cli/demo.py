@@ -182,7 +182,7 @@ def demo(
 
 def _migrated(report: MigrationReport) -> int:
     counts = report.counts["invoice"]
-    return counts.created + counts.matched + counts.updated + counts.skipped
+    return counts.created + counts.transformed + counts.matched + counts.updated + counts.skipped
 
 
 def _print_requests(report: MigrationReport, sent: tuple[int, int]) -> None:

@@ -30,10 +30,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from typing import Any, TypeVar
-
-from marshmallow import ValidationError
 
 from invoicing_bridge.backends.base import Feature
 from invoicing_bridge.backends.http import HTTPBackend
@@ -43,12 +40,12 @@ from invoicing_bridge.exceptions import (
     MappingError,
     NotFound,
     ServerError,
-    TransportError,
 )
 from invoicing_bridge.models import (
     Client,
     Invoice,
     InvoiceStatus,
+    LineItem,
     Payment,
     PaymentStatus,
     TaxRate,
@@ -59,7 +56,7 @@ from .cents import round_cents
 from .connection import PerfexConnection, auth_headers, chunks
 from .errors import message_of, parse_error
 from .lookups import PerfexLookups, method_slug
-from .mapper import PerfexMapper, lacks_line_taxes
+from .mapper import PerfexMapper, lacks_line_taxes, row_may_match
 from .numbers import DRAFT_NUMBER, as_int, parse_number
 from .options import PerfexOptions
 from .phpforms import encode_form
@@ -68,13 +65,23 @@ from .plan import (
     check_invoice,
     created_invoice_id,
     gateway_id,
+    new_payment,
+    person_names,
+    primary_contact,
     with_customer_address,
 )
-from .schemas.fields import to_date
-from .schemas.read import POSSIBLE_STATUSES
 from .schemas.write import InvoicePlan
 
 __all__ = ["PerfexBackend", "PerfexOptions"]
+
+
+def _is_usort_page(exc: ServerError) -> bool:
+    """Whether a 500 (still there after the HTTP layer's retries) is a PHP error page
+    rather than JSON: what module 2.0.8's ``usort()`` on one invoice gives on PHP 8
+    (production installs hide the message, so the page's text is not relied on)."""
+    details = exc.details if isinstance(exc.details, Mapping) else {}
+    return exc.status_code == 500 and set(details) == {"body"}
+
 
 log = logging.getLogger("invoicing_bridge.perfex")
 
@@ -154,6 +161,8 @@ class PerfexBackend(HTTPBackend):
         self._after_write: OrderedDict[str, tuple[float, frozenset[str | None], str]] = (
             OrderedDict()
         )
+        #: Set once the single-invoice GET answered module 2.0.8's HTML 500 page.
+        self._single_get_broken = False
 
     def _init_offline(self) -> None:
         o = self.options
@@ -197,14 +206,62 @@ class PerfexBackend(HTTPBackend):
 
         Perfex returns no line taxes; they are inferred from ``total_tax`` and the
         install's taxes when exactly one assignment reproduces it (see
-        :func:`~invoicing_bridge_perfex.schemas.read.infer_line_taxes`)."""
-        data = self.connection.one(self.connection.path("invoices", id))
-        if self.lookups.infer_taxes and lacks_line_taxes(data):
-            self.lookups.ensure_taxes()
-        return self.mapper.invoice(data)
+        :func:`~invoicing_bridge_perfex.schemas.read.infer_line_taxes`).
 
-    def _detail_or_none(self, row: Mapping[str, Any]) -> Invoice | None:
+        Module ≤ 2.0.8 on PHP 8 answers this GET with an HTML 500 page (it sorts
+        the one object). Then, and for the rest of the run, the invoice is read from its
+        list row and the payments list instead: its lines are unknown
+        (``items == []``, ``extra["items_known"] is False``), and a warning says so once.
+        """
+        if not self._single_get_broken:
+            try:
+                data = self.connection.one(self.connection.path("invoices", id))
+            except ServerError as exc:
+                if not _is_usort_page(exc):
+                    raise
+                self._single_get_failed()
+            else:
+                if self.lookups.infer_taxes and lacks_line_taxes(data):
+                    self.lookups.ensure_taxes()
+                return self.mapper.invoice(data)
+        row = next(
+            (r for r in self.connection.records("invoices") if str(r.get("id")) == str(id)),
+            None,
+        )
+        if row is None:
+            raise NotFound(f"invoice {id} not found", backend=self.name, status_code=404)
+        return self._from_list_row(row, self._payment_rows())
+
+    def _single_get_failed(self) -> None:
+        with self._state_lock:
+            if self._single_get_broken:
+                return
+            self._single_get_broken = True
+        log.warning(
+            "perfex: GET /api/invoices/{id} answers an HTML 500 page (API module <= 2.0.8 "
+            "on PHP 8); invoices are read from list rows for the rest of this run: their "
+            "lines are unknown. Upgrade the API module to 3.x to read them."
+        )
+
+    def _payment_rows(self) -> list[Mapping[str, Any]]:
+        return self.connection.records("payments")
+
+    def _from_list_row(self, row: Mapping[str, Any], payments: list[Mapping[str, Any]]) -> Invoice:
+        """An invoice from its list row and the payment rows (what is left when the
+        single-invoice GET fails): no lines, the customer by id only."""
+        invoice_id = str(row.get("id"))
+        data = dict(row)
+        data["payments"] = [p for p in payments if str(p.get("invoiceid")) == invoice_id]
+        invoice = self.mapper.invoice(data)
+        invoice.extra["items_known"] = False
+        return invoice
+
+    def _detail_or_none(
+        self, row: Mapping[str, Any], payments: Callable[[], list[Mapping[str, Any]]]
+    ) -> Invoice | None:
         invoice_id = row.get("invoiceid") or row.get("id")
+        if self._single_get_broken:
+            return self._from_list_row(row, payments())
         try:
             return self.get_invoice(str(invoice_id))
         except NotFound:
@@ -224,12 +281,22 @@ class PerfexBackend(HTTPBackend):
         ``list_details`` is off (then items, customer and partial payments are absent).
         """
         detailed = bool(self.options.get("list_details", True))
+        payment_rows: list[list[Mapping[str, Any]]] = []
+        payments_lock = threading.Lock()
+
+        def payments() -> list[Mapping[str, Any]]:
+            # Read once per listing, and only when the single-invoice GET fails.
+            with payments_lock:
+                if not payment_rows:
+                    payment_rows.append(self._payment_rows())
+                return payment_rows[0]
+
         for chunk in chunks(self.connection.rows("invoices"), self.connection.page_size):
-            rows = [r for r in chunk if _row_matches(r, since, status, client_id)]
+            rows = [r for r in chunk if row_may_match(r, since, status, client_id)]
             if not rows:
                 continue
             if detailed:
-                found = self._parallel(self._detail_or_none, rows)
+                found = self._parallel(lambda r: self._detail_or_none(r, payments), rows)
                 invoices = [i for i in found if i is not None]
             else:
                 invoices = self.mapper.load("invoice", rows)
@@ -351,7 +418,21 @@ class PerfexBackend(HTTPBackend):
         """Read back what was stored; the lines get the taxes we sent (reads carry none)."""
         stored = self.get_invoice(invoice_id)
         self._remember(stored)
-        if len(stored.items) == len(plan.lines):
+        if stored.extra.get("items_known") is False:
+            # Read from its list row (module 2.0.8 on PHP 8): the lines are what was sent.
+            stored.items = [
+                LineItem(
+                    name=line.description,
+                    description=line.long_description or None,
+                    quantity=line.qty,
+                    unit_price=line.rate,
+                    unit=line.unit or None,
+                    taxes=[TaxRate(name, rate) for name, rate in line.taxes],
+                    extra={"taxes_known": True, "as_sent": True},
+                )
+                for line in plan.lines
+            ]
+        elif len(stored.items) == len(plan.lines):
             for item, line in zip(stored.items, plan.lines, strict=True):
                 item.taxes = [TaxRate(name, rate) for name, rate in line.taxes]
                 item.extra["taxes_known"] = True
@@ -364,26 +445,16 @@ class PerfexBackend(HTTPBackend):
         The number is the integer in ``invoice.number`` (another system's ``"000017"``
         becomes 17); a draft is saved as a Perfex draft; the invoice's completed payments
         are then recorded one by one (:meth:`record_payment`), pending ones are not. 2.x
-        answers no id: the new invoice is found by
-        number, customer and year. When the answer is lost (timeout, dropped connection,
-        5xx) the same lookup tells whether it was stored.
+        answers no id: the new invoice is found by number, customer and year (the API
+        forces this lookup; a lost answer is not looked up here: the error says
+        ``may_have_landed`` and the migration job, which holds the ledger, looks it up).
 
         Raises MappingError (unknown currency, line discounts, zero totals, void status),
-        InvalidRequest (Perfex's validation, e.g. a number already used this year).
+        InvalidRequest (Perfex's validation, e.g. a number already used this year),
+        TransportError or ServerError when the answer is lost.
         """
         plan = self._plan(invoice)
-        try:
-            answer = self.connection.create("invoices", self.mapper.invoice_form(invoice, plan))
-        except (TransportError, ServerError) as exc:
-            located = self._locate_invoice(plan, invoice)
-            if located is None:
-                raise
-            log.warning(
-                "perfex: invoice %s was stored although the answer failed (%s)",
-                plan.number,
-                exc.message,
-            )
-            return self._with_payments(self._written(located, plan), invoice)
+        answer = self.connection.create("invoices", self.mapper.invoice_form(invoice, plan))
         new_id = None
         if isinstance(answer.data, Mapping) and answer.data.get("record_id"):
             new_id = str(answer.data["record_id"])  # 3.x
@@ -409,7 +480,9 @@ class PerfexBackend(HTTPBackend):
         for payment in done:
             self.record_payment(dataclasses.replace(payment, id=None, invoice_id=stored.id))
         after = self.get_invoice(stored.id)
-        if len(after.items) == len(stored.items):
+        if after.extra.get("items_known") is False:
+            after.items = stored.items
+        elif len(after.items) == len(stored.items):
             for item, known in zip(after.items, stored.items, strict=True):
                 item.taxes = known.taxes
                 item.extra.update(known.extra)
@@ -426,6 +499,14 @@ class PerfexBackend(HTTPBackend):
         if not invoice.id:
             raise NotFound("the invoice has no id", backend=self.name, status_code=None)
         current = self.get_invoice(invoice.id)
+        if current.extra.get("items_known") is False:
+            raise MappingError(
+                "this Perfex API module cannot read one invoice (HTML 500 on "
+                "GET /api/invoices/{id}, module <= 2.0.8 on PHP 8), so the stored lines are "
+                "unknown and an update would duplicate them; upgrade the module to 3.x",
+                backend=self.name,
+                field="items",
+            )
         if current.tax_total:
             for index, item in enumerate(invoice.items):
                 unknown = item.extra.get("taxes_known") is False
@@ -465,17 +546,10 @@ class PerfexBackend(HTTPBackend):
         except NotFound:
             return []
 
-    @staticmethod
-    def _primary(contacts: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-        for row in contacts:
-            if str(row.get("is_primary")) == "1":
-                return row
-        return contacts[0] if contacts else None
-
     def _with_contact(self, client: Client) -> Client:
         if not self.options.get("primary_contacts", True) or not client.id:
             return client
-        contact = self._primary(self._contacts(client.id))
+        contact = primary_contact(self._contacts(client.id))
         if contact is not None:
             client.email = str(contact.get("email") or "") or None
             client.first_name = client.first_name or (str(contact.get("firstname") or "") or None)
@@ -583,18 +657,8 @@ class PerfexBackend(HTTPBackend):
             self._add_contact(new_id, client, created)
         return self._with_contact(created)
 
-    @staticmethod
-    def _person(client: Client) -> tuple[str, str]:
-        first = client.first_name or ""
-        last = client.last_name or ""
-        if not first or not last:
-            words = (client.name or client.company_name or "").split()
-            first = first or (" ".join(words[:-1]) if len(words) > 1 else "".join(words))
-            last = last or (words[-1] if words else first)
-        return first or "-", last or "-"
-
     def _add_contact(self, client_id: str, client: Client, created: Client) -> None:
-        first, last = self._person(client)
+        first, last = person_names(client)
         form = {
             "customer_id": client_id,
             "firstname": first,
@@ -627,15 +691,15 @@ class PerfexBackend(HTTPBackend):
             if not message_of(exc).startswith("customers update fail"):
                 raise
         if self.options.get("primary_contacts", True) and client.email:
-            contact = self._primary(self._contacts(client.id))
+            contact = primary_contact(self._contacts(client.id))
             if contact is None:
                 self._add_contact(client.id, client, client)
             elif (str(contact.get("email") or ""), str(contact.get("phonenumber") or "")) != (
                 client.email,
                 client.phone or "",
             ):
-                first = str(contact.get("firstname") or "") or self._person(client)[0]
-                last = str(contact.get("lastname") or "") or self._person(client)[1]
+                first = str(contact.get("firstname") or "") or person_names(client)[0]
+                last = str(contact.get("lastname") or "") or person_names(client)[1]
                 contact_body = {
                     "firstname": first,
                     "lastname": last,
@@ -679,17 +743,6 @@ class PerfexBackend(HTTPBackend):
                 raise NotFound(f"payment {id} not found", backend=self.name, status_code=404)
         return self.mapper.payment(row)
 
-    @staticmethod
-    def _new_payment(
-        known: frozenset[str | None], after: Invoice, amount: Decimal, reference: str | None
-    ) -> Payment | None:
-        fresh = [p for p in after.payments if p.id not in known and p.amount == amount]
-        if reference:
-            fresh = [p for p in fresh if p.reference == reference] or fresh
-        if not fresh:
-            return None
-        return max(fresh, key=lambda p: as_int(p.id))
-
     def _remember(self, invoice: Invoice) -> None:
         """Keep what a payment needs to know of ``invoice``, just read after our write."""
         if invoice.id is None:
@@ -721,7 +774,8 @@ class PerfexBackend(HTTPBackend):
         The answer's flag is ``paymentmode``, and 2.0.8 answers an empty body: the payment
         is confirmed by reading the invoice back (3.x's ``record_id`` is used when given).
         Raises NotFound (no such invoice), MappingError (no payment mode for the method),
-        InvalidRequest, APIError when the payment cannot be confirmed.
+        InvalidRequest, APIError when the payment cannot be confirmed, TransportError or
+        ServerError when the answer is lost (the migration job looks it up).
         """
         if not payment.invoice_id:
             raise NotFound("the payment has no invoice id", backend=self.name, status_code=None)
@@ -746,33 +800,26 @@ class PerfexBackend(HTTPBackend):
         form = self.mapper.payment_form(payment, mode=mode, amount=amount)
         recorded: Payment | None = None
         after: Invoice | None = None
-        try:
-            answer = self.connection.post("payments", form, allow_empty=True)
-        except (TransportError, ServerError) as exc:
+        answer = self.connection.post("payments", form, allow_empty=True)
+        data = answer.data
+        if isinstance(data, Mapping) and data.get("record_id"):
             after = self.get_invoice(payment.invoice_id)
-            recorded = self._new_payment(known_ids, after, amount, payment.reference)
-            if recorded is None:
-                raise
-            log.warning("perfex: payment recorded although the answer failed (%s)", exc.message)
-        else:
-            data = answer.data
-            if isinstance(data, Mapping) and data.get("record_id"):
-                after = self.get_invoice(payment.invoice_id)
-                record_id = str(data["record_id"])
-                recorded = next((p for p in after.payments if p.id == record_id), None)
-            if recorded is None:
-                after = self.get_invoice(payment.invoice_id)
-                recorded = self._new_payment(known_ids, after, amount, payment.reference)
-            if recorded is None:
-                what = "an empty answer" if data is None else "its answer"
-                raise APIError(
-                    f"Perfex gave {what} to the payment but it is not on invoice "
-                    f"{payment.invoice_id}",
-                    backend=self.name,
-                    method="POST",
-                    path="payments",
-                    status_code=answer.status_code,
-                )
+            record_id = str(data["record_id"])
+            recorded = next((p for p in after.payments if p.id == record_id), None)
+        if recorded is None:
+            # 2.x answers no id (2.0.8 nothing at all): the new payment is the one on the
+            # invoice that was not there before.
+            after = self.get_invoice(payment.invoice_id)
+            recorded = new_payment(known_ids, after, amount, payment.reference)
+        if recorded is None:
+            what = "an empty answer" if data is None else "its answer"
+            raise APIError(
+                f"Perfex gave {what} to the payment but it is not on invoice {payment.invoice_id}",
+                backend=self.name,
+                method="POST",
+                path="payments",
+                status_code=answer.status_code,
+            )
         if after is not None:
             self._remember(after)
         recorded.currency = recorded.currency or currency
@@ -800,28 +847,3 @@ class PerfexBackend(HTTPBackend):
         or a search answer, or one row of them. Raises MappingError."""
         records: list[Invoice | Client | Payment] = self.mapper.load(kind, payload)
         return records
-
-
-def _row_matches(
-    row: Any,
-    since: dt.date | None,
-    status: InvoiceStatus | None,
-    client_id: str | None,
-) -> bool:
-    """Whether an invoice list row may pass the filters (decided before reading it)."""
-    if not isinstance(row, Mapping):
-        return False
-    if client_id is not None and str(row.get("clientid")) != str(client_id):
-        return False
-    if since is not None:
-        try:
-            issued = to_date(row.get("date"))
-        except ValidationError:
-            issued = None
-        if issued is not None and issued < since:
-            return False
-    if status is not None:
-        possible = POSSIBLE_STATUSES.get(str(row.get("status")), frozenset())
-        if possible and status not in possible:
-            return False
-    return True

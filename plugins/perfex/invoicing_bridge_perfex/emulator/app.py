@@ -26,6 +26,7 @@ from .state import (
     CLIENT_COLUMNS,
     DRAFT_NUMBER,
     HTML_404,
+    HTML_500_USORT,
     NO_DATA,
     PERMISSION_MESSAGE,
     STATUS_DRAFT,
@@ -165,7 +166,7 @@ class PerfexApp:
     ) -> Iterable[bytes]:
         request = Request(environ)
         try:
-            response = self.router.dispatch(request, _path(environ))
+            response = self.router.dispatch(request)
         except Exception as exc:  # a bug here: answer like PHP does, with an HTML page
             response = respond(
                 500,
@@ -386,6 +387,9 @@ class PerfexApp:
                 invoice = state.invoices.get(self._int_id(args[0]) or -1)
                 if invoice is None:
                     raise refuse(404, {"status": False, "message": NO_DATA})
+                if state.usort_single_invoice and state.api_version == 2:
+                    # usort($data, ...) on the one object: a TypeError on PHP 8.
+                    raise refuse(500, HTML_500_USORT)
                 raise refuse(200, state.invoice_detail(invoice))
             self._listing(request, self._invoice_list(request), state.invoice_list_row)
         if method == "POST" and not args:
@@ -849,16 +853,6 @@ class PerfexApp:
         else:
             raise refuse(404, {"status": False, "message": "Not valid data"})
         self._listing(request, rows)
-
-
-def _path(environ: Mapping[str, Any]) -> str:
-    """PATH_INFO as text. The emulator server hands it over already decoded (Arabic
-    search terms included); a WSGI server gives latin-1 bytes-as-text."""
-    raw = str(environ.get("PATH_INFO") or "/")
-    try:
-        return raw.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return raw
 
 
 def _int_field(data: Mapping[str, Any], key: str, default: int) -> int:
