@@ -13,6 +13,7 @@ import click
 from rich.table import Table
 
 from ..backends.base import RECORD_KINDS, InvoicingBackend
+from ..backends.http import loads_json
 from ..config import load_profile
 from ..exceptions import BackendNotFound, ConfigurationError, MappingError
 from ..models import InvoiceStatus
@@ -187,7 +188,8 @@ def parse(
         parsed[key.strip()] = _option_value(value)
     cls = backend_class(backend_name)
     try:
-        payload = json.loads(file.read(), parse_float=Decimal)
+        # The HTTP layer's parser: exact decimals, NaN as a Decimal, nesting bounded.
+        payload = loads_json(file.read())
     except ValueError as exc:
         raise MappingError(f"{file.name} is not JSON: {exc}", backend=backend_name) from None
     try:

@@ -16,6 +16,8 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from .clients import ClientDifference
+
 __all__ = [
     "CSV_COLUMNS",
     "ComparisonReport",
@@ -39,6 +41,7 @@ CSV_COLUMNS = (
     "left",
     "right",
     "derived",
+    "explained",
 )
 
 
@@ -171,6 +174,12 @@ class ComparisonReport:
     different: list[RecordDifference] = field(default_factory=list)
     duplicates: list[DuplicateKey] = field(default_factory=list)
     ambiguous: list[DuplicateKey] = field(default_factory=list)
+    #: Pairs whose every difference a change the migration reported explains (see
+    #: ``FieldDifference.explained``): not differences.
+    explained: list[RecordDifference] = field(default_factory=list)
+    #: Pairs of client records that differ (compared once per pair, both ways).
+    clients: list[ClientDifference] = field(default_factory=list)
+    clients_compared: int = 0
     #: Pairs made by client, issue date and total (matching by number, where no number
     #: paired them: a draft's placeholder, a renumbered invoice).
     matched_by_content: int = 0
@@ -182,18 +191,24 @@ class ComparisonReport:
 
     @property
     def ok(self) -> bool:
-        """True when every invoice has its equal counterpart on the other side."""
+        """True when every invoice has its equal counterpart on the other side, and every
+        pair of client records compared is equal."""
         return not (
-            self.only_left or self.only_right or self.different or self.duplicates or self.ambiguous
+            self.only_left
+            or self.only_right
+            or self.different
+            or self.duplicates
+            or self.ambiguous
+            or self.clients
         )
 
     @property
     def matched(self) -> int:
-        return self.equal + len(self.different)
+        return self.equal + len(self.different) + len(self.explained)
 
     @property
     def difference_count(self) -> int:
-        return sum(len(r.differences) for r in self.different)
+        return sum(1 for r in self.different for d in r.differences if d.explained is None)
 
     @property
     def duration(self) -> float:
@@ -205,6 +220,7 @@ class ComparisonReport:
             "right": self.right_count,
             "matched": self.matched,
             "equal": self.equal,
+            "explained": len(self.explained),
             "different": len(self.different),
             "differences": self.difference_count,
             "only_left": len(self.only_left),
@@ -212,6 +228,8 @@ class ComparisonReport:
             "duplicates": len(self.duplicates),
             "ambiguous": len(self.ambiguous),
             "matched_by_content": self.matched_by_content,
+            "clients_compared": self.clients_compared,
+            "clients_different": len(self.clients),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -229,29 +247,35 @@ class ComparisonReport:
             "only_right": [r.to_dict() for r in self.only_right],
             "equal": self.equal,
             "different": [r.to_dict() for r in self.different],
+            "explained": [r.to_dict() for r in self.explained],
             "duplicates": [d.to_dict() for d in self.duplicates],
             "ambiguous": [d.to_dict() for d in self.ambiguous],
+            "clients": [c.to_dict() for c in self.clients],
             "not_compared": list(self.not_compared),
             "duration_seconds": round(self.duration, 3),
         }
 
     def csv_rows(self) -> Iterator[tuple[str, ...]]:
         """The rows of :meth:`to_csv` (without the header)."""
-        for record in self.different:
-            for diff in record.differences:
+        for kind, records in (("different", self.different), ("explained", self.explained)):
+            for record in records:
+                yield from self._record_rows(kind, record)
+        for client in self.clients:
+            for diff in client.differences:
                 yield (
-                    "different",
-                    record.key,
-                    record.left_id or "",
-                    record.right_id or "",
-                    record.number,
-                    record.right_number or "",
+                    "client",
+                    "",
+                    client.left_id or "",
+                    client.right_id or "",
+                    client.name,
+                    "",
                     diff.path,
                     text(diff.left),
                     text(diff.right),
-                    diff.derived_text(),
+                    "",
+                    "",
                 )
-        blank = ("",) * 4
+        blank = ("",) * 5
         for ref in self.only_left:
             yield ("only_left", ref.key or "", ref.id or "", "", ref.number, "", *blank)
         for ref in self.only_right:
@@ -262,6 +286,23 @@ class ComparisonReport:
                     yield (kind, dup.key, ref.id or "", "", ref.number, "", *blank)
                 for ref in dup.right:
                     yield (kind, dup.key, "", ref.id or "", "", ref.number, *blank)
+
+    @staticmethod
+    def _record_rows(kind: str, record: RecordDifference) -> Iterator[tuple[str, ...]]:
+        for diff in record.differences:
+            yield (
+                "explained" if diff.explained is not None else kind,
+                record.key,
+                record.left_id or "",
+                record.right_id or "",
+                record.number,
+                record.right_number or "",
+                diff.path,
+                text(diff.left),
+                text(diff.right),
+                diff.derived_text(),
+                diff.explained or "",
+            )
 
     def to_csv(self, file: IO[str]) -> int:
         """Write a header and one row per difference (the totals it changes in its
@@ -274,6 +315,14 @@ class ComparisonReport:
             writer.writerow(row)
             count += 1
         return count
+
+    def to_html(self) -> str:
+        """One self-contained HTML document: the summary at the top, a filterable table
+        with both values side by side, everything escaped (see
+        :mod:`invoicing_bridge.comparison.html`)."""
+        from .html import to_html
+
+        return to_html(self)
 
     def __rich__(self) -> RenderableType:
         """Printed on a rich console: the tables of ``invoicing-bridge compare``."""

@@ -26,6 +26,7 @@ from .state import (
     CLIENT_COLUMNS,
     DRAFT_NUMBER,
     HTML_404,
+    HTML_500_USORT,
     NO_DATA,
     PERMISSION_MESSAGE,
     STATUS_DRAFT,
@@ -386,6 +387,9 @@ class PerfexApp:
                 invoice = state.invoices.get(self._int_id(args[0]) or -1)
                 if invoice is None:
                     raise refuse(404, {"status": False, "message": NO_DATA})
+                if state.usort_single_invoice and state.api_version == 2:
+                    # usort($data, ...) on the one object: a TypeError on PHP 8.
+                    raise refuse(500, HTML_500_USORT)
                 raise refuse(200, state.invoice_detail(invoice))
             self._listing(request, self._invoice_list(request), state.invoice_list_row)
         if method == "POST" and not args:

@@ -57,6 +57,15 @@ HTML_404 = (
     b'</title></head><body><div id="container"><h1>404 Page Not Found</h1><p>The page you '
     b"requested was not found.</p></div></body></html>"
 )
+#: What CodeIgniter prints when module ≤ 2.0.8's ``Invoices::data_get`` calls ``usort()``
+#: on the single invoice (an object) under PHP 8 (core 3.x requires PHP 8.1).
+HTML_500_USORT = (
+    b'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Error</title>'
+    b'</head><body><div id="container"><h1>An uncaught Exception was encountered</h1>'
+    b"<p>Type: TypeError</p><p>Message: usort(): Argument #1 ($array) must be of type "
+    b"array, stdClass given</p><p>Filename: /var/www/html/modules/api/controllers/"
+    b"Invoices.php</p><p>Line Number: 172</p></div></body></html>"
+)
 
 
 def _now() -> str:
@@ -240,6 +249,7 @@ class PerfexState:
         empty_payment_answer: bool = False,
         always_envelope: bool = False,
         company_requires_vat: bool = True,
+        usort_single_invoice: bool = False,
         seed: int = 1,
     ):
         if api_version not in (2, 3):
@@ -256,6 +266,9 @@ class PerfexState:
         self.empty_payment_answer = empty_payment_answer
         self.always_envelope = always_envelope
         self.company_requires_vat = company_requires_vat
+        #: Module ≤ 2.0.8 on PHP 8: ``GET /api/invoices/{id}`` answers an HTML 500 page
+        #: (``usort()`` on one object); lists and search are unaffected. 2.x only.
+        self.usort_single_invoice = usort_single_invoice
         self.lock = threading.RLock()
         self.rng = random.Random(seed)
         self.denied: set[str] = set()
