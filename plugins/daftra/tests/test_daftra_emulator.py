@@ -342,16 +342,15 @@ def test_a_create_dropped_after_processing_is_not_sent_twice(knobs: DaftraEmulat
 
 
 def test_keep_alive_counts_one_connection_for_many_requests(knobs: DaftraEmulator) -> None:
+    # Thirty requests through one backend reuse one kept-alive connection, and the
+    # emulator counts each of them (timings belong in benchmarks/, not here).
     before = knobs.stats.snapshot()
-    started = time.perf_counter()
     with _backend(knobs) as daftra:
         for _ in range(30):
             daftra.get_client("1")
-    elapsed = time.perf_counter() - started
     after = knobs.stats.snapshot()
     assert after["requests"] - before["requests"] == 30
     assert after["connections"] - before["connections"] == 1
-    assert elapsed < 1.0  # no per-request stall on a kept-alive connection
 
 
 def test_latency_knob_delays_each_request() -> None:
