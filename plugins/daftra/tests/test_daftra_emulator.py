@@ -473,3 +473,9 @@ def test_portable_invoices_pass_the_perfex_backends_checks() -> None:
         for invoice in invoices:
             perfex.validate_invoice(invoice)  # raises on anything Perfex cannot store
     assert len(invoices) == 40
+
+
+def test_clients_read_from_the_emulator_carry_their_creation_time(emu: DaftraEmulator) -> None:
+    with _backend(emu) as daftra:
+        client = daftra.get_client("1")
+    assert client.extra["created"] == emu.state.clients[1]["created"]
