@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import json
 import re
 import subprocess
@@ -18,11 +20,12 @@ from invoicing_bridge_daftra.backend import DaftraBackend
 from invoicing_bridge_daftra.emulator import DaftraEmulator, cli
 
 from invoicing_bridge.exceptions import ServerError, TransportError
-from invoicing_bridge.models import Client
+from invoicing_bridge.models import Client, Invoice, LineItem, TaxRate
 from invoicing_bridge.registry import emulator_class
 from invoicing_bridge.testing.emulator import EmulatorServer
 
 KEY = "emu-key-42"
+VAT15 = TaxRate("VAT", Decimal(15))
 
 
 @pytest.fixture(scope="module")
@@ -479,3 +482,27 @@ def test_clients_read_from_the_emulator_carry_their_creation_time(emu: DaftraEmu
     with _backend(emu) as daftra:
         client = daftra.get_client("1")
     assert client.extra["created"] == emu.state.clients[1]["created"]
+
+
+def test_emulator_keeps_sub_cent_tax_and_the_read_totals_add_up(knobs: DaftraEmulator) -> None:
+    # api-notes "Findings", Precision: Daftra keeps 4+ decimals (summary_total
+    # 839.5000115 live) and no source says it rounds a line's tax to the cent.
+    knobs.state.unrounded_tax = True
+    client = knobs.state.clients[1]
+    line = LineItem(name="Pin", quantity=Decimal(1), unit_price=Decimal("0.10"), taxes=[VAT15])
+    invoice = Invoice.build(
+        number="SUBCENT-1",
+        issue_date=dt.date(2026, 9, 25),
+        currency="SAR",
+        client=Client(id="1", name=str(client["business_name"] or "x")),
+        items=[line, copy.deepcopy(line), copy.deepcopy(line)],
+    )
+    invoice.tax_total = Decimal("0.06")  # rounded per line, as the plan expects
+    invoice.total = invoice.subtotal + invoice.tax_total
+    with _backend(knobs) as daftra:
+        stored = daftra.create_invoice(invoice)
+    assert stored.tax_total == Decimal("0.045")  # kept unrounded, not 0.06
+    assert stored.total == Decimal("0.345")
+    assert stored.total == (
+        stored.subtotal - stored.discount_total + stored.tax_total + stored.adjustment
+    )
