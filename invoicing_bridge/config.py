@@ -8,6 +8,13 @@ Where the file is looked for: ``--config PATH``, else ``./invoicing-bridge.toml`
     subdomain = "myshop"          # or base_url = "http://127.0.0.1:8001/api2"
     api_key = "${DAFTRA_API_KEY}" # ${VAR} is read from the environment
 
+    [profiles.shop.seller]        # optional: who issues the invoices, for e-invoices
+    name = "My Shop LLC"          # (see invoicing_bridge.einvoice.Seller)
+    vat_id = "SA300000000000003"
+    country = "SA"
+
+Tables in :data:`PROFILE_SECTIONS` are the profile's, not the backend's: they are kept
+in :attr:`Profile.sections` and never passed to the backend.
 Every problem raises :class:`~invoicing_bridge.exceptions.ConfigurationError` naming the
 profile and the option. :func:`dumps_profile` is the one TOML writer: it gives a profile's
 table, ready to paste (the emulators print theirs with it).
@@ -44,6 +51,8 @@ __all__ = [
 ]
 
 LOCAL_NAME = "invoicing-bridge.toml"
+#: Sub-tables of a profile that belong to the profile, not to its backend's options.
+PROFILE_SECTIONS = frozenset({"seller"})
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -55,6 +64,8 @@ class Profile:
     backend: str
     options: dict[str, Any] = field(repr=False)
     path: Path | None = None
+    #: The profile's own tables (:data:`PROFILE_SECTIONS`), e.g. ``sections["seller"]``.
+    sections: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def open(self) -> InvoicingBackend:
         """The backend instance. Raises ConfigurationError naming this profile."""
@@ -138,11 +149,18 @@ def profile_from_table(
     if not backend or not isinstance(backend, str):
         raise ConfigurationError("the backend name is required", profile=name, option="backend")
     options = {
-        key: _expand(value, name, key, env) for key, value in table.items() if key != "backend"
+        key: _expand(value, name, key, env)
+        for key, value in table.items()
+        if key != "backend" and key not in PROFILE_SECTIONS
+    }
+    sections = {
+        key: _expand(value, name, key, env)
+        for key, value in table.items()
+        if key in PROFILE_SECTIONS
     }
     cls = backend_class(backend)
     options = cls.load_options(options, profile=name)
-    return Profile(name=name, backend=backend, options=options, path=path)
+    return Profile(name=name, backend=backend, options=options, path=path, sections=sections)
 
 
 def load_profile(

@@ -6,6 +6,7 @@
     ├── ConfigurationError ── BackendNotFound
     ├── UnsupportedOperation
     ├── MappingError                 a payload that cannot become the model
+    ├── EInvoiceError                an invoice that cannot become an e-invoice (.invoice, .field)
     └── BackendError                 .backend, .status_code, .details; secrets redacted
         │                            .transient, .may_have_landed
         ├── TransportError           connection, timeout, non-JSON body; .request_sent
@@ -31,6 +32,7 @@ __all__ = [
     "BackendNotFound",
     "ConfigurationError",
     "Conflict",
+    "EInvoiceError",
     "InvalidRequest",
     "InvoicingBridgeError",
     "MappingError",
@@ -126,6 +128,25 @@ class MappingError(InvoicingBridgeError):
         if field:
             parts.append(f"field {field!r}")
         prefix = ": ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class EInvoiceError(InvoicingBridgeError):
+    """An invoice that cannot be written as an e-invoice (a draft, a missing buyer country,
+    totals that do not add up), or e-invoice validation that cannot run.
+
+    ``invoice`` is the invoice's number when known; ``field`` the offending field's path;
+    ``reason`` the message without them.
+    """
+
+    def __init__(self, message: str, *, invoice: str | None = None, field: str | None = None):
+        self.invoice = invoice
+        self.field = field
+        self.reason = message
+        parts = [f"invoice {invoice}"] if invoice else []
+        if field:
+            parts.append(f"field {field!r}")
+        prefix = ", ".join(parts)
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 

@@ -113,12 +113,12 @@ def test_one_session_is_created_and_reused_for_every_request(
 ) -> None:
     created: list[requests.Session] = []
 
-    class CountingSession(requests.Session):
-        def __init__(self) -> None:
-            super().__init__()
+    class CountingSession(http_module._GuardedSession):
+        def __init__(self, home: str) -> None:
+            super().__init__(home)
             created.append(self)
 
-    monkeypatch.setattr(http_module.requests, "Session", CountingSession)
+    monkeypatch.setattr(http_module, "_GuardedSession", CountingSession)
     rsps.get(URL, json=OK)
     rsps.put(URL, json=OK)
     rsps.post(f"{BASE}/invoices", json=OK)

@@ -15,13 +15,17 @@ non-integer number becomes a :class:`~decimal.Decimal`), :func:`dumps_json` writ
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import heapq
+import itertools
 import json
 import logging
 import random
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,6 +33,9 @@ from typing import Any
 import requests
 from marshmallow import fields, validate
 from requests.adapters import HTTPAdapter
+from urllib3 import connection as urllib3_connection
+from urllib3 import connectionpool as urllib3_pool
+from urllib3.exceptions import ReadTimeoutError
 
 from .. import __version__
 from ..exceptions import (
@@ -63,6 +70,11 @@ SECRET_HEADERS = frozenset({"apikey", "authtoken", "authorization", "cookie", "s
 MASK = "***"
 #: Methods whose repetition changes nothing: retried even when they may have landed.
 IDEMPOTENT = SAFE_METHODS | {"PUT", "DELETE"}
+#: The largest answer read by default (``max_response_bytes``): far above any real page.
+DEFAULT_MAX_RESPONSE_BYTES = 50 * 1024 * 1024
+#: The longest one attempt may take by default, headers and body (``request_deadline``).
+DEFAULT_REQUEST_DEADLINE = 120.0
+_CHUNK = 64 * 1024
 
 
 @dataclass
@@ -225,6 +237,175 @@ class RateLimiter:
         return wait
 
 
+# --------------------------------------------------------------------------- deadlines
+# A socket timeout bounds each wait for a byte, not the whole answer: a server sending one
+# byte every few seconds never trips it. Each attempt therefore gets a total deadline; when
+# it passes, a watchdog thread shuts the connection's socket, which ends whatever read is
+# blocked on it (headers or body), and the attempt fails with a TransportError.
+
+
+class _Deadline:
+    """The total deadline of one attempt, and the connection it guards."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self.done = False
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    def attach(self, conn: Any) -> None:
+        with self._lock:
+            self._conn = conn
+            if self.expired:
+                self._shut()
+
+    def expire(self) -> None:
+        with self._lock:
+            if self.done:
+                return
+            self.expired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        sock = getattr(self._conn, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def check(self) -> None:
+        """Mark the deadline passed when it has (for reads no socket shutdown reached)."""
+        if time.monotonic() >= self.at:
+            self.expire()
+
+
+class _Watchdog:
+    """One daemon thread expiring the deadlines of every client, soonest first."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: _Deadline) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (deadline.at, next(self._seq), deadline))
+            if len(self._heap) > 1024:  # finished deadlines wait for their time: drop them
+                self._heap = [entry for entry in self._heap if not entry[2].done]
+                heapq.heapify(self._heap)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="invoicing-bridge-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)[2].expire()
+
+
+_WATCHDOG = _Watchdog()
+_CURRENT = threading.local()
+
+
+@contextlib.contextmanager
+def _guarded(seconds: float | None) -> Iterator[_Deadline | None]:
+    """Run the block under a total deadline (None: no deadline)."""
+    if seconds is None:
+        yield None
+        return
+    deadline = _Deadline(seconds)
+    _WATCHDOG.watch(deadline)
+    previous = getattr(_CURRENT, "deadline", None)
+    _CURRENT.deadline = deadline
+    try:
+        yield deadline
+    finally:
+        with deadline._lock:
+            deadline.done = True
+        _CURRENT.deadline = previous
+
+
+class _WatchedHTTPConnection(urllib3_connection.HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline = getattr(_CURRENT, "deadline", None)
+        if deadline is not None:
+            deadline.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3_connection.HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline = getattr(_CURRENT, "deadline", None)
+        if deadline is not None:
+            deadline.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(urllib3_pool.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3_pool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _BoundedAdapter(HTTPAdapter):
+    """An adapter whose connections the per-attempt deadline can cut."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
+
+
+class _GuardedSession(requests.Session):
+    """A session that sends credentials to its home origin only.
+
+    requests strips ``Authorization`` on a redirect to another host, but not custom
+    headers: ``apikey`` (Daftra) and ``authtoken`` (Perfex) would follow a redirect
+    anywhere. Here every credential header (:data:`SECRET_HEADERS`) is removed from a
+    request to any origin other than ``home`` (another host, port or scheme; http to
+    https on the same host and default ports stays home, as requests allows): on a
+    redirect, and on an absolute URL given as the path.
+    """
+
+    def __init__(self, home: str) -> None:
+        super().__init__()
+        self.home = home
+
+    def _strip_credentials(self, request: requests.PreparedRequest) -> None:
+        if request.url and self.should_strip_auth(self.home, request.url):  # type: ignore[no-untyped-call]
+            for name in [name for name in request.headers if name.lower() in SECRET_HEADERS]:
+                del request.headers[name]
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        prepared = super().prepare_request(request)
+        self._strip_credentials(prepared)
+        return prepared
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        self._strip_credentials(prepared_request)
+
+
 class Redactor:
     """Masks secret values in any text or parsed body."""
 
@@ -267,6 +448,11 @@ class HTTPClient:
 
     ``headers`` carry the authentication (their values are registered as secrets);
     ``error_parser`` is the plugin's hook for its error bodies.
+
+    Every answer is bounded: a body larger than ``max_response_bytes`` (decoded) is not
+    read past the limit, and an attempt that has not received its whole answer within
+    ``request_deadline`` seconds is cut, however steadily the server trickles bytes (the
+    socket's ``read_timeout`` only bounds each wait for a byte). None lifts a bound.
     """
 
     def __init__(
@@ -283,10 +469,14 @@ class HTTPClient:
         pool_size: int = 16,
         error_parser: ErrorParser | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        request_deadline: float | None = DEFAULT_REQUEST_DEADLINE,
     ):
         self.backend = backend
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
+        self.max_response_bytes = max_response_bytes
+        self.request_deadline = request_deadline
         self.retry = retry or RetryPolicy()
         self.rate_limiter = RateLimiter(rate_limit, sleep=sleep) if rate_limit else None
         self.error_parser = error_parser
@@ -294,8 +484,8 @@ class HTTPClient:
         self._sleep = sleep
         self._count_lock = threading.Lock()
         self.request_count = 0
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4))
+        self.session = _GuardedSession(self.base_url)
+        adapter = _BoundedAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update(
@@ -441,39 +631,16 @@ class HTTPClient:
             data = dumps_json(json_body).encode("utf-8")
             headers = {"Content-Type": "application/json", **(headers or {})}
         started = time.perf_counter()
-        try:
-            response = self.session.request(
-                method,
-                self.url(path),
-                params=params,
-                data=data,
-                headers=headers,
-                timeout=self.timeout,
-            )
-        except _UNREQUESTABLE as exc:
-            # A URL or header that cannot be sent at all: nothing left, and nothing changes
-            # by asking again.
-            raise self._transport(
-                f"cannot send the request: {type(exc).__name__}",
-                method,
-                path,
-                request_sent=False,
-                retryable=False,
-            ) from None
-        except requests.RequestException as exc:
-            sent = not _never_sent(exc)
-            kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-            raise self._transport(
-                f"{kind}: {type(exc).__name__}", method, path, request_sent=sent
-            ) from None
+        with _guarded(self.request_deadline) as deadline:
+            response = self._send(method, path, params, data, headers, deadline)
+            try:
+                text = self._read_body(response, method, path, deadline)
+            finally:
+                response.close()
         elapsed = (time.perf_counter() - started) * 1000
         log.debug(
             "%s %s %s -> %d (%.0f ms)", self.backend, method, shown, response.status_code, elapsed
         )
-        try:
-            text = response.text
-        except requests.RequestException:
-            raise self._transport("truncated response body", method, path) from None
         parsed: Any = None
         is_json = False
         if text.strip():
@@ -501,6 +668,98 @@ class HTTPClient:
                 details={"body": self._excerpt(text)},
             )
         return HTTPResponse(response.status_code, response.headers, parsed, text)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        data: Any,
+        headers: Mapping[str, str] | None,
+        deadline: _Deadline | None,
+    ) -> requests.Response:
+        """Send the request and read the status line and headers (the body is streamed)."""
+        try:
+            return self.session.request(
+                method,
+                self.url(path),
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+                stream=True,
+            )
+        except _UNREQUESTABLE as exc:
+            # A URL or header that cannot be sent at all: nothing left, and nothing changes
+            # by asking again.
+            raise self._transport(
+                f"cannot send the request: {type(exc).__name__}",
+                method,
+                path,
+                request_sent=False,
+                retryable=False,
+            ) from None
+        except requests.RequestException as exc:
+            if deadline is not None and deadline.expired:
+                raise self._past_deadline(method, path, deadline) from None
+            sent = not _never_sent(exc)
+            kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
+            raise self._transport(
+                f"{kind}: {type(exc).__name__}", method, path, request_sent=sent
+            ) from None
+
+    def _read_body(
+        self,
+        response: requests.Response,
+        method: str,
+        path: str,
+        deadline: _Deadline | None,
+    ) -> str:
+        """The body as text, read in chunks: never past ``max_response_bytes`` (decoded),
+        never past the deadline. Raises TransportError."""
+        limit = self.max_response_bytes
+        status = response.status_code
+        declared = (response.headers.get("Content-Length") or "").strip()
+        if limit is not None and declared.isdigit() and int(declared) > limit:
+            raise self._too_large(method, path, status, f"{declared} bytes announced")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(_CHUNK):
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise self._too_large(method, path, status, "more sent")
+                chunks.append(chunk)
+                if deadline is not None:
+                    deadline.check()
+                    if deadline.expired:
+                        raise self._past_deadline(method, path, deadline)
+        except requests.RequestException as exc:
+            if deadline is not None and deadline.expired:
+                raise self._past_deadline(method, path, deadline) from None
+            if isinstance(exc.args[0] if exc.args else None, ReadTimeoutError):
+                raise self._transport("timed out reading the body", method, path) from None
+            raise self._transport("truncated response body", method, path) from None
+        response._content = b"".join(chunks)
+        return response.text
+
+    def _too_large(self, method: str, path: str, status: int, how: str) -> TransportError:
+        # The same request gets the same answer: not worth another try.
+        return self._transport(
+            f"answer larger than the {_size(self.max_response_bytes or 0)} limit "
+            f"(max_response_bytes; {how})",
+            method,
+            path,
+            status_code=status,
+            retryable=False,
+        )
+
+    def _past_deadline(self, method: str, path: str, deadline: _Deadline) -> TransportError:
+        return self._transport(
+            f"no complete answer within the {deadline.seconds:g} s deadline (request_deadline)",
+            method,
+            path,
+        )
 
     # ----------------------------------------------------------------- errors
 
@@ -575,6 +834,14 @@ _UNREQUESTABLE = (
 )
 
 
+def _size(count: int) -> str:
+    """``52428800`` as ``"50 MB"`` (binary units, the way the option is usually set)."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:g} {unit}"
+    return f"{count} bytes"
+
+
 def _never_sent(exc: requests.RequestException) -> bool:
     """True when the request certainly did not reach the server."""
     if isinstance(exc, requests.ConnectTimeout):
@@ -622,6 +889,14 @@ class HTTPOptions(OptionsSchema):
         load_default=None, allow_none=True, validate=validate.Range(min=0, min_inclusive=False)
     )
     pool_size = fields.Integer(load_default=16, validate=validate.Range(min=1, max=256))
+    #: The largest answer read, in bytes (decoded); a larger one fails without being kept.
+    max_response_bytes = fields.Integer(
+        load_default=DEFAULT_MAX_RESPONSE_BYTES, validate=validate.Range(min=1)
+    )
+    #: Seconds one attempt may take in all, headers and body, however slowly bytes arrive.
+    request_deadline = fields.Float(
+        load_default=DEFAULT_REQUEST_DEADLINE, validate=validate.Range(min=0, min_inclusive=False)
+    )
 
 
 class HTTPBackend(InvoicingBackend):
@@ -669,6 +944,8 @@ class HTTPBackend(InvoicingBackend):
             rate_limit=o.get("rate_limit"),
             pool_size=o["pool_size"],
             error_parser=error_parser,
+            max_response_bytes=o["max_response_bytes"],
+            request_deadline=o["request_deadline"],
         )
 
     def close(self) -> None:

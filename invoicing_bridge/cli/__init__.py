@@ -34,6 +34,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "migrate": "invoicing_bridge.cli.migrate:migrate",
     "compare": "invoicing_bridge.cli.compare:compare",
     "demo": "invoicing_bridge.cli.demo:demo",
+    "export": "invoicing_bridge.cli.einvoice:export",
+    "validate": "invoicing_bridge.cli.einvoice:validate_files",
 }
 
 

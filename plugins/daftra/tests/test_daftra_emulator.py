@@ -15,11 +15,11 @@ import pytest
 import requests
 from click.testing import CliRunner
 from invoicing_bridge_daftra.backend import DaftraBackend
-from invoicing_bridge_daftra.emulator import EMULATOR, DaftraEmulator, cli
+from invoicing_bridge_daftra.emulator import DaftraEmulator, cli
 
 from invoicing_bridge.exceptions import ServerError, TransportError
 from invoicing_bridge.models import Client
-from invoicing_bridge.registry import emulator_factory
+from invoicing_bridge.registry import emulator_class
 from invoicing_bridge.testing.emulator import EmulatorServer
 
 KEY = "emu-key-42"
@@ -278,7 +278,7 @@ def test_profiles_open_the_account(emu: DaftraEmulator) -> None:
 
 
 def test_registry_finds_the_emulator_class() -> None:
-    assert emulator_factory("daftra") is EMULATOR is DaftraEmulator
+    assert emulator_class("daftra") is DaftraEmulator
 
 
 def test_random_api_key_when_none_given() -> None:

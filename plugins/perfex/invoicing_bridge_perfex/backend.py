@@ -1,19 +1,22 @@
 """The Perfex CRM backend: the Themesic "REST API for Perfex CRM" module, 2.x and 3.x.
 
-What the module does that shapes this code (the notes' sections in brackets):
+This module holds the verbs. The backend owns its parts (the notes' sections in brackets):
 
-- Auth is the ``authtoken`` header on both versions; 3.x also takes ``Authorization``
-  [§1]. A bad or missing token is a **404** with ``Token is not defined.`` or a JWT
-  library message, not a 401 [§3].
-- Creates are form fields with PHP bracket keys; 2.x reads PUT bodies as raw JSON only
-  [§2]. 2.x returns no id on create (the new record is found by its number), 3.x adds
-  ``record_id`` [§4.4].
-- Lists are one bare array in 2.x and ``{data, meta}`` pages in 3.x (both are accepted,
-  always); an empty list is a 404 ``No data were found`` [§4.2].
-- Payments answer with ``paymentmode`` as the result flag, and 2.0.8 answers nothing at
-  all: every payment is confirmed by reading the invoice back [§6].
-- Invoice reads carry no per-line tax [§4.1] and Perfex stores ``subtotal``/``total`` as
-  sent [§4.4], so totals are computed here the way Perfex computes them.
+- :mod:`.options`: the options; :mod:`.errors`: Perfex's error bodies (a bad or missing
+  token is a **404**, not a 401 [§3]);
+- :mod:`.connection`: the token header [§1], paging (2.x bare arrays, 3.x ``{data,
+  meta}`` pages [§4.2]) and version detection;
+- :mod:`.lookups`: payment modes, taxes and currency ids, fetched once;
+- :mod:`.mapper` and :mod:`.schemas`: payloads ↔ the neutral model (reads carry no
+  per-line tax [§4.1]);
+- :mod:`.plan`: what Perfex would store for an invoice, computed offline (Perfex stores
+  ``subtotal``/``total`` as sent [§4.4]).
+
+What the API forces on the verbs: creates are form fields with PHP bracket keys and 2.x
+reads PUT bodies as raw JSON only [§2]; 2.x returns no id on create, so the new record
+is found by its number (invoices) or company (customers), while 3.x adds ``record_id``
+[§4.4]; payments answer with ``paymentmode`` as the result flag and 2.0.8 answers nothing
+at all, so every payment is confirmed by reading the invoice back [§6].
 """
 
 from __future__ import annotations
@@ -21,30 +24,24 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import re
 import secrets
 import threading
 import time
-import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import quote
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError
 
 from invoicing_bridge.backends.base import Feature
-from invoicing_bridge.backends.http import ErrorInfo, HTTPBackend, HTTPOptions
+from invoicing_bridge.backends.http import HTTPBackend
 from invoicing_bridge.exceptions import (
     APIError,
-    BackendError,
     ConfigurationError,
     MappingError,
     NotFound,
-    PermissionDenied,
-    RateLimited,
     ServerError,
     TransportError,
 )
@@ -55,262 +52,37 @@ from invoicing_bridge.models import (
     Payment,
     PaymentStatus,
     TaxRate,
+    identity_key,
 )
 
-from .countries import country_id
-from .numbers import DRAFT_NUMBER, parse_number
+from .cents import round_cents
+from .connection import PerfexConnection, auth_headers, chunks
+from .errors import message_of, parse_error
+from .lookups import PerfexLookups, method_slug
+from .mapper import PerfexMapper, lacks_line_taxes
+from .numbers import DRAFT_NUMBER, as_int, parse_number
+from .options import PerfexOptions
 from .phpforms import encode_form
-from .schemas import (
-    POSSIBLE_STATUSES,
-    InvoicePlan,
-    PerfexClientSchema,
-    PerfexClientWriteSchema,
-    PerfexInvoiceSchema,
-    PerfexInvoiceWriteSchema,
-    PerfexLine,
-    PerfexLookups,
-    PerfexPaymentSchema,
-    PerfexPaymentWriteSchema,
-    PerfexSchema,
-    PerfexTotals,
-    load_many,
-    method_slug,
-    perfex_lines,
-    perfex_number_of,
-    perfex_totals,
-    round_cents,
-    to_date,
+from .plan import (
+    billing_fields,
+    check_invoice,
+    created_invoice_id,
+    gateway_id,
+    with_customer_address,
 )
+from .schemas.fields import to_date
+from .schemas.read import POSSIBLE_STATUSES
+from .schemas.write import InvoicePlan
 
-__all__ = ["PerfexBackend", "PerfexOptions", "parse_error"]
+__all__ = ["PerfexBackend", "PerfexOptions"]
 
 log = logging.getLogger("invoicing_bridge.perfex")
 
 T = TypeVar("T")
-S = TypeVar("S", bound=PerfexSchema)
 
-NO_DATA = "no data were found"
 #: How many invoices' after-write state is kept, and for how long (seconds).
 _AFTER_WRITE_KEPT = 256
 _AFTER_WRITE_TTL = 60.0
-#: Fragments of the messages Perfex's token check answers with (its own and the JWT
-#: library's: "Wrong number of segments", "Signature verification failed", "Expired
-#: token", ...). Matched only on answers that are not 403s.
-_AUTH_FRAGMENTS = (
-    "token",
-    "segments",
-    "signature",
-    "algorithm",
-    "malformed",
-    "encoding",
-    "kid",
-    "key may not be empty",
-    "cannot handle",
-)
-_TAG = re.compile(r"<[^>]+>")
-
-
-# --------------------------------------------------------------------------- options
-
-
-class _ApiVersion(fields.Field[str]):
-    """``2``, ``3`` or ``auto`` (an integer from TOML is fine)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = str(value).strip().lower()
-        if text in ("2", "3", "auto"):
-            return text
-        raise ValidationError("must be 2, 3 or auto")
-
-
-class _CurrencyMap(fields.Field[dict[str, str]]):
-    """``{"USD": "1", "EGP": 3}``: currency code → Perfex currency id."""
-
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Any, **kwargs: Any
-    ) -> dict[str, str]:
-        if not isinstance(value, Mapping):
-            raise ValidationError("must be a table of currency code = Perfex currency id")
-        result: dict[str, str] = {}
-        for code, currency_id in value.items():
-            code_text = str(code).strip().upper()
-            id_text = str(currency_id).strip()
-            if not re.fullmatch(r"[A-Z]{3}", code_text):
-                raise ValidationError(f"{code!r} is not a 3-letter currency code")
-            if isinstance(currency_id, bool) or not id_text.isdigit() or int(id_text) <= 0:
-                raise ValidationError(f"{code_text}: {currency_id!r} is not a Perfex currency id")
-            result[code_text] = id_text
-        return result
-
-
-class _IdList(fields.Field[list[str]]):
-    """A list of Perfex ids (payment modes): ``[1, "2"]``; gateway ids like ``stripe`` too."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v.strip()]
-        if not isinstance(value, list | tuple):
-            raise ValidationError("must be a list of payment mode ids")
-        result = []
-        for item in value:
-            text = str(item).strip()
-            if isinstance(item, bool) or not re.fullmatch(r"[A-Za-z0-9_]+", text):
-                raise ValidationError(f"{item!r} is not a payment mode id")
-            result.append(text)
-        return result
-
-
-class PerfexOptions(HTTPOptions):
-    """Options of the ``perfex`` backend (on top of the shared HTTP options)."""
-
-    #: The API token (a JWT made under Setup → API → API Management).
-    token = fields.String(required=True, validate=validate.Length(min=1), metadata={"secret": True})
-    #: ``2`` (plain 2.x requests), ``3`` or ``auto``: 3.x extras (page parameters,
-    #: Idempotency-Key) that 2.x ignores. Answers are read in both shapes always.
-    api_version = _ApiVersion(load_default="auto")
-    #: Where the token goes: ``authtoken`` (read by 2.x and 3.x), ``authorization``
-    #: (``Authorization: Bearer``, 3.x only) or ``both``.
-    auth_header = fields.String(
-        load_default="authtoken", validate=validate.OneOf(["authtoken", "authorization", "both"])
-    )
-    #: Rows per page on 3.x lists (the module caps it at 100).
-    page_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100))
-    #: Currency code → Perfex currency id (no endpoint lists currencies); ids seen on
-    #: invoices read are learned as well.
-    currencies = _CurrencyMap(load_default=dict)
-    #: Payment mode ids allowed on new invoices (default: every active mode of the install).
-    payment_modes = _IdList(load_default=list)
-    #: The install's number padding (``number_padding_prefixes``, not exposed by the API).
-    number_padding = fields.Integer(load_default=6, validate=validate.Range(min=0, max=20))
-    #: Lists return summary rows: fetch each invoice in full (items, payments, customer).
-    list_details = fields.Boolean(load_default=True)
-    #: Concurrent requests when fetching details of a page of invoices or clients.
-    detail_workers = fields.Integer(load_default=4, validate=validate.Range(min=1, max=32))
-    #: Customers carry no email in Perfex: keep it on the customer's primary contact.
-    primary_contacts = fields.Boolean(load_default=True)
-    #: Reads carry no line taxes: infer them from ``total_tax`` and the install's taxes
-    #: when exactly one assignment reproduces it.
-    infer_line_taxes = fields.Boolean(load_default=True)
-
-
-# --------------------------------------------------------------------------- errors
-
-
-def _clean(text: Any) -> str | None:
-    if text is None:
-        return None
-    cleaned = " ".join(_TAG.sub(" ", str(text)).split())
-    return cleaned or None
-
-
-def parse_error(status: int, data: Any, text: str) -> ErrorInfo | None:
-    """Read a Perfex answer for errors (the core's ``error_parser`` hook).
-
-    ``{"status": false}`` (or ``{"paymentmode": false}`` from payments) is an error even
-    on a 2xx. Categories fix statuses that lie: a 404 for a bad token is an
-    authentication error, a 404 or 409 with an ``error`` map is an invalid request,
-    ``No data were found`` is not-found (list and search calls turn it into nothing).
-    """
-    if not isinstance(data, Mapping):
-        return None  # arrays and records; non-JSON is judged by the core from the status
-    ok = 200 <= status < 300
-    flag = data["status"] if "status" in data else data.get("paymentmode")
-    if ok and flag is not False:
-        return None
-    message = _clean(data.get("message"))
-    lowered = (message or "").lower()
-    field_errors: dict[str, Any] = {}
-    for key in ("error", "errors"):
-        value = data.get(key)
-        if isinstance(value, Mapping):
-            field_errors = {str(k): _clean(v) or "" for k, v in value.items()}
-            break
-    if message is None and isinstance(data.get("error"), str):
-        message = _clean(data["error"])
-    category: str | None = None
-    if status == 403:
-        category = "permission"
-    elif status == 401:
-        category = "authentication"
-    elif status == 429:
-        category = "rate_limited"
-    elif status >= 500:
-        category = "server"
-    elif field_errors:
-        category = "invalid"
-    elif lowered == NO_DATA:
-        category = "not_found"
-    elif status == 404 and flag is False and "message" in data and data["message"] is None:
-        # A valid JWT that is not in tblapi_users: the module answers a null message.
-        category = "authentication"
-    elif any(fragment in lowered for fragment in _AUTH_FRAGMENTS):
-        # Perfex 2.x answers 404, not 401, to a bad token.
-        category = "authentication"
-    elif "not exist" in lowered or ("invalid" in lowered and lowered.endswith(" id")):
-        category = "not_found"
-    elif ok or lowered.rstrip(".").endswith("fail"):
-        category = "invalid"
-    if field_errors and (message is None or message == " ".join(field_errors.values())):
-        message = "the request was refused"
-    return ErrorInfo(
-        message=message or f"HTTP {status}",
-        field_errors=field_errors,
-        category=category,
-        code=status,
-    )
-
-
-def _is_no_data(exc: BackendError) -> bool:
-    details = exc.details
-    return (
-        isinstance(exc, NotFound)
-        and isinstance(details, Mapping)
-        and str(details.get("message") or "").strip().lower() == NO_DATA
-    )
-
-
-def _message_of(exc: BackendError) -> str:
-    details = exc.details
-    if isinstance(details, Mapping):
-        return str(details.get("message") or "").strip().lower()
-    return ""
-
-
-def _lacks_line_taxes(data: Mapping[str, Any]) -> bool:
-    """An invoice read whose lines carry no taxes although it has tax."""
-    items = data.get("items")
-    if not isinstance(items, list) or not items:
-        return False
-    if all(isinstance(i, Mapping) and isinstance(i.get("taxes"), list) for i in items):
-        return False
-    return str(data.get("total_tax") or "0").strip() not in ("0", "0.00", "0.0", "")
-
-
-def _gateway_id(method: str) -> str | None:
-    """A method as Perfex's ``paymentmode`` holds a gateway (``varchar(40)``), if it fits."""
-    slug = method_slug(method)
-    return slug if re.fullmatch(r"[a-z][a-z0-9_]{0,39}", slug) else None
-
-
-def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0
-
-
-# --------------------------------------------------------------------------- backend
 
 
 class PerfexBackend(HTTPBackend):
@@ -350,7 +122,9 @@ class PerfexBackend(HTTPBackend):
     )
     Options = PerfexOptions
 
+    connection: PerfexConnection
     lookups: PerfexLookups
+    mapper: PerfexMapper
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -362,20 +136,17 @@ class PerfexBackend(HTTPBackend):
             )
         self._init_offline()
         token: str = o["token"]
-        headers: dict[str, str] = {}
-        if o["auth_header"] in ("authtoken", "both"):
-            headers["authtoken"] = token
-        if o["auth_header"] in ("authorization", "both"):
-            headers["Authorization"] = f"Bearer {token}"
         self.http = self._make_http(
-            base_url=o["base_url"], headers=headers, secrets=[token], error_parser=parse_error
+            base_url=o["base_url"],
+            headers=auth_headers(token, o["auth_header"]),
+            secrets=[token],
+            error_parser=parse_error,
         )
-        self._modes_loaded = False
-        self._taxes_loaded = False
+        self.connection = PerfexConnection(
+            self.http, api_version=o["api_version"], page_size=int(o["page_size"])
+        )
+        self.lookups.fetch = self.connection.rows
         self._state_lock = threading.Lock()
-        #: Held while the payment modes or the taxes are fetched: concurrent workers used
-        #: to fetch them once each (10 times with 16 workers).
-        self._fetch_lock = threading.RLock()
         #: What this backend read back right after its own write to an invoice (create,
         #: update, payment): the payment ids and the currency, by invoice id, with when.
         #: The next payment on that invoice starts from it instead of reading the invoice
@@ -383,8 +154,6 @@ class PerfexBackend(HTTPBackend):
         self._after_write: OrderedDict[str, tuple[float, frozenset[str | None], str]] = (
             OrderedDict()
         )
-        #: The module version the answers showed ("2" bare arrays, "3" pages), if seen.
-        self.detected_version: str | None = None
 
     def _init_offline(self) -> None:
         o = self.options
@@ -393,73 +162,12 @@ class PerfexBackend(HTTPBackend):
             padding=int(o.get("number_padding", 6)),
             infer_taxes=bool(o.get("infer_line_taxes", True)),
         )
-
-    # ----------------------------------------------------------------- plumbing
-
-    @property
-    def _v3_requests(self) -> bool:
-        return str(self.options.get("api_version", "auto")) != "2"
+        self.mapper = PerfexMapper(self.lookups)
 
     @property
-    def _page_size(self) -> int:
-        return int(self.options.get("page_size", 100))
-
-    def _rows(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Any]:
-        """Every row of a list or search: a 2.x bare array at once, 3.x ``{data, meta}``
-        page by page. ``No data were found`` is an empty result.
-
-        Page parameters are sent unless ``api_version`` is 2 (2.x ignores them); a server
-        that pages anyway (some 3.x builds envelope every list) is followed page by page
-        with the page size it chose."""
-        page = 1
-        per_page: int | None = self._page_size if self._v3_requests else None
-        while True:
-            query = dict(params or {})
-            if per_page is not None:
-                query.update(page=page, per_page=per_page)
-            try:
-                data = self.http.get(path, params=query or None).data
-            except NotFound as exc:
-                if _is_no_data(exc):
-                    return
-                raise
-            if isinstance(data, list):
-                if self._v3_requests:
-                    self.detected_version = self.detected_version or "2"
-                yield from data
-                return
-            if isinstance(data, Mapping) and isinstance(data.get("data"), list):
-                self.detected_version = "3"
-                rows = data["data"]
-                yield from rows
-                meta = data.get("meta") if isinstance(data.get("meta"), Mapping) else {}
-                assert isinstance(meta, Mapping)
-                has_more = meta.get("has_more")
-                if has_more is None:
-                    last = meta.get("last_page", meta.get("total_pages"))
-                    has_more = last is not None and page < _int(last)
-                if not rows or not has_more:
-                    return
-                if per_page is None:
-                    per_page = _int(meta.get("per_page")) or len(rows)
-                page += 1
-                continue
-            if isinstance(data, Mapping):
-                yield data
-                return
-            raise MappingError(f"GET {path}: not a list answer", backend=self.name)
-
-    def _one(self, path: str) -> Mapping[str, Any]:
-        """A single record (some 2.x answers wrap it in a one-row array)."""
-        data = self.http.get(path).data
-        if isinstance(data, list):
-            data = data[0] if data else None
-        if not isinstance(data, Mapping):
-            raise MappingError(f"GET {path}: not a record", backend=self.name)
-        return data
-
-    def _map(self, schema: Any, payload: Any, kind: str) -> list[Any]:
-        return load_many(schema, payload, kind)
+    def detected_version(self) -> str | None:
+        """The module version the answers showed ("2" bare arrays, "3" pages), if seen."""
+        return self.connection.detected_version
 
     def _parallel(self, func: Callable[[Any], T], items: list[Any]) -> list[T]:
         workers = min(int(self.options.get("detail_workers", 4)), len(items))
@@ -468,70 +176,13 @@ class PerfexBackend(HTTPBackend):
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="perfex") as pool:
             return list(pool.map(func, items))
 
-    def _ensure_modes(self) -> dict[str, str]:
-        """Payment modes of the install (``/api/common/payment_mode``), fetched once (one
-        thread fetches, the others wait for it)."""
-        if not self._modes_loaded:
-            with self._fetch_lock:
-                if self._modes_loaded:
-                    return dict(self.lookups.payment_modes)
-                try:
-                    rows = list(self._rows("common/payment_mode"))
-                except (NotFound, PermissionDenied) as exc:
-                    log.warning("perfex: payment modes not readable (%s)", exc.message)
-                    rows = []
-                for row in rows:
-                    if isinstance(row, Mapping) and row.get("id") is not None:
-                        self.lookups.learn_payment_mode(str(row["id"]), str(row.get("name") or ""))
-                with self._state_lock:
-                    self._modes_loaded = True
-                    self._active_modes = [
-                        str(r["id"])
-                        for r in rows
-                        if isinstance(r, Mapping)
-                        and r.get("id") is not None
-                        and str(r.get("active", "1")) == "1"
-                        and str(r.get("expenses_only", "0")) != "1"
-                    ]
-        return dict(self.lookups.payment_modes)
-
-    def _ensure_taxes(self) -> None:
-        """The install's taxes (``/api/common/tax_data``), fetched once; used to send a
-        neutral tax under the name Perfex knows it by (one thread fetches, the others wait
-        for it)."""
-        if self._taxes_loaded:
-            return
-        with self._fetch_lock:
-            if self._taxes_loaded:
-                return
-            try:
-                rows = list(self._rows("common/tax_data"))
-            except (NotFound, PermissionDenied) as exc:
-                log.warning("perfex: taxes not readable (%s)", exc.message)
-                rows = []
-            except (TransportError, ServerError, RateLimited) as exc:
-                # Only names and inference depend on them: try again next time.
-                log.warning("perfex: taxes not read this time (%s)", exc.message)
-                return
-            taxes = []
-            for row in rows:
-                if isinstance(row, Mapping) and row.get("name") is not None:
-                    try:
-                        taxes.append((str(row["name"]), round_cents(Decimal(str(row["taxrate"])))))
-                    except (ArithmeticError, KeyError, ValueError):
-                        continue
-            with self._state_lock:
-                self.lookups.taxes = taxes
-                self._taxes_loaded = True
-
     def check_connection(self) -> dict[str, Any]:
         """Authenticate by reading the payment modes (a small answer on every install).
 
         Raises AuthenticationError (Perfex's 404 for a bad token), PermissionDenied,
         TransportError.
         """
-        self._modes_loaded = False
-        modes = self._ensure_modes()
+        modes = self.lookups.ensure_modes(again=True)
         return {
             "backend": self.name,
             "api_version": self.detected_version or self.options["api_version"],
@@ -541,31 +192,16 @@ class PerfexBackend(HTTPBackend):
 
     # ----------------------------------------------------------------- invoices
 
-    def _schema(self, cls: type[S]) -> S:
-        """One schema of each kind per backend (building one costs more than a load)."""
-        cache: dict[type[Any], Any] = self.__dict__.setdefault("_schemas", {})
-        if cls not in cache:
-            cache[cls] = cls(lookups=self.lookups)
-        schema: S = cache[cls]
-        return schema
-
-    def _invoice_schema(self) -> PerfexInvoiceSchema:
-        return self._schema(PerfexInvoiceSchema)
-
-    def _map_invoice(self, payload: Any) -> Invoice:
-        invoice: Invoice = self._map(self._invoice_schema(), payload, "invoice")[0]
-        return invoice
-
     def get_invoice(self, id: str) -> Invoice:
         """One invoice with items, payments and customer. Raises NotFound.
 
         Perfex returns no line taxes; they are inferred from ``total_tax`` and the
         install's taxes when exactly one assignment reproduces it (see
-        :func:`~invoicing_bridge_perfex.schemas.infer_line_taxes`)."""
-        data = self._one(f"invoices/{quote(str(id), safe='')}")
-        if self.lookups.infer_taxes and _lacks_line_taxes(data):
-            self._ensure_taxes()
-        return self._map_invoice(data)
+        :func:`~invoicing_bridge_perfex.schemas.read.infer_line_taxes`)."""
+        data = self.connection.one(self.connection.path("invoices", id))
+        if self.lookups.infer_taxes and lacks_line_taxes(data):
+            self.lookups.ensure_taxes()
+        return self.mapper.invoice(data)
 
     def _detail_or_none(self, row: Mapping[str, Any]) -> Invoice | None:
         invoice_id = row.get("invoiceid") or row.get("id")
@@ -588,46 +224,21 @@ class PerfexBackend(HTTPBackend):
         ``list_details`` is off (then items, customer and partial payments are absent).
         """
         detailed = bool(self.options.get("list_details", True))
-        for chunk in _chunks(self._rows("invoices"), self._page_size):
-            rows = [r for r in chunk if self._row_matches(r, since, status, client_id)]
+        for chunk in chunks(self.connection.rows("invoices"), self.connection.page_size):
+            rows = [r for r in chunk if _row_matches(r, since, status, client_id)]
             if not rows:
                 continue
             if detailed:
                 found = self._parallel(self._detail_or_none, rows)
                 invoices = [i for i in found if i is not None]
             else:
-                invoices = self._map(self._invoice_schema(), rows, "invoice")
+                invoices = self.mapper.load("invoice", rows)
             for invoice in invoices:
                 if status is None or invoice.status is status:
                     yield invoice
 
-    @staticmethod
-    def _row_matches(
-        row: Any,
-        since: dt.date | None,
-        status: InvoiceStatus | None,
-        client_id: str | None,
-    ) -> bool:
-        if not isinstance(row, Mapping):
-            return False
-        if client_id is not None and str(row.get("clientid")) != str(client_id):
-            return False
-        if since is not None:
-            try:
-                issued = to_date(row.get("date"))
-            except ValidationError:
-                issued = None
-            if issued is not None and issued < since:
-                return False
-        if status is not None:
-            possible = POSSIBLE_STATUSES.get(str(row.get("status")), frozenset())
-            if possible and status not in possible:
-                return False
-        return True
-
     def _search_invoices(self, term: str) -> list[Mapping[str, Any]]:
-        rows = self._rows(f"invoices/search/{quote(term, safe='')}")
-        return [r for r in rows if isinstance(r, Mapping)]
+        return self.connection.records(self.connection.path("invoices", "search", term))
 
     def find_invoice(self, number: str) -> Invoice | None:
         """The invoice with this number, or None.
@@ -646,11 +257,11 @@ class PerfexBackend(HTTPBackend):
         rows = [
             r
             for r in self._search_invoices(str(parsed.number))
-            if _int(r.get("number")) == parsed.number
+            if as_int(r.get("number")) == parsed.number
         ]
         if not rows:
             return None
-        candidates = [self._map_invoice(r) for r in rows]
+        candidates = [self.mapper.invoice(r) for r in rows]
         wanted = " ".join(number.split()).casefold()
         exact = [c for c in candidates if c.number.casefold() == wanted]
         if exact:
@@ -660,7 +271,7 @@ class PerfexBackend(HTTPBackend):
         else:
             same_year = [c for c in candidates if c.issue_date.year == parsed.year]
             pool = same_year or candidates
-            chosen = max(pool, key=lambda c: (c.issue_date, _int(c.id)))
+            chosen = max(pool, key=lambda c: (c.issue_date, as_int(c.id)))
         assert chosen.id is not None
         return self.get_invoice(chosen.id)
 
@@ -668,8 +279,8 @@ class PerfexBackend(HTTPBackend):
         configured = list(self.options.get("payment_modes") or [])
         if configured:
             return configured
-        self._ensure_modes()
-        modes = list(getattr(self, "_active_modes", []))
+        self.lookups.ensure_modes()
+        modes = list(self.lookups.active_modes)
         if not modes:
             raise MappingError(
                 "Perfex requires allowed payment modes on an invoice and none could be read "
@@ -680,103 +291,22 @@ class PerfexBackend(HTTPBackend):
         return modes
 
     def _billing(self, invoice: Invoice, current: Invoice | None) -> dict[str, str]:
-        address = invoice.client.address
-        street = ""
-        if address is not None:
-            street = "\n".join(p for p in (address.line1, address.line2) if p)
-        billing = {
-            "billing_street": street,
-            "billing_city": (address.city if address else None) or "",
-            "billing_state": (address.state if address else None) or "",
-            "billing_zip": (address.postal_code if address else None) or "",
-            "billing_country": country_id(address.country if address else None) or "",
-        }
-        if not street and current is not None:
-            raw_street = current.raw.get("billing_street")
-            if raw_street:
-                billing["billing_street"] = str(raw_street)
+        billing = billing_fields(invoice, current)
+        customer = None
         if not billing["billing_street"] and invoice.client.id:
             # Perfex requires a billing street; the Perfex UI fills it from the customer.
             try:
                 customer = self.get_client(str(invoice.client.id), with_contact=False)
             except NotFound:
                 customer = None
-            if customer is not None and customer.address is not None:
-                a = customer.address
-                billing.update(
-                    billing_street="\n".join(p for p in (a.line1, a.line2) if p),
-                    billing_city=a.city or billing["billing_city"],
-                    billing_state=a.state or billing["billing_state"],
-                    billing_zip=a.postal_code or billing["billing_zip"],
-                    billing_country=country_id(a.country) or billing["billing_country"],
-                )
-        if not billing["billing_street"]:
-            raise MappingError(
-                "Perfex requires a billing street and neither the invoice's client nor the "
-                "Perfex customer has an address",
-                backend=self.name,
-                field="client.address.line1",
-            )
-        return billing
-
-    def _checked(
-        self, invoice: Invoice, *, creating: bool
-    ) -> tuple[str, list[PerfexLine], PerfexTotals, int]:
-        """What Perfex would store for ``invoice``, computed offline: the currency id, the
-        lines, the totals and the number. Raises MappingError for what it cannot take."""
-        currency_id = self.lookups.currency_id(invoice.currency)
-        if currency_id is None:
-            raise MappingError(
-                f"currency {invoice.currency} has no Perfex currency id: add it to the "
-                "currencies option (code = id)",
-                backend=self.name,
-                field="currency",
-            )
-        if creating and invoice.status is InvoiceStatus.VOID:
-            raise MappingError(
-                "the Perfex API cannot create a cancelled (void) invoice",
-                backend=self.name,
-                field="status",
-            )
-        lines = perfex_lines(invoice.items, self.lookups)
-        adjustment = round_cents(invoice.adjustment)
-        totals = perfex_totals(
-            lines,
-            discount_total=round_cents(invoice.discount_total),
-            adjustment=adjustment,
-            expected_tax=invoice.tax_total,
-        )
-        if totals.subtotal <= 0 or totals.total <= 0:
-            raise MappingError(
-                f"Perfex refuses invoices whose subtotal or total is not above zero "
-                f"(subtotal {totals.subtotal}, total {totals.total})",
-                backend=self.name,
-                field="total",
-            )
-        if invoice.subtotal or invoice.total:
-            # Perfex recomputes the tax its own way (per line, unrounded, then rounded once)
-            # and keeps what we send as subtotal and total: an invoice whose totals were
-            # rounded otherwise cannot be stored as it is.
-            for name, perfex in (
-                ("subtotal", totals.subtotal),
-                ("tax_total", totals.total_tax),
-                ("total", totals.total),
-            ):
-                own = round_cents(getattr(invoice, name))
-                if own != perfex:
-                    raise MappingError(
-                        f"Perfex computes {name} {perfex} for these lines, the invoice says {own}",
-                        backend=self.name,
-                        field=name,
-                    )
-        return currency_id, lines, totals, perfex_number_of(invoice)
+        return with_customer_address(billing, customer)
 
     def validate_invoice(self, invoice: Invoice) -> None:
         """Check, without writing, that :meth:`create_invoice` would accept ``invoice``:
         a known currency id, lines Perfex can hold (no line discounts, 2 decimals), totals
         that agree with Perfex's own computation and are above zero, a number with digits,
         not void. Raises MappingError."""
-        self._checked(invoice, creating=True)
+        check_invoice(invoice, self.lookups.context(), creating=True)
 
     def _plan(self, invoice: Invoice, current: Invoice | None = None) -> InvoicePlan:
         """Resolve what Perfex needs for a write; MappingError for what it cannot take."""
@@ -786,9 +316,12 @@ class PerfexBackend(HTTPBackend):
                 backend=self.name,
                 field="client.id",
             )
-        self._checked(invoice, creating=current is None)  # refuse before any request
-        self._ensure_taxes()  # then send each tax under the name the install knows
-        currency_id, lines, totals, number = self._checked(invoice, creating=current is None)
+        creating = current is None
+        check_invoice(invoice, self.lookups.context(), creating=creating)  # before any request
+        self.lookups.ensure_taxes()  # then send each tax under the name the install knows
+        currency_id, lines, totals, number = check_invoice(
+            invoice, self.lookups.context(), creating=creating
+        )
         if current is not None:
             modes = list(current.extra.get("allowed_payment_modes") or [])
             modes = modes or self._payment_modes_for_new()
@@ -804,7 +337,7 @@ class PerfexBackend(HTTPBackend):
             totals=totals,
             payment_modes=modes,
             billing=self._billing(invoice, current),
-            draft=current is None and invoice.status is InvoiceStatus.DRAFT,
+            draft=creating and invoice.status is InvoiceStatus.DRAFT,
             item_ids=item_ids,
         )
 
@@ -812,25 +345,7 @@ class PerfexBackend(HTTPBackend):
         """The id of the invoice just created (2.x answers none): search its number and keep
         the row of the same customer and year (numbers are unique per year)."""
         number = DRAFT_NUMBER if plan.draft else plan.number
-        rows = [
-            r
-            for r in self._search_invoices(str(number))
-            if _int(r.get("number")) == number
-            and str(r.get("clientid")) == plan.client_id
-            and str(r.get("date", ""))[:4] == f"{invoice.issue_date:%Y}"
-        ]
-        if plan.draft:
-            wanted_total = str(plan.totals.total)
-            rows = [
-                r
-                for r in rows
-                if str(r.get("date", ""))[:10] == invoice.issue_date.isoformat()
-                and str(r.get("total")) == wanted_total
-            ]
-        if not rows:
-            return None
-        best = max(rows, key=lambda r: _int(r.get("invoiceid") or r.get("id")))
-        return str(best.get("invoiceid") or best.get("id"))
+        return created_invoice_id(self._search_invoices(str(number)), plan, invoice)
 
     def _written(self, invoice_id: str, plan: InvoicePlan) -> Invoice:
         """Read back what was stored; the lines get the taxes we sent (reads carry none)."""
@@ -857,10 +372,8 @@ class PerfexBackend(HTTPBackend):
         InvalidRequest (Perfex's validation, e.g. a number already used this year).
         """
         plan = self._plan(invoice)
-        form = encode_form(PerfexInvoiceWriteSchema(plan=plan).dump(invoice))
-        headers = {"Idempotency-Key": str(uuid.uuid4())} if self._v3_requests else None
         try:
-            answer = self.http.post("invoices", data=form, headers=headers)
+            answer = self.connection.create("invoices", self.mapper.invoice_form(invoice, plan))
         except (TransportError, ServerError) as exc:
             located = self._locate_invoice(plan, invoice)
             if located is None:
@@ -924,12 +437,13 @@ class PerfexBackend(HTTPBackend):
                         field=f"items[{index}].taxes",
                     )
         plan = self._plan(invoice, current)
-        body = PerfexInvoiceWriteSchema(plan=plan, for_update=True).dump(invoice)
-        path = f"invoices/{quote(invoice.id, safe='')}"
         try:
-            self.http.put(path, json_body=body)
+            self.connection.put(
+                self.connection.path("invoices", invoice.id),
+                self.mapper.invoice_body(invoice, plan),
+            )
         except APIError as exc:
-            message = _message_of(exc)
+            message = message_of(exc)
             # The model reports "Invoice Update Fail" when no row changed; the published
             # success example says {"status": false, "message": "Invoice Updated
             # Successfully"}. Either way, what is stored is read back below.
@@ -941,19 +455,15 @@ class PerfexBackend(HTTPBackend):
 
     def delete_invoice(self, id: str) -> None:
         """Delete an invoice. Raises NotFound (``Invalid Invoice ID``)."""
-        self.http.delete(f"invoices/{quote(str(id), safe='')}")
+        self.connection.delete(self.connection.path("invoices", id))
 
     # ----------------------------------------------------------------- clients
 
-    def _client_schema(self) -> PerfexClientSchema:
-        return self._schema(PerfexClientSchema)
-
     def _contacts(self, client_id: str) -> list[Mapping[str, Any]]:
         try:
-            rows = list(self._rows(f"contacts/{quote(client_id, safe='')}"))
+            return self.connection.records(self.connection.path("contacts", client_id))
         except NotFound:
             return []
-        return [r for r in rows if isinstance(r, Mapping)]
 
     @staticmethod
     def _primary(contacts: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -975,15 +485,12 @@ class PerfexBackend(HTTPBackend):
 
     def get_client(self, id: str, *, with_contact: bool = True) -> Client:
         """A customer (and its primary contact's email). Raises NotFound."""
-        client: Client = self._map(
-            self._client_schema(), self._one(f"customers/{quote(str(id), safe='')}"), "client"
-        )[0]
+        client = self.mapper.client(self.connection.one(self.connection.path("customers", id)))
         return self._with_contact(client) if with_contact else client
 
     def iter_clients(self) -> Iterator[Client]:
-        schema = self._client_schema()
-        for chunk in _chunks(self._rows("customers"), self._page_size):
-            clients: list[Client] = self._map(schema, chunk, "client")
+        for chunk in chunks(self.connection.rows("customers"), self.connection.page_size):
+            clients: list[Client] = self.mapper.load("client", chunk)
             yield from self._parallel(self._with_contact, clients)
 
     def find_client(
@@ -993,75 +500,71 @@ class PerfexBackend(HTTPBackend):
         tax_number: str | None = None,
         name: str | None = None,
     ) -> Client | None:
-        """The first customer matching every criterion, or None. Searches by email
-        (``/api/contacts/search``), else VAT number, else name, then checks each one."""
+        """The first customer matching every criterion by the core's
+        :func:`~invoicing_bridge.models.identity_key`, or None. Searches by email
+        (``/api/contacts/search``; customers carry no email in Perfex), else VAT number,
+        else name, then checks each one found."""
         if email is None and tax_number is None and name is None:
             return None
+        wanted = {
+            field: identity_key(field, value)
+            for field, value in (("email", email), ("tax_number", tax_number), ("name", name))
+            if value is not None
+        }
         contact_emails: dict[str, str] = {}
         if email is not None:
-            term = email
-            for row in self._search(f"contacts/search/{quote(email.strip(), safe='')}"):
-                if str(row.get("email") or "").strip().casefold() == email.strip().casefold():
+            path = self.connection.path("contacts", "search", email.strip())
+            for row in self.connection.records(path):
+                if identity_key("email", str(row.get("email") or "")) == wanted["email"]:
                     contact_emails[str(row.get("userid"))] = str(row["email"])
             ids = list(contact_emails)
         else:
             term = tax_number if tax_number is not None else str(name)
-            ids = [
-                str(r.get("userid"))
-                for r in self._search(f"customers/search/{quote(term.strip(), safe='')}")
-                if r.get("userid")
-            ]
-        seen: set[str] = set()
-        for client_id in ids:
-            if client_id in seen:
-                continue
-            seen.add(client_id)
+            path = self.connection.path("customers", "search", term.strip())
+            ids = [str(r.get("userid")) for r in self.connection.records(path) if r.get("userid")]
+        for client_id in dict.fromkeys(ids):
             try:
                 client = self.get_client(client_id)
             except NotFound:
                 continue
-            client_email = client.email or contact_emails.get(client_id)
-            if email is not None and (client_email or "").casefold() != email.strip().casefold():
-                continue
-            if tax_number is not None and (client.tax_number or "") != tax_number:
-                continue
-            if name is not None and _norm(client.name) != _norm(name):
-                continue
-            if client.email is None and client_email:
-                client.email = client_email
-            return client
+            if client.email is None and contact_emails.get(client_id):
+                client.email = contact_emails[client_id]
+            if all(identity_key(f, getattr(client, f)) == key for f, key in wanted.items()):
+                return client
         return None
 
-    def _search(self, path: str) -> list[Mapping[str, Any]]:
-        return [r for r in self._rows(path) if isinstance(r, Mapping)]
-
     def _locate_client(self, company: str) -> str | None:
-        rows = []
+        """The id of the customer just created (2.x answers none): the newest customer
+        of this company name, searched, else listed."""
+        wanted = identity_key("name", company)
+        rows: list[Mapping[str, Any]] = []
         try:
-            rows = self._search(f"customers/search/{quote(company.strip(), safe='')}")
+            rows = self.connection.records(
+                self.connection.path("customers", "search", company.strip())
+            )
         except APIError:
             rows = []
-        matches = [r for r in rows if _norm(str(r.get("company") or "")) == _norm(company)]
+        matches = [r for r in rows if identity_key("name", str(r.get("company") or "")) == wanted]
         if not matches:
             matches = [
                 r
-                for r in self._rows("customers")
-                if isinstance(r, Mapping) and _norm(str(r.get("company") or "")) == _norm(company)
+                for r in self.connection.records("customers")
+                if identity_key("name", str(r.get("company") or "")) == wanted
             ]
         if not matches:
             return None
-        return str(max(matches, key=lambda r: _int(r.get("userid"))).get("userid"))
+        return str(max(matches, key=lambda r: as_int(r.get("userid"))).get("userid"))
 
     def create_client(self, client: Client) -> Client:
         """Create a customer (2.x answers no id: found again by company name) and, when
         ``primary_contacts`` is on and the client has an email, its primary contact (with a
         random password and no welcome email). Raises InvalidRequest."""
-        fields_ = PerfexClientWriteSchema(lookups=self.lookups).dump(client)
+        fields_ = self.mapper.client_fields(client)
         if not fields_["company"]:
             raise MappingError(
                 "Perfex customers need a company name", backend=self.name, field="name"
             )
-        answer = self.http.post("customers", data=encode_form(fields_))
+        answer = self.connection.post("customers", encode_form(fields_))
         new_id = None
         if isinstance(answer.data, Mapping) and answer.data.get("record_id"):
             new_id = str(answer.data["record_id"])
@@ -1105,7 +608,7 @@ class PerfexBackend(HTTPBackend):
             "password": secrets.token_urlsafe(24),
         }
         try:
-            self.http.post("contacts", data=encode_form(form))
+            self.connection.post("contacts", encode_form(form))
         except APIError as exc:
             log.warning("perfex: customer %s created, its contact was refused", client_id)
             created.extra["contact_error"] = exc.message
@@ -1116,12 +619,12 @@ class PerfexBackend(HTTPBackend):
         if not client.id:
             raise NotFound("the client has no id", backend=self.name, status_code=None)
         self.get_client(client.id, with_contact=False)  # NotFound before writing
-        body = PerfexClientWriteSchema(lookups=self.lookups).dump(client)
+        body = self.mapper.client_fields(client)
         try:
-            self.http.put(f"customers/{quote(client.id, safe='')}", json_body=body)
+            self.connection.put(self.connection.path("customers", client.id), body)
         except APIError as exc:
             # "Customers Update Fail." is also what an update that changes nothing gets.
-            if not _message_of(exc).startswith("customers update fail"):
+            if not message_of(exc).startswith("customers update fail"):
                 raise
         if self.options.get("primary_contacts", True) and client.email:
             contact = self._primary(self._contacts(client.id))
@@ -1140,9 +643,8 @@ class PerfexBackend(HTTPBackend):
                     "phonenumber": client.phone or "",
                 }
                 try:
-                    self.http.put(
-                        f"contacts/{quote(str(contact.get('id')), safe='')}",
-                        json_body=contact_body,
+                    self.connection.put(
+                        self.connection.path("contacts", contact.get("id")), contact_body
                     )
                 except APIError as exc:
                     log.warning("perfex: contact of customer %s not updated", client.id)
@@ -1151,26 +653,22 @@ class PerfexBackend(HTTPBackend):
 
     # ----------------------------------------------------------------- payments
 
-    def _payment_schema(self) -> PerfexPaymentSchema:
-        return self._schema(PerfexPaymentSchema)
-
     def iter_payments(self, *, invoice_id: str | None = None) -> Iterator[Payment]:
         """Every payment, or one invoice's (read from the invoice, with its currency)."""
-        self._ensure_modes()
+        self.lookups.ensure_modes()
         if invoice_id is not None:
             try:
                 yield from self.get_invoice(invoice_id).payments
             except NotFound:
                 return
             return
-        schema = self._payment_schema()
-        for chunk in _chunks(self._rows("payments"), self._page_size):
-            yield from self._map(schema, chunk, "payment")
+        for chunk in chunks(self.connection.rows("payments"), self.connection.page_size):
+            yield from self.mapper.load("payment", chunk)
 
     def get_payment(self, id: str) -> Payment:
         """One payment (by ``paymentid``). Raises NotFound."""
-        self._ensure_modes()
-        data = self.http.get(f"payments/{quote(str(id), safe='')}").data
+        self.lookups.ensure_modes()
+        data = self.http.get(self.connection.path("payments", id)).data
         rows = data if isinstance(data, list) else [data]
         rows = [r for r in rows if isinstance(r, Mapping)]
         row = next((r for r in rows if str(r.get("paymentid") or r.get("id")) == str(id)), None)
@@ -1179,8 +677,7 @@ class PerfexBackend(HTTPBackend):
                 row = rows[0]
             else:
                 raise NotFound(f"payment {id} not found", backend=self.name, status_code=404)
-        payment: Payment = self._map(self._payment_schema(), row, "payment")[0]
-        return payment
+        return self.mapper.payment(row)
 
     @staticmethod
     def _new_payment(
@@ -1191,7 +688,7 @@ class PerfexBackend(HTTPBackend):
             fresh = [p for p in fresh if p.reference == reference] or fresh
         if not fresh:
             return None
-        return max(fresh, key=lambda p: _int(p.id))
+        return max(fresh, key=lambda p: as_int(p.id))
 
     def _remember(self, invoice: Invoice) -> None:
         """Keep what a payment needs to know of ``invoice``, just read after our write."""
@@ -1229,10 +726,10 @@ class PerfexBackend(HTTPBackend):
         if not payment.invoice_id:
             raise NotFound("the payment has no invoice id", backend=self.name, status_code=None)
         known_ids, currency = self._before_payment(str(payment.invoice_id))
-        self._ensure_modes()
+        self.lookups.ensure_modes()
         mode = self.lookups.mode_for(payment.method)
         if mode is None:
-            mode = _gateway_id(payment.method)
+            mode = gateway_id(payment.method)
             known = ", ".join(sorted({method_slug(n) for n in self.lookups.payment_modes.values()}))
             if mode is None:
                 raise MappingError(
@@ -1246,12 +743,11 @@ class PerfexBackend(HTTPBackend):
             log.info("perfex: no payment mode for %r (has: %s): stored as is", mode, known)
         # Perfex stores cents (DECIMAL(15,2)); what it cannot hold is kept in extra.
         amount = round_cents(payment.amount)
-        form = PerfexPaymentWriteSchema(mode=mode).dump(payment)
-        form["amount"] = format(amount, "f")
+        form = self.mapper.payment_form(payment, mode=mode, amount=amount)
         recorded: Payment | None = None
         after: Invoice | None = None
         try:
-            answer = self.http.post("payments", data=encode_form(form), allow_empty=True)
+            answer = self.connection.post("payments", form, allow_empty=True)
         except (TransportError, ServerError) as exc:
             after = self.get_invoice(payment.invoice_id)
             recorded = self._new_payment(known_ids, after, amount, payment.reference)
@@ -1302,16 +798,30 @@ class PerfexBackend(HTTPBackend):
     def parse_payload(self, kind: str, payload: Any) -> list[Invoice | Client | Payment]:
         """Map a saved Perfex payload offline: a single GET, a list (2.x array or 3.x page)
         or a search answer, or one row of them. Raises MappingError."""
-        schemas: dict[str, Any] = {
-            "invoice": self._invoice_schema,
-            "client": self._client_schema,
-            "payment": self._payment_schema,
-        }
-        if kind not in schemas:
-            raise MappingError(f"unknown record kind {kind!r}", backend=self.name)
-        records: list[Invoice | Client | Payment] = self._map(schemas[kind](), payload, kind)
+        records: list[Invoice | Client | Payment] = self.mapper.load(kind, payload)
         return records
 
 
-def _norm(text: str | None) -> str:
-    return " ".join((text or "").split()).casefold()
+def _row_matches(
+    row: Any,
+    since: dt.date | None,
+    status: InvoiceStatus | None,
+    client_id: str | None,
+) -> bool:
+    """Whether an invoice list row may pass the filters (decided before reading it)."""
+    if not isinstance(row, Mapping):
+        return False
+    if client_id is not None and str(row.get("clientid")) != str(client_id):
+        return False
+    if since is not None:
+        try:
+            issued = to_date(row.get("date"))
+        except ValidationError:
+            issued = None
+        if issued is not None and issued < since:
+            return False
+    if status is not None:
+        possible = POSSIBLE_STATUSES.get(str(row.get("status")), frozenset())
+        if possible and status not in possible:
+            return False
+    return True

@@ -24,6 +24,7 @@ __all__ = [
     "DRAFT_NUMBER",
     "MAX_NUMBER",
     "ParsedNumber",
+    "as_int",
     "format_number",
     "parse_number",
 ]
@@ -105,3 +106,11 @@ def parse_number(text: str) -> ParsedNumber | None:
         return None
     prefix = text[: match.start()]
     return ParsedNumber(int(match["num"]), prefix, number_format=1 if not match["suffix"] else None)
+
+
+def as_int(value: object) -> int:
+    """A Perfex integer column (``"17"``) as an int; 0 when it is none."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import responses
-from invoicing_bridge_perfex.backend import PerfexBackend, parse_error
+from invoicing_bridge_perfex.backend import PerfexBackend
+from invoicing_bridge_perfex.errors import parse_error
 
 from invoicing_bridge.exceptions import (
     APIError,

@@ -10,14 +10,10 @@ from typing import Any
 
 import pytest
 from invoicing_bridge_perfex.backend import PerfexBackend
+from invoicing_bridge_perfex.lookups import PerfexLookups, method_slug
 from invoicing_bridge_perfex.numbers import format_number, parse_number
-from invoicing_bridge_perfex.schemas import (
-    PerfexLine,
-    PerfexLookups,
-    infer_line_taxes,
-    method_slug,
-    perfex_totals,
-)
+from invoicing_bridge_perfex.plan import perfex_totals
+from invoicing_bridge_perfex.schemas import PerfexLine, infer_line_taxes
 
 from invoicing_bridge.backends.base import Feature
 from invoicing_bridge.exceptions import ConfigurationError, MappingError

@@ -27,8 +27,8 @@ def _backend(emulator: PerfexEmulator) -> PerfexBackend:
 @pytest.mark.parametrize(
     ("route", "ensure"),
     [
-        ("GET /api/common/payment_mode", PerfexBackend._ensure_modes),
-        ("GET /api/common/tax_data", PerfexBackend._ensure_taxes),
+        ("GET /api/common/payment_mode", lambda backend: backend.lookups.ensure_modes()),
+        ("GET /api/common/tax_data", lambda backend: backend.lookups.ensure_taxes()),
     ],
 )
 def test_lookups_are_fetched_once_however_many_threads_ask(

@@ -1,0 +1,35 @@
+"""E-invoices: UBL 2.1 XML for EN 16931 from any backend's invoices, and its validation.
+
+::
+
+    from invoicing_bridge.einvoice import Seller, to_ubl, validate
+
+    seller = Seller.from_profile(profile)        # [profiles.NAME.seller]
+    xml = to_ubl(invoice, seller=seller)         # bytes, UTF-8
+    fatal = [f for f in validate(xml) if f.fatal]
+
+See ``docs/einvoice.md``.
+"""
+
+from __future__ import annotations
+
+from .amounts import Document, compute, money
+from .seller import UNTAXED_CATEGORIES, Seller
+from .ubl import CUSTOMIZATION_ID, PROFILES, to_ubl, unit_code, vat_identifier
+from .validate import Failure, schematron_version, validate
+
+__all__ = [
+    "CUSTOMIZATION_ID",
+    "PROFILES",
+    "UNTAXED_CATEGORIES",
+    "Document",
+    "Failure",
+    "Seller",
+    "compute",
+    "money",
+    "schematron_version",
+    "to_ubl",
+    "unit_code",
+    "validate",
+    "vat_identifier",
+]

@@ -1,0 +1,269 @@
+"""Write planning: what Perfex would store for a neutral invoice, computed offline.
+
+Perfex 2.x stores ``subtotal`` and ``total`` as sent and recomputes ``total_tax`` its own
+way [§4.4], so the lines and totals are computed here the way Perfex computes them
+(:func:`perfex_totals`), checked against the invoice's own (:func:`check_invoice`), and
+gathered with the resolved ids into an :class:`~.schemas.write.InvoicePlan` the write
+schema dumps (:func:`plan_invoice`). Nothing here performs I/O: the backend fetches what
+a plan needs (taxes, payment modes, the customer's address) beforehand.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from invoicing_bridge.exceptions import MappingError
+from invoicing_bridge.models import Client, Invoice, InvoiceStatus, LineItem
+
+from .cents import ZERO, round_cents
+from .countries import country_id
+from .numbers import DRAFT_NUMBER, MAX_NUMBER, as_int, parse_number
+from .schemas.context import PerfexContext, method_slug
+from .schemas.write import InvoicePlan, PerfexLine, PerfexTotals
+
+__all__ = [
+    "billing_fields",
+    "check_invoice",
+    "created_invoice_id",
+    "gateway_id",
+    "perfex_lines",
+    "perfex_number_of",
+    "perfex_totals",
+    "with_customer_address",
+]
+
+BACKEND = "perfex"
+
+
+def perfex_totals(
+    lines: Iterable[PerfexLine],
+    *,
+    discount_total: Decimal = ZERO,
+    adjustment: Decimal = ZERO,
+    discount_type: str | None = None,
+    expected_tax: Decimal | None = None,
+) -> PerfexTotals:
+    """Totals the way Perfex computes them (core ``sales_helper.php``).
+
+    Subtotal: the sum of ``qty * rate``. Tax: for every line tax ``qty * rate / 100 *
+    taxrate``; a ``before_tax`` discount reduces the tax by ``discount_total / subtotal``.
+    Total: ``subtotal - discount_total + total_tax + adjustment``, each rounded to cents as
+    the ``DECIMAL(15,2)`` columns do. With a discount and no ``discount_type``, the type
+    whose tax is closest to ``expected_tax`` is chosen (``before_tax`` on a tie).
+    """
+    lines = list(lines)
+    subtotal = round_cents(sum((line.qty * line.rate for line in lines), ZERO))
+    raw_tax = sum(
+        (line.qty * line.rate / 100 * rate for line in lines for _, rate in line.taxes), ZERO
+    )
+    discount_total = round_cents(discount_total)
+
+    def tax_for(kind: str) -> Decimal:
+        if kind == "before_tax" and discount_total != 0 and subtotal != 0:
+            return round_cents(raw_tax - raw_tax * (discount_total / subtotal))
+        return round_cents(raw_tax)
+
+    if discount_total == 0:
+        kind = ""
+    elif discount_type in ("before_tax", "after_tax"):
+        kind = discount_type
+    else:
+        before, after = tax_for("before_tax"), tax_for("after_tax")
+        kind = "before_tax"
+        if expected_tax is not None and abs(after - expected_tax) < abs(before - expected_tax):
+            kind = "after_tax"
+    total_tax = tax_for(kind)
+    total = round_cents(subtotal - discount_total + total_tax + adjustment)
+    return PerfexTotals(subtotal, total_tax, total, discount_total, kind)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def perfex_lines(items: list[LineItem], context: PerfexContext) -> list[PerfexLine]:
+    """The neutral lines as Perfex lines, quantities and prices rounded to the cents Perfex
+    stores (``DECIMAL(15,2)``; whether the totals still agree is checked on the totals).
+    Raises MappingError for line discounts, which Perfex does not have."""
+    if not items:
+        raise MappingError("Perfex needs at least one line", backend=BACKEND, field="items")
+    lines = []
+    for index, item in enumerate(items):
+        if item.discount:
+            raise MappingError(
+                f"Perfex has no line discounts (line {index + 1} has {item.discount})",
+                backend=BACKEND,
+                field=f"items[{index}].discount",
+            )
+        lines.append(
+            PerfexLine(
+                description=item.name,
+                long_description=item.description or "",
+                qty=round_cents(item.quantity),
+                rate=round_cents(item.unit_price),
+                unit=item.unit or "",
+                taxes=tuple(context.tax_for(tax) for tax in item.taxes),
+            )
+        )
+    return lines
+
+
+def perfex_number_of(invoice: Invoice) -> int:
+    """The integer Perfex stores for a neutral number: the digits of a Perfex display
+    number or of another system's number (``"INV-000017"``, ``"000017"`` → 17)."""
+    parsed = parse_number(invoice.number)
+    if parsed is None:
+        kept = invoice.extra.get("perfex_number")
+        if isinstance(kept, int):
+            return kept
+        raise MappingError(
+            f"invoice number {invoice.number!r} has no digits; Perfex numbers are integers",
+            backend=BACKEND,
+            field="number",
+        )
+    if parsed.number > MAX_NUMBER or (parsed.number == 0):
+        raise MappingError(
+            f"invoice number {invoice.number!r} does not fit Perfex's integer number column",
+            backend=BACKEND,
+            field="number",
+        )
+    return parsed.number
+
+
+# --------------------------------------------------------------------------- invoices
+
+
+def check_invoice(
+    invoice: Invoice, context: PerfexContext, *, creating: bool
+) -> tuple[str, list[PerfexLine], PerfexTotals, int]:
+    """What Perfex would store for ``invoice``, computed offline: the currency id, the
+    lines, the totals and the number. Raises MappingError for what it cannot take."""
+    currency_id = context.currency_id(invoice.currency)
+    if currency_id is None:
+        raise MappingError(
+            f"currency {invoice.currency} has no Perfex currency id: add it to the "
+            "currencies option (code = id)",
+            backend=BACKEND,
+            field="currency",
+        )
+    if creating and invoice.status is InvoiceStatus.VOID:
+        raise MappingError(
+            "the Perfex API cannot create a cancelled (void) invoice",
+            backend=BACKEND,
+            field="status",
+        )
+    lines = perfex_lines(invoice.items, context)
+    adjustment = round_cents(invoice.adjustment)
+    totals = perfex_totals(
+        lines,
+        discount_total=round_cents(invoice.discount_total),
+        adjustment=adjustment,
+        expected_tax=invoice.tax_total,
+    )
+    if totals.subtotal <= 0 or totals.total <= 0:
+        raise MappingError(
+            f"Perfex refuses invoices whose subtotal or total is not above zero "
+            f"(subtotal {totals.subtotal}, total {totals.total})",
+            backend=BACKEND,
+            field="total",
+        )
+    if invoice.subtotal or invoice.total:
+        # Perfex recomputes the tax its own way (per line, unrounded, then rounded once)
+        # and keeps what we send as subtotal and total: an invoice whose totals were
+        # rounded otherwise cannot be stored as it is.
+        for name, perfex in (
+            ("subtotal", totals.subtotal),
+            ("tax_total", totals.total_tax),
+            ("total", totals.total),
+        ):
+            own = round_cents(getattr(invoice, name))
+            if own != perfex:
+                raise MappingError(
+                    f"Perfex computes {name} {perfex} for these lines, the invoice says {own}",
+                    backend=BACKEND,
+                    field=name,
+                )
+    return currency_id, lines, totals, perfex_number_of(invoice)
+
+
+def billing_fields(invoice: Invoice, current: Invoice | None) -> dict[str, str]:
+    """The ``billing_*`` fields from the invoice's client (on an update without a street,
+    the street stored on the ``current`` invoice)."""
+    address = invoice.client.address
+    street = ""
+    if address is not None:
+        street = "\n".join(p for p in (address.line1, address.line2) if p)
+    billing = {
+        "billing_street": street,
+        "billing_city": (address.city if address else None) or "",
+        "billing_state": (address.state if address else None) or "",
+        "billing_zip": (address.postal_code if address else None) or "",
+        "billing_country": country_id(address.country if address else None) or "",
+    }
+    if not street and current is not None:
+        raw_street = current.raw.get("billing_street")
+        if raw_street:
+            billing["billing_street"] = str(raw_street)
+    return billing
+
+
+def with_customer_address(billing: dict[str, str], customer: Client | None) -> dict[str, str]:
+    """``billing`` filled from the Perfex customer's address (the Perfex UI does the same
+    when an invoice has no billing street). Raises MappingError when there is still no
+    street: Perfex requires one."""
+    if not billing["billing_street"] and customer is not None and customer.address is not None:
+        a = customer.address
+        billing = {
+            **billing,
+            "billing_street": "\n".join(p for p in (a.line1, a.line2) if p),
+            "billing_city": a.city or billing["billing_city"],
+            "billing_state": a.state or billing["billing_state"],
+            "billing_zip": a.postal_code or billing["billing_zip"],
+            "billing_country": country_id(a.country) or billing["billing_country"],
+        }
+    if not billing["billing_street"]:
+        raise MappingError(
+            "Perfex requires a billing street and neither the invoice's client nor the "
+            "Perfex customer has an address",
+            backend=BACKEND,
+            field="client.address.line1",
+        )
+    return billing
+
+
+def created_invoice_id(
+    rows: Iterable[Mapping[str, Any]], plan: InvoicePlan, invoice: Invoice
+) -> str | None:
+    """Among search rows, the invoice just created from ``plan`` (2.x answers no id): the
+    row of its number, customer and year (numbers are unique per year), the newest."""
+    number = DRAFT_NUMBER if plan.draft else plan.number
+    found = [
+        r
+        for r in rows
+        if as_int(r.get("number")) == number
+        and str(r.get("clientid")) == plan.client_id
+        and str(r.get("date", ""))[:4] == f"{invoice.issue_date:%Y}"
+    ]
+    if plan.draft:
+        wanted_total = str(plan.totals.total)
+        found = [
+            r
+            for r in found
+            if str(r.get("date", ""))[:10] == invoice.issue_date.isoformat()
+            and str(r.get("total")) == wanted_total
+        ]
+    if not found:
+        return None
+    best = max(found, key=lambda r: as_int(r.get("invoiceid") or r.get("id")))
+    return str(best.get("invoiceid") or best.get("id"))
+
+
+# --------------------------------------------------------------------------- payments
+
+
+def gateway_id(method: str) -> str | None:
+    """A method as Perfex's ``paymentmode`` holds a gateway (``varchar(40)``), if it fits."""
+    slug = method_slug(method)
+    return slug if re.fullmatch(r"[a-z][a-z0-9_]{0,39}", slug) else None
