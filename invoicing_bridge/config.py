@@ -67,15 +67,27 @@ class Profile:
     #: The profile's own tables (:data:`PROFILE_SECTIONS`), e.g. ``sections["seller"]``.
     sections: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def open(self) -> InvoicingBackend:
-        """The backend instance. Raises ConfigurationError naming this profile."""
+    def open(self, *, check: bool = False) -> InvoicingBackend:
+        """The backend instance, its errors naming this profile. With ``check``, it has
+        proved it reaches the real API with working credentials
+        (:meth:`~invoicing_bridge.backends.base.InvoicingBackend.check`) before it is
+        handed back. Raises ConfigurationError naming this profile, and with ``check``
+        what the check raises."""
         cls = backend_class(self.backend)
         try:
-            return cls(**self.options)
+            backend = cls(**self.options)
         except ConfigurationError as exc:
             if exc.profile is None:
                 raise ConfigurationError(str(exc), profile=self.name, option=exc.option) from None
             raise
+        backend.profile = self.name
+        if check:
+            try:
+                backend.check()
+            except BaseException:
+                backend.close()
+                raise
+        return backend
 
 
 def config_paths(explicit: str | os.PathLike[str] | None = None) -> list[Path]:

@@ -70,9 +70,12 @@ def backends() -> None:
 def check(ctx: click.Context, profile: str) -> None:
     """Check that PROFILE's backend can be reached and accepts the credentials."""
     with open_backend(ctx, profile) as backend:
-        info = backend.check_connection()
+        info = backend.check()
     facts = ", ".join(f"{k}={v}" for k, v in info.items() if v not in (None, ""))
-    click.secho(f"ok: {profile} ({backend.name}) reachable and authenticated", fg="green")
+    click.secho(
+        f"ok: {profile} ({backend.label}): the API answered and accepted the credentials",
+        fg="green",
+    )
     if facts:
         click.echo(facts)
 

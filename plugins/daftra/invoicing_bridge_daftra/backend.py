@@ -282,6 +282,7 @@ class DaftraBackend(HTTPBackend):
         }
     )
     Options = DaftraOptions
+    location_options = ("base_url", "subdomain")  # a failed check() names the one set
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

@@ -21,6 +21,7 @@ at all, so every payment is confirmed by reading the invoice back [§6].
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -42,6 +43,7 @@ from invoicing_bridge.exceptions import (
     ConfigurationError,
     MappingError,
     NotFound,
+    PermissionDenied,
     ServerError,
     TransportError,
 )
@@ -179,9 +181,14 @@ class PerfexBackend(HTTPBackend):
     def check_connection(self) -> dict[str, Any]:
         """Authenticate by reading the payment modes (a small answer on every install).
 
-        Raises AuthenticationError (Perfex's 404 for a bad token), PermissionDenied,
+        Strict, unlike the lookups (which read an unreadable list as none): an answer
+        that is not the module's fails, such as the web server's 404 page for a
+        ``base_url`` without ``/api``. A token without the permission has still proved
+        itself. Raises AuthenticationError (Perfex's 404 for a bad token), NotFound,
         TransportError.
         """
+        with contextlib.suppress(PermissionDenied):
+            self.connection.records("common/payment_mode")  # "No data were found" is []
         modes = self.lookups.ensure_modes(again=True)
         return {
             "backend": self.name,
