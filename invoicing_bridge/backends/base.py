@@ -213,13 +213,15 @@ class InvoicingBackend:
         self,
         *,
         since: dt.date | None = None,
-        status: InvoiceStatus | None = None,
+        status: InvoiceStatus | str | None = None,
         client_id: str | None = None,
     ) -> Iterator[Invoice]:
         """Every invoice (lazily, page by page), optionally filtered.
 
         ``since`` keeps invoices issued on or after that date (backends without a
-        modified-since filter document what they use).
+        modified-since filter document what they use). ``status`` is a member or its
+        string value (``"open"``); an implementation reads it with
+        :meth:`InvoiceStatus.coerce`, which raises ValueError for an unknown one.
         """
         raise self._unsupported("iter_invoices")
 

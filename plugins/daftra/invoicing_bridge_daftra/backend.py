@@ -592,11 +592,12 @@ class DaftraBackend(HTTPBackend):
         self,
         *,
         since: dt.date | None = None,
-        status: InvoiceStatus | None = None,
+        status: InvoiceStatus | str | None = None,
         client_id: str | None = None,
     ) -> Iterator[Invoice]:
         """Every invoice, page by page. ``since`` keeps invoices *dated* on or after it
         (``date_from``): Daftra has no modified-since filter."""
+        status = InvoiceStatus.coerce(status)  # "open" too; a typo is refused
         params: dict[str, Any] = {**_ORDER, "recursive": 1}
         if client_id:
             params["client_id"] = client_id

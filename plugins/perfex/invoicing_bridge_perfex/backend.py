@@ -221,7 +221,7 @@ class PerfexBackend(HTTPBackend):
         self,
         *,
         since: dt.date | None = None,
-        status: InvoiceStatus | None = None,
+        status: InvoiceStatus | str | None = None,
         client_id: str | None = None,
     ) -> Iterator[Invoice]:
         """Every invoice, page by page. ``since`` keeps invoices issued on or after it.
@@ -230,6 +230,7 @@ class PerfexBackend(HTTPBackend):
         Perfex status can mean), then each remaining invoice is fetched in full unless
         ``list_details`` is off (then items, customer and partial payments are absent).
         """
+        status = InvoiceStatus.coerce(status)  # "open" too; a typo is refused
         detailed = bool(self.options.get("list_details", True))
         for chunk in chunks(self.connection.rows("invoices"), self.connection.page_size):
             rows = [r for r in chunk if _row_matches(r, since, status, client_id)]

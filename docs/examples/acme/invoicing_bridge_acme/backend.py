@@ -69,9 +69,10 @@ class AcmeBackend(HTTPBackend):
         self,
         *,
         since: dt.date | None = None,
-        status: InvoiceStatus | None = None,
+        status: InvoiceStatus | str | None = None,
         client_id: str | None = None,
     ) -> Iterator[Invoice]:
+        status = InvoiceStatus.coerce(status)  # "open" too; a typo is refused
         params: dict[str, Any] = {}
         if since is not None:
             params["issued_after"] = since.isoformat()
