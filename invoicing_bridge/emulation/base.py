@@ -90,7 +90,9 @@ class Knob:
 def _shared_options(default_invoices: int) -> list[click.Option]:
     return [
         click.Option(["--host"], default="127.0.0.1", show_default=True, help="Address to bind."),
-        click.Option(["--port"], type=int, default=0, help="Port (0: a free one)."),
+        click.Option(
+            ["--port"], type=click.IntRange(0, 65535), default=0, help="Port (0: a free one)."
+        ),
         click.Option(
             ["--invoices"],
             type=click.IntRange(min=0),
