@@ -211,6 +211,10 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     directory = tmp_path_factory.mktemp("docs")
     with contextlib.ExitStack() as stack:
         profiles, env = _start_emulators(stack)
+        # The profile names `emulate` prints, which the quickstart's walkthrough uses.
+        for alias, name in (("daftra-emulator", "shop"), ("perfex-emulator", "crm")):
+            if name in profiles:
+                profiles[alias] = profiles[name]
         (directory / "invoicing-bridge.toml").write_text(dumps_profiles(profiles), encoding="utf-8")
         yield Harness(directory=directory, profiles=profiles, env=env)
 
@@ -350,7 +354,14 @@ def _commands(block: Block) -> Iterator[list[str]]:
         line = raw.strip().removeprefix("$ ")
         if not line.startswith("invoicing-bridge"):
             continue
-        words = shlex.split(line, comments=True)
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        lexer.commenters = "#"
+        words = []
+        for word in lexer:  # the command, up to a redirection, pipe or `&`
+            if word and set(word) <= set("();<>|&"):
+                break
+            words.append(word)
         if words and words[0] == "invoicing-bridge":
             yield words[1:]
 
