@@ -15,6 +15,15 @@ Where the file is looked for: ``--config PATH``, else ``./invoicing-bridge.toml`
 
 Tables in :data:`PROFILE_SECTIONS` are the profile's, not the backend's: they are kept
 in :attr:`Profile.sections` and never passed to the backend.
+
+Trust: the file in use is logged (``--debug`` shows it; ``check`` prints it). A file that
+someone else could have written (owned by another user, or writable by group or others)
+may not pull values from the environment: its ``${VAR}`` references are refused, since a
+file planted in the working directory would otherwise receive the user's secrets. A
+secret written in a file that group or others can read, and a plain ``http://``
+``base_url`` to a host other than this machine, are warnings (logged on
+``invoicing_bridge.config``, and kept in :attr:`Profile.warnings`).
+
 Every problem raises :class:`~invoicing_bridge.exceptions.ConfigurationError` naming the
 profile and the option. :func:`dumps_profile` is the one TOML writer: it gives a profile's
 table, ready to paste (the emulators print theirs with it).
@@ -23,20 +32,24 @@ table, ready to paste (the emulators print theirs with it).
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import logging
 import math
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 
 from .backends.base import InvoicingBackend
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, UnsupportedOperation
 from .registry import backend_class
 
 __all__ = [
@@ -49,6 +62,8 @@ __all__ = [
     "load_profile",
     "open_profile",
 ]
+
+log = logging.getLogger("invoicing_bridge.config")
 
 LOCAL_NAME = "invoicing-bridge.toml"
 #: Sub-tables of a profile that belong to the profile, not to its backend's options.
@@ -66,13 +81,15 @@ class Profile:
     path: Path | None = None
     #: The profile's own tables (:data:`PROFILE_SECTIONS`), e.g. ``sections["seller"]``.
     sections: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: What is unsafe but allowed about this profile (each also logged as a warning).
+    warnings: tuple[str, ...] = ()
 
     def open(self, *, check: bool = False) -> InvoicingBackend:
         """The backend instance, its errors naming this profile. With ``check``, it has
         proved it reaches the real API with working credentials
         (:meth:`~invoicing_bridge.backends.base.InvoicingBackend.check`) before it is
-        handed back. Raises ConfigurationError naming this profile, and with ``check``
-        what the check raises."""
+        handed back (a backend without ``check_connection`` is not checked). Raises
+        ConfigurationError naming this profile, and with ``check`` what the check raises."""
         cls = backend_class(self.backend)
         try:
             backend = cls(**self.options)
@@ -84,6 +101,8 @@ class Profile:
         if check:
             try:
                 backend.check()
+            except UnsupportedOperation:
+                pass  # a backend that has no way to check is used unchecked
             except BaseException:
                 backend.close()
                 raise
@@ -114,7 +133,9 @@ def load_config(
     """The profiles table of the config file in use (empty when there is no file)."""
     path = find_config(explicit)
     if path is None:
+        log.debug("no config file (looked in %s)", ", ".join(map(str, config_paths(explicit))))
         return None, {}
+    log.debug("config file: %s", path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -160,6 +181,17 @@ def profile_from_table(
     backend = table.get("backend")
     if not backend or not isinstance(backend, str):
         raise ConfigurationError("the backend name is required", profile=name, option="backend")
+    untrusted = _untrusted(path) if path is not None else None
+    if untrusted is not None:
+        for key, value in table.items():
+            if _uses_vars(value):
+                raise ConfigurationError(
+                    f"{path} is {untrusted}, so its ${{VAR}} references are not filled from "
+                    "the environment (it may not be yours); make the file your own and "
+                    "writable by you alone (chmod go-w), or pass --config",
+                    profile=name,
+                    option=key,
+                )
     options = {
         key: _expand(value, name, key, env)
         for key, value in table.items()
@@ -172,7 +204,89 @@ def profile_from_table(
     }
     cls = backend_class(backend)
     options = cls.load_options(options, profile=name)
-    return Profile(name=name, backend=backend, options=options, path=path, sections=sections)
+    warnings = _warnings(name, table, options, cls.secret_options(), path)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return Profile(
+        name=name,
+        backend=backend,
+        options=options,
+        path=path,
+        sections=sections,
+        warnings=warnings,
+    )
+
+
+def _uses_vars(value: Any) -> bool:
+    if isinstance(value, str):
+        return _VAR.search(value) is not None
+    if isinstance(value, dict):
+        return any(_uses_vars(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_uses_vars(v) for v in value)
+    return False
+
+
+def _untrusted(path: Path) -> str | None:
+    """Why ``path`` may have been written by someone else, or None when only we can."""
+    if os.name != "posix":
+        return None
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if info.st_uid != os.geteuid():
+        return f"owned by another user (uid {info.st_uid})"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by group or others (mode {stat.filemode(info.st_mode)})"
+    return None
+
+
+def _readable_by_others(path: Path) -> bool:
+    if os.name != "posix":
+        return False
+    try:
+        return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
+    except OSError:
+        return False
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _warnings(
+    name: str,
+    table: Mapping[str, Any],
+    options: Mapping[str, Any],
+    secrets: frozenset[str],
+    path: Path | None,
+) -> tuple[str, ...]:
+    out: list[str] = []
+    written = sorted(
+        key for key in secrets if isinstance(table.get(key), str) and not _uses_vars(table[key])
+    )
+    if written and path is not None and _readable_by_others(path):
+        out.append(
+            f"profile {name!r}: {', '.join(written)} written in {path}, which group or others "
+            f"can read; chmod 600 {path}, or use ${{VAR}}"
+        )
+    base_url = options.get("base_url")
+    if isinstance(base_url, str) and base_url.lower().startswith("http://"):
+        host = urlsplit(base_url).hostname
+        if not _is_loopback(host):
+            out.append(
+                f"profile {name!r}: base_url is plain http:// to {host}: credentials and "
+                "invoices travel unencrypted; use https://"
+            )
+    return tuple(out)
 
 
 def load_profile(

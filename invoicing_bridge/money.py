@@ -1,69 +1,63 @@
-"""Decimal helpers for money: a currency's decimals and amounts as text.
-
-Amounts are :class:`~decimal.Decimal` end to end; these helpers only decide how one is
-written for people (tables, reports): with its currency's decimals (ISO 4217 minor units:
-``2`` for most, ``3`` for KWD and its neighbours, ``0`` for JPY), never fewer digits than
-the amount has, so nothing a backend stored is hidden by the display.
-"""
+"""Decimal helpers for money: each currency's precision (ISO 4217 minor units) and rounding
+to it. Money is :class:`~decimal.Decimal` end to end; a float is refused."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["DEFAULT_PLACES", "MINOR_UNITS", "currency_places", "format_amount"]
+__all__ = ["DEFAULT_PRECISION", "format_amount", "minor_unit", "precision", "round_money"]
 
-#: Decimals of a currency the table below does not list (ISO 4217's usual two).
-DEFAULT_PLACES = 2
+#: Decimal places of a currency ISO 4217 does not list otherwise (most have two).
+DEFAULT_PRECISION = 2
 
-#: ISO 4217 minor units of the currencies whose number is not two.
-MINOR_UNITS: dict[str, int] = {
-    # three decimals
-    "BHD": 3,
-    "IQD": 3,
-    "JOD": 3,
-    "KWD": 3,
-    "LYD": 3,
-    "OMR": 3,
-    "TND": 3,
-    # none
-    "BIF": 0,
-    "CLP": 0,
-    "DJF": 0,
-    "GNF": 0,
-    "ISK": 0,
-    "JPY": 0,
-    "KMF": 0,
-    "KRW": 0,
-    "PYG": 0,
-    "RWF": 0,
-    "UGX": 0,
-    "UYI": 0,
-    "VND": 0,
-    "VUV": 0,
-    "XAF": 0,
-    "XOF": 0,
-    "XPF": 0,
-    # four
-    "CLF": 4,
-    "UYW": 4,
+
+def _codes(text: str) -> list[str]:
+    return text.split()
+
+
+# ISO 4217 minor units other than two (the 2024 list; funds and metals left out).
+_PRECISION: dict[str, int] = {
+    **dict.fromkeys(
+        _codes("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"), 0
+    ),
+    **dict.fromkeys(_codes("BHD IQD JOD KWD LYD OMR TND"), 3),
+    **dict.fromkeys(_codes("CLF UYW"), 4),
 }
 
 
-def currency_places(currency: str | None) -> int:
-    """The decimals an amount in ``currency`` is written with (2 when unknown or None)."""
+def precision(currency: str | None) -> int:
+    """The decimal places of ``currency`` (an ISO 4217 code, any case): ``2`` for ``"EGP"``,
+    ``0`` for ``"JPY"``, ``3`` for ``"KWD"``; :data:`DEFAULT_PRECISION` for an unknown or
+    missing code."""
     if not currency:
-        return DEFAULT_PLACES
-    return MINOR_UNITS.get(currency.strip().upper(), DEFAULT_PLACES)
+        return DEFAULT_PRECISION
+    return _PRECISION.get(currency.strip().upper(), DEFAULT_PRECISION)
+
+
+def minor_unit(currency: str | None) -> Decimal:
+    """The smallest amount of ``currency``: ``Decimal("0.01")`` for EGP, ``Decimal("1")``
+    for JPY."""
+    return Decimal(1).scaleb(-precision(currency))
+
+
+def round_money(amount: Decimal, currency: str | None) -> Decimal:
+    """``amount`` rounded half up (away from zero on a tie, as invoices round) to the
+    precision of ``currency``: ``Decimal("8329.875")`` in SAR gives ``Decimal("8329.88")``.
+
+    Raises ``TypeError`` for a float (money is never a float)."""
+    if isinstance(amount, float):
+        raise TypeError("money is a Decimal, not a float")
+    return Decimal(amount).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
 
 
 def format_amount(amount: Decimal, currency: str | None = None) -> str:
-    """``amount`` as plain digits with the currency's decimals: ``53135`` USD is
-    ``"53135.00"``, ``0`` is ``"0.00"``, ``1.5`` KWD is ``"1.500"``. Digits beyond them
-    are kept (``12.3456`` USD stays ``"12.3456"``): nothing is rounded away. Never an
-    exponent, never ``-0``."""
+    """``amount`` written for people (tables, reports): plain digits with the precision of
+    ``currency`` (``53135`` USD is ``"53135.00"``, ``0`` is ``"0.00"``, ``1.5`` KWD is
+    ``"1.500"``). Digits beyond it are kept (``12.3456`` USD stays ``"12.3456"``): the
+    display rounds nothing away. Never an exponent, never ``-0``."""
     if amount == 0:
         amount = Decimal(0)
     exponent = amount.normalize().as_tuple().exponent
     needed = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    places = max(currency_places(currency), needed)
+    places = max(precision(currency), needed)
     return format(amount.quantize(Decimal(1).scaleb(-places)), "f")

@@ -139,10 +139,6 @@ def emulator_class(name: str) -> type[Emulator]:
     return _load_class(EMULATOR_NAMESPACE, name, "emulator", Emulator)
 
 
-#: The former name of :func:`emulator_class`.
-emulator_factory = emulator_class
-
-
 def emulator_command(name: str) -> click.Command:
     """The ``emulate NAME`` command, built from the registered class."""
     return emulator_class(name).click_command(name)

@@ -66,7 +66,7 @@ def test_check_perfex_base_url_without_api_fails_naming_base_url(
     config = _config(tmp_path, crm={**profile, "base_url": root})
     result = _run(config, "check", "crm")
     assert result.exit_code == 2
-    first = result.output.splitlines()[0]
+    [first] = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert first.startswith(f"error: perfex (profile crm): no API found at {root}")
     assert "check `base_url`" in first
     assert "Traceback" not in result.output

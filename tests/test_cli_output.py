@@ -11,7 +11,7 @@ import pytest
 
 from invoicing_bridge.cli.output import emit
 from invoicing_bridge.models import Client, Invoice, LineItem, Payment
-from invoicing_bridge.money import currency_places, format_amount
+from invoicing_bridge.money import format_amount, precision
 
 D = Decimal
 
@@ -103,6 +103,6 @@ def test_format_amount(amount: str, currency: str | None, text: str) -> None:
     assert format_amount(D(amount), currency) == text
 
 
-def test_currency_places_defaults_to_two() -> None:
-    assert currency_places(None) == currency_places("XYZ") == 2
-    assert currency_places("OMR") == 3 and currency_places("JPY") == 0
+def test_precision_defaults_to_two() -> None:
+    assert precision(None) == precision("XYZ") == 2
+    assert precision("OMR") == 3 and precision("JPY") == 0

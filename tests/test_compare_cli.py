@@ -25,7 +25,7 @@ from invoicing_bridge.backends.memory import MemoryBackend
 from invoicing_bridge.cli import main
 from invoicing_bridge.config import Profile
 from invoicing_bridge.exceptions import TransportError
-from invoicing_bridge.migration.ledger import Ledger
+from invoicing_bridge.migration.ledger import DEFAULT_LEDGER, Ledger
 from invoicing_bridge.models import Client, Invoice, LineItem, Payment, TaxRate
 
 D = Decimal
@@ -141,10 +141,15 @@ def test_json_format_prints_the_report(env: Env) -> None:
     assert data["left"] == "books (memory:books)"
     assert data["different"][0]["number"] == "1"
     assert data["different"][0]["right_number"] == "INV-1"
-    # The memory backend keeps balance_due = total - amount_paid: both differ.
+    # The memory backend keeps balance_due = total - amount_paid: it follows the total,
+    # and is grouped under it.
     assert data["different"][0]["differences"] == [
-        {"path": "total", "left": "23.00", "right": "23.50"},
-        {"path": "balance_due", "left": "18.00", "right": "18.50"},
+        {
+            "path": "total",
+            "left": "23.00",
+            "right": "23.50",
+            "derived": [{"path": "balance_due", "left": "18.00", "right": "18.50"}],
+        },
     ]
 
 
@@ -171,16 +176,20 @@ def test_csv_format_to_an_output_file(env: Env) -> None:
     assert result.stdout == ""
     assert "report written to" in result.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
-    assert [(r["kind"], r["left_number"], r["right_number"], r["path"]) for r in rows] == [
-        ("different", "1", "1", "total"),
-        ("different", "1", "1", "balance_due"),
-        ("only_left", "3", "", ""),
-        ("only_right", "", "2", ""),
+    assert [
+        (r["kind"], r["left_number"], r["right_number"], r["path"], r["derived"]) for r in rows
+    ] == [
+        ("different", "1", "1", "total", "balance_due 18.00 → 19.00"),
+        ("only_left", "3", "", "", ""),
+        ("only_right", "", "2", "", ""),
     ]
 
 
 def test_table_to_an_output_file_has_no_colour_codes(env: Env) -> None:
-    env.backends = {"books": seed("books", ["1"]), "bank": seed("bank", ["2"])}
+    env.backends = {
+        "books": seed("books", ["1"]),
+        "bank": seed("bank", ["2"], total_bump=D("1")),
+    }
     out = env.tmp_path / "report.txt"
 
     result = env.run("books", "bank", "--output", str(out))
@@ -238,7 +247,7 @@ def test_match_by_ledger(env: Env) -> None:
         (["books", "bank", "--match", "number", "--ledger", "invoicing-bridge.toml"], "--ledger"),
         (["books", "bank", "--ledger", "missing.sqlite"], "missing.sqlite"),
         (["books", "bank", "--match", "ledger"], "does not exist"),  # no default ledger here
-        (["books", "bank", "--output", "no/such/dir/report.txt"], "cannot write"),
+        (["books", "bank", "--output", "no/such/dir/report.txt"], "'no/such/dir' does not exist"),
     ],
 )
 def test_errors_exit_2_with_one_line_and_no_traceback(
@@ -279,3 +288,31 @@ def test_help_lists_the_options() -> None:
     assert result.exit_code == 0
     for option in ("--match", "--ledger", "--since", "--tolerance", "--format", "--output"):
         assert option in result.output
+
+
+def test_a_ledger_in_the_working_directory_is_used_by_default_and_said(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    books, bank = seed("books", ["A-7"]), seed("bank", ["B-9"])
+    env.backends = {"books": books, "bank": bank}
+    (left_id,) = [i.id for i in books.iter_invoices()]
+    (right_id,) = [i.id for i in bank.iter_invoices()]
+    monkeypatch.chdir(env.tmp_path)
+    with Ledger(DEFAULT_LEDGER) as ledger:
+        ledger.record_done(
+            "invoice", str(left_id), source=books.label, target=bank.label, target_id=str(right_id)
+        )
+
+    table = env.run("books", "bank")
+    data = json.loads(env.run("books", "bank", "--format", "json").stdout)
+    by_number = json.loads(env.run("books", "bank", "--match", "number", "--format", "json").stdout)
+    reverse = json.loads(env.run("bank", "books", "--format", "json").stdout)
+
+    assert f"matched by the migration ledger {DEFAULT_LEDGER}" in " ".join(table.stdout.split())
+    assert (data["match"], data["ledger"]) == ("ledger", DEFAULT_LEDGER)
+    assert data["different"][0]["differences"] == [
+        {"path": "number", "left": "A-7", "right": "B-9"}
+    ]
+    assert (by_number["match"], by_number["ledger"]) == ("number", None)
+    # The ledger holds no migration from bank to books: matched by number.
+    assert reverse["match"] == "number"

@@ -29,7 +29,7 @@ from invoicing_bridge import (
 )
 from invoicing_bridge.cli import main
 from invoicing_bridge.config import dumps_profiles
-from invoicing_bridge.einvoice import Seller, to_ubl, validate
+from invoicing_bridge.einvoice import Seller, invoice_hash, to_ubl, validate
 from invoicing_bridge.exceptions import EInvoiceError
 
 SEEDED = 60
@@ -42,7 +42,10 @@ SELLER_TABLE = {
     "iban": "EG380019000500000000263180002",
 }
 VAT = TaxRate("VAT", D("14"))
-NS = {"cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"}
+NS = {
+    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+}
 
 
 def config_for(tmp_path: Path, options: dict[str, Any], *, seller: bool = True) -> Path:
@@ -194,8 +197,7 @@ def test_validate_prints_rule_ids_and_exits_1_on_fatal(tmp_path: Path) -> None:
     good = tmp_path / "good.xml"
     good.write_bytes(to_ubl(source, seller=seller))
     tree = etree.fromstring(good.read_bytes())
-    ns = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"}
-    (gross,) = tree.xpath("cac:LegalMonetaryTotal/cbc:TaxInclusiveAmount", namespaces=ns | NS)
+    (gross,) = tree.xpath("cac:LegalMonetaryTotal/cbc:TaxInclusiveAmount", namespaces=NS)
     gross.text = "1.00"
     bad = tmp_path / "bad.xml"
     bad.write_bytes(etree.tostring(tree))
@@ -205,3 +207,37 @@ def test_validate_prints_rule_ids_and_exits_1_on_fatal(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "BR-CO-15" in result.output and "BT-112" in result.output
     assert "2 files, 1 with fatal failures" in result.output
+
+
+@pytest.mark.slow
+def test_export_zatca_chains_invoices_in_issue_order_and_prints_where_to_continue(
+    daftra: Any, tmp_path: Path
+) -> None:
+    config = config_for(tmp_path, daftra.profile())
+    out = tmp_path / "zatca"
+    args = ["--config", str(config), "export", "shop", "invoices", "--format", "zatca"]
+    result = CliRunner().invoke(main, [*args, "--output", str(out), "--validate"])
+    # Egyptian and dollar invoices have no exchange rate to SAR: listed, exit 1.
+    assert result.exit_code == 1, result.output
+    assert "currency: ZATCA needs the VAT in SAR" in " ".join(result.output.split())
+    files = sorted(out.glob("*.xml"), key=lambda f: int(_counter(f)))
+    assert len(files) > 5
+    assert [int(_counter(f)) for f in files] == list(range(1, len(files) + 1))
+    dates = [_xpath(f, "cbc:IssueDate")[0] for f in files]
+    assert dates == sorted(dates)
+    last = invoice_hash(files[-1].read_bytes())
+    assert f"continue with: --counter {len(files)} --previous-hash {last}" in result.output
+    # Continuing the chain: the next export starts from the counter and hash given.
+    again = tmp_path / "again"
+    result = CliRunner().invoke(
+        main,
+        [*args, "-o", str(again), "--since", dates[-1], "--counter", "7", "--previous-hash", last],
+    )
+    first = sorted(again.glob("*.xml"), key=lambda f: int(_counter(f)))[0]
+    assert _counter(first) == "8"
+    pih = "cac:AdditionalDocumentReference[cbc:ID='PIH']//cbc:EmbeddedDocumentBinaryObject"
+    assert _xpath(first, pih) == [last]
+
+
+def _counter(path: Path) -> str:
+    return _xpath(path, "cac:AdditionalDocumentReference[cbc:ID='ICV']/cbc:UUID")[0]

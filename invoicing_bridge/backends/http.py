@@ -256,11 +256,20 @@ class _Deadline:
         self.expired = False
         self.done = False
         self._conn: Any = None
+        self._sock: socket.socket | None = None
         self._lock = threading.Lock()
 
     def attach(self, conn: Any) -> None:
         with self._lock:
             self._conn = conn
+            if self.expired:
+                self._shut()
+
+    def hold(self, sock: socket.socket | None) -> None:
+        """Keep the socket itself: on ``Connection: close`` http.client hands it to the
+        response and forgets it (``conn.sock`` becomes None) before the body is read."""
+        with self._lock:
+            self._sock = sock
             if self.expired:
                 self._shut()
 
@@ -272,7 +281,7 @@ class _Deadline:
             self._shut()
 
     def _shut(self) -> None:
-        sock = getattr(self._conn, "sock", None)
+        sock = getattr(self._conn, "sock", None) or self._sock
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -349,6 +358,12 @@ class _WatchedHTTPConnection(urllib3_connection.HTTPConnection):
             deadline.attach(self)
         super().request(*args, **kwargs)
 
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        deadline = getattr(_CURRENT, "deadline", None)
+        if deadline is not None:
+            deadline.hold(self.sock)
+        return super().getresponse(*args, **kwargs)
+
 
 class _WatchedHTTPSConnection(urllib3_connection.HTTPSConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
@@ -356,6 +371,12 @@ class _WatchedHTTPSConnection(urllib3_connection.HTTPSConnection):
         if deadline is not None:
             deadline.attach(self)
         super().request(*args, **kwargs)
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        deadline = getattr(_CURRENT, "deadline", None)
+        if deadline is not None:
+            deadline.hold(self.sock)
+        return super().getresponse(*args, **kwargs)
 
 
 class _WatchedHTTPPool(urllib3_pool.HTTPConnectionPool):

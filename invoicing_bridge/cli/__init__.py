@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import sqlite3
 import sys
 from typing import Any
 
@@ -69,6 +70,17 @@ class BridgeGroup(click.Group):
                 raise
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(ERROR_EXIT)
+        except (OSError, sqlite3.Error) as exc:
+            # A full disk or a vanished file while writing (the ledger's SQLite says
+            # "database or disk is full"): one line, not a traceback. What was written
+            # before stays: ledger rows are committed one by one, reports replaced whole.
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            filename = getattr(exc, "filename", None)
+            where = f"{filename}: " if filename else ""
+            reason = getattr(exc, "strerror", None) or str(exc)
+            click.secho(f"error: {where}{reason}", fg="red", err=True)
+            ctx.exit(ERROR_EXIT)
 
 
 @click.group(cls=BridgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,3 +112,20 @@ def main(ctx: click.Context, config_path: str | None, debug: bool) -> None:
             level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
         )
         logging.getLogger("urllib3").setLevel(logging.INFO)  # it logs full URLs and headers
+    _print_config_warnings(debug)
+
+
+class _WarningPrinter(logging.Handler):
+    """Config warnings (an unsafe file, plain http) as ``warning: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.secho(f"warning: {record.getMessage()}", fg="yellow", err=True)
+
+
+def _print_config_warnings(debug: bool) -> None:
+    logger = logging.getLogger("invoicing_bridge.config")
+    for handler in [h for h in logger.handlers if isinstance(h, _WarningPrinter)]:
+        logger.removeHandler(handler)
+    # With --debug the root handler prints them (and the config file in use) already.
+    if not debug:
+        logger.addHandler(_WarningPrinter(logging.WARNING))

@@ -19,13 +19,16 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..backends.base import InvoicingBackend
 from ..comparison import DEFAULT_TOLERANCE, MATCH_MODES, ComparisonReport, InvoiceRef
 from ..comparison import compare as run_compare
 from ..comparison.report import text as _text_cell
 from ..config import load_profile
-from ..migration.ledger import DEFAULT_LEDGER
+from ..exceptions import ConfigurationError
+from ..migration.ledger import DEFAULT_LEDGER, Ledger
 from . import ERROR_EXIT
 from .output import console
+from .paths import check_output, write_private
 
 __all__ = ["compare", "render", "renderable"]
 
@@ -84,8 +87,9 @@ def _text(report: ComparisonReport, fmt: str) -> str:
 @click.option(
     "--match",
     type=click.Choice(MATCH_MODES),
-    help="Pair invoices by normalised number (default), or through a migration ledger "
-    "(LEFT the migration's source, RIGHT its target).",
+    help="Pair invoices through a migration ledger (LEFT the migration's source, RIGHT its "
+    f"target; the default when --ledger is given or ./{DEFAULT_LEDGER} holds a migration "
+    "between the two), or by normalised number, then client, date and total.",
 )
 @click.option(
     "--ledger",
@@ -105,7 +109,8 @@ def _text(report: ComparisonReport, fmt: str) -> str:
     callback=_tolerance,
     metavar="AMOUNT",
     show_default=True,
-    help="Money amounts that differ by no more than this (in currency units) are equal.",
+    help="Money is rounded to its currency's precision, then amounts that differ by no "
+    "more than this (in currency units) are equal.",
 )
 @click.option(
     "--format",
@@ -120,6 +125,7 @@ def _text(report: ComparisonReport, fmt: str) -> str:
     type=click.Path(dir_okay=False),
     help="Write the report to this file instead of standard output.",
 )
+@click.option("--force", is_flag=True, help="Replace the --output file if it exists.")
 @click.pass_context
 def compare(
     ctx: click.Context,
@@ -131,18 +137,21 @@ def compare(
     tolerance: Decimal,
     fmt: str,
     output: str | None,
+    force: bool,
 ) -> None:
     """Compare the invoices of profiles LEFT and RIGHT and report every difference.
 
     \b
     Exit status: 0 everything matches, 1 something differs, 2 an error.
     """
-    if match is None:
-        match = "ledger" if ledger is not None else "number"
+    auto = match is None and ledger is None
+    if match is None and ledger is not None:
+        match = "ledger"
     if match == "number" and ledger is not None:
         raise click.UsageError("--ledger goes with --match ledger")
     if match == "ledger" and ledger is None:
         ledger = DEFAULT_LEDGER
+    check_output(output, option="--output", force=force, protected=[ledger])
     config = (ctx.obj or {}).get("config")
     left_profile = load_profile(left, config)
     right_profile = load_profile(right, config)
@@ -152,6 +161,9 @@ def compare(
             right_profile.open(check=True) as right_backend,
             _Progress(left, right) as progress,
         ):
+            if auto:
+                ledger = _ledger_for(left_backend, right_backend)
+                match = "number" if ledger is None else "ledger"
             report = run_compare(
                 left_backend,
                 right_backend,
@@ -172,13 +184,23 @@ def compare(
         else:
             click.echo(_text(report, fmt), nl=False)
     else:
-        try:
-            Path(output).write_text(_text(report, fmt), encoding="utf-8", newline="")
-        except OSError as exc:
-            click.secho(f"error: cannot write {output}: {exc.strerror}", fg="red", err=True)
-            ctx.exit(ERROR_EXIT)
+        write_private(output, _text(report, fmt), newline="")
         click.echo(f"report written to {output}", err=True)
     ctx.exit(0 if report.ok else DIFFERENT_EXIT)
+
+
+def _ledger_for(left: InvoicingBackend, right: InvoicingBackend) -> str | None:
+    """``./invoicing-bridge-ledger.sqlite`` when it holds a migration from ``left`` to
+    ``right`` (matching through it is then the default), else None."""
+    path = Path(DEFAULT_LEDGER)
+    if not path.is_file():
+        return None
+    try:
+        with Ledger(path) as ledger:
+            found = (left.label, right.label) in ledger.labels()
+    except ConfigurationError:  # not a ledger: match by number
+        return None
+    return DEFAULT_LEDGER if found else None
 
 
 # --------------------------------------------------------------------------- rendering
@@ -201,7 +223,12 @@ def renderable(report: ComparisonReport) -> RenderableType:
         grid.add_row(*(Text(cell) for cell in cells))
 
     parts: list[RenderableType] = []
-    matched_by = "number" if report.match == "number" else "the migration ledger"
+    if report.match == "number":
+        matched_by = "number"
+        if report.matched_by_content:
+            matched_by += f", then client, date and total ({report.matched_by_content})"
+    else:
+        matched_by = f"the migration ledger {report.ledger}"
     head = Text()
     head.append(report.left, style="bold")
     head.append(f" ({_invoices(report.left_count)})  ⟷  ")
@@ -218,6 +245,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
         ("only left", len(report.only_left)),
         ("only right", len(report.only_right)),
         ("duplicates", len(report.duplicates)),
+        ("ambiguous", len(report.ambiguous)),
     ):
         counts.append("  ·  ")
         counts.append(f"{label} {n}", style="red" if n else "")
@@ -226,7 +254,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
     if report.different:
         grid = table(
             f"Differences ({report.difference_count})",
-            ("number", "left id", "right id", "field", report.left, report.right),
+            ("number", "left id", "right id", "field", report.left, report.right, "changes also"),
         )
         for record in report.different:
             number = record.number
@@ -242,6 +270,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
                     diff.path,
                     _cell(diff.left),
                     _cell(diff.right),
+                    "\n".join(f"{d.path} {_cell(d.left)} → {_cell(d.right)}" for d in diff.derived),
                 )
         parts.append(grid)
 
@@ -257,10 +286,20 @@ def renderable(report: ComparisonReport) -> RenderableType:
 
     if report.duplicates:
         grid = table(
-            f"Duplicate keys ({len(report.duplicates)}), not compared",
-            ("key", report.left, report.right),
+            f"Duplicate keys ({len(report.duplicates)}): each paired with its closest "
+            "candidate; these were left over",
+            ("key", "pairs", report.left, report.right),
         )
         for dup in report.duplicates:
+            row(grid, dup.key, str(dup.paired), _refs(dup.left), _refs(dup.right))
+        parts.append(grid)
+    if report.ambiguous:
+        grid = table(
+            f"Ambiguous ({len(report.ambiguous)}): no number pairs them, and client, date "
+            "and total match several; not compared",
+            ("client | date | total", report.left, report.right),
+        )
+        for dup in report.ambiguous:
             row(grid, dup.key, _refs(dup.left), _refs(dup.right))
         parts.append(grid)
 

@@ -69,7 +69,9 @@ def backends() -> None:
 @click.pass_context
 def check(ctx: click.Context, profile: str) -> None:
     """Check that PROFILE's backend can be reached and accepts the credentials."""
-    with open_backend(ctx, profile) as backend:
+    loaded = load_profile(profile, (ctx.obj or {}).get("config"))
+    click.echo(f"config: {loaded.path}")
+    with loaded.open() as backend:
         info = backend.check()
     facts = ", ".join(f"{k}={v}" for k, v in info.items() if v not in (None, ""))
     click.secho(

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..config import load_profile
-from ..einvoice import Seller, to_ubl, validate
+from ..einvoice import INITIAL_PIH, Seller, ZatcaChain, to_ubl, validate
 from ..exceptions import EInvoiceError
 from ..models import Invoice, InvoiceStatus
 from .output import console
@@ -87,10 +88,24 @@ def file_name(invoice: Invoice, taken: set[str]) -> str:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["ubl"]),
+    type=click.Choice(["ubl", "zatca"]),
     default="ubl",
     show_default=True,
-    help="ubl: UBL 2.1 Invoice, EN 16931 (CEN) rules.",
+    help="ubl: UBL 2.1 Invoice, EN 16931 (CEN) rules. zatca: UBL 2.1 with the Saudi "
+    "phase-2 fields, unsigned, invoices in issue order.",
+)
+@click.option(
+    "--counter",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="zatca: the last invoice counter (ICV) already used; the first file gets the next.",
+)
+@click.option(
+    "--previous-hash",
+    default=INITIAL_PIH,
+    help="zatca: the hash of the last invoice already issued (default: ZATCA's value "
+    "for a first invoice).",
 )
 @click.option(
     "--output",
@@ -118,12 +133,18 @@ def export(
     output: Path,
     check: bool,
     quiet: bool,
+    counter: int,
+    previous_hash: str,
 ) -> None:
     """Write PROFILE's invoices as e-invoices, one file each, into --output.
 
     The seller (name, VAT id, address) comes from the profile's [profiles.NAME.seller]
     table. Drafts and void invoices are skipped; issued invoices that cannot be exported
     are listed with the reason, and the exit status is then 1.
+
+    With --format zatca, invoices are read first and written in the order they were
+    issued, each carrying the next counter and the previous invoice's hash; the last
+    counter and hash are printed to continue from.
     """
     since_date = _parse_since(since)
     config = (ctx.obj or {}).get("config")
@@ -133,6 +154,7 @@ def export(
 
     exported: list[Path] = []
     skipped: list[Skipped] = []
+    chain = ZatcaChain(counter=counter, previous_hash=previous_hash)
     taken: set[str] = set()
     err = Console(stderr=True)
     with (
@@ -148,13 +170,23 @@ def export(
         ) as bar,
     ):
         task = bar.add_task("export", total=None, summary="")
-        for invoice in backend.iter_invoices(since=since_date):
+        invoices: Iterable[Invoice] = backend.iter_invoices(since=since_date)
+        if fmt == "zatca":  # the hash chain follows the order of issue
+            invoices = sorted(invoices, key=lambda i: (i.issue_date, i.number))
+        for invoice in invoices:
             if invoice.status in _NOT_ISSUED:
                 skipped.append(Skipped(invoice, f"{invoice.status.value}: not issued", False))
             else:
                 try:
-                    xml = to_ubl(invoice, seller=seller, profile="en16931")
-                    failures = [f for f in validate(xml) if f.fatal] if check else []
+                    if fmt == "zatca":
+                        xml = to_ubl(invoice, seller=seller, profile="zatca", chain=chain)
+                    else:
+                        xml = to_ubl(invoice, seller=seller, profile="en16931")
+                    # The CEN schematron is not ZATCA's: a zatca file is checked by the XSD.
+                    cen = fmt != "zatca"
+                    failures = []
+                    if check:
+                        failures = [f for f in validate(xml, schematron=cen) if f.fatal]
                 except EInvoiceError as exc:
                     reason = f"{exc.field}: {exc.reason}" if exc.field else exc.reason
                     skipped.append(Skipped(invoice, reason, True))
@@ -175,6 +207,11 @@ def export(
         bar.update(task, total=bar.tasks[0].completed)
 
     _render(exported, skipped, output, fmt)
+    if fmt == "zatca":
+        click.echo(
+            f"ZATCA chain: last counter {chain.counter}, last hash {chain.previous_hash}\n"
+            f"continue with: --counter {chain.counter} --previous-hash {chain.previous_hash}"
+        )
     if any(s.failed for s in skipped):
         ctx.exit(FAILED_EXIT)
 

@@ -38,6 +38,7 @@ from ..migration import (
 from ..migration import migrate as run_migration
 from ..registry import backend_class
 from .output import console, dumps
+from .paths import check_ledger, check_output, write_private
 
 __all__ = ["migrate_command", "progress_reporter", "render_report", "write_report"]
 
@@ -211,12 +212,12 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
 
 
 def write_report(report: MigrationReport, path: str | Path) -> None:
-    """The report's JSON form to ``path`` (``-`` for stdout)."""
+    """The report's JSON form to ``path`` (``-`` for stdout), as a 0600 file written whole."""
     text = dumps(report.to_dict())
     if str(path) == "-":
         click.echo(text)
         return
-    Path(path).write_text(text + "\n", encoding="utf-8")
+    write_private(path, text + "\n")
 
 
 # --------------------------------------------------------------------------- command
@@ -258,6 +259,7 @@ def write_report(report: MigrationReport, path: str | Path) -> None:
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Also write the report as JSON to PATH (- for stdout).",
 )
+@click.option("--force", is_flag=True, help="Replace the --report file if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; the exit status says.")
 @click.pass_context
 def migrate_command(
@@ -272,6 +274,7 @@ def migrate_command(
     update: bool,
     match_clients: str,
     report_path: str | None,
+    force: bool,
     quiet: bool,
 ) -> None:
     """Move clients, invoices and payments from profile SOURCE to profile TARGET.
@@ -280,6 +283,8 @@ def migrate_command(
     twice, and an interrupted run picks up where it stopped. Exit status 1 when any
     record failed (each with its reason in the report), 2 when the run could not proceed.
     """
+    check_ledger(ledger_path)
+    check_output(report_path, option="--report", force=force, protected=[ledger_path])
     config = (ctx.obj or {}).get("config")
     since_date = _parse_since(since)
     criteria = _parse_match(match_clients)

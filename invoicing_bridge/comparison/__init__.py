@@ -20,12 +20,15 @@ How it works, in linear time (a hash join, never all pairs):
    field.
 
 What is compared: status, issue and due dates, currency, the client's name, email and tax
-number, subtotal, discount, tax, adjustment, total, amount paid and balance (Decimal, equal
-within ``tolerance`` currency units), line items (matched by position, then by name:
-quantity, unit price, taxes) and completed payments (as multisets of amount, date and
-method). Facts that cannot agree by nature (remote ids, timestamps, ``source``, ``raw``,
-``extra``, per-line taxes a backend does not report, payment dates a backend sets itself,
-the number of a draft) are not compared, and the report's ``not_compared`` says so.
+number, subtotal, discount, tax, adjustment, total, amount paid and balance (Decimal, rounded
+to the currency's precision on each side, then equal within ``tolerance``, 0 by default),
+notes and terms (after :func:`~invoicing_bridge.comparison.diff.normalize_text`), line items
+(matched by position, then by name: description, quantity, unit, unit price, taxes) and
+completed payments (as multisets of amount, date and method). Facts that cannot agree by
+nature (remote ids, timestamps, ``source``, ``raw``, ``extra``, per-line taxes a backend does
+not report, payment dates a backend set itself, the number of a draft) are not compared,
+and the report's ``not_compared`` says so. One row per cause: the totals a line or payment
+changes are grouped under it (``FieldDifference.derived``).
 
 Paths name fields as in the neutral JSON form: ``total``, ``client.email``,
 ``items[1].quantity`` (the left invoice's line 1), ``items[right:2]`` (line 2 of the right

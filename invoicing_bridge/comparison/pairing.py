@@ -33,9 +33,18 @@ class LedgerKeys:
     """With ledger matching: the left key is the source id, a right invoice's key the
     source id the ledger pairs its id with."""
 
-    def __init__(self, by_target: dict[str, str], notes: list[str]):
+    def __init__(
+        self,
+        by_target: dict[str, str],
+        notes: list[str],
+        migrated_payments: frozenset[str] = frozenset(),
+    ):
         self.by_target = by_target
         self.notes = notes
+        #: Ids of the payments the migration recorded in the right backend (the target).
+        self.migrated_payments_right = migrated_payments
+        #: The left backend is the migration's source: the migration recorded none there.
+        self.migrated_payments_left: frozenset[str] = frozenset()
 
     @classmethod
     def load(
@@ -67,7 +76,8 @@ class LedgerKeys:
                 f"ledger: right invoice {target_id} is paired with several left invoices "
                 f"({', '.join(sorted(sources))}); compared with {by_target[target_id]}"
             )
-        return cls(by_target, notes)
+        payments = frozenset(t for _, t in ledger.pairs("payment", source=source, target=target))
+        return cls(by_target, notes, payments)
 
 
 def ledger_labels(

@@ -38,6 +38,7 @@ CSV_COLUMNS = (
     "path",
     "left",
     "right",
+    "derived",
 )
 
 
@@ -74,14 +75,35 @@ class InvoiceRef:
 @dataclass(frozen=True, slots=True)
 class FieldDifference:
     """One field that differs: its path in the neutral form and both values
-    (``None`` on the side where an item or payment is missing)."""
+    (``None`` on the side where an item or payment is missing).
+
+    ``derived``: the totals this difference changes in turn (a line's quantity changes the
+    subtotal, the tax, the total and the balance; a payment changes the amount paid, the
+    balance and a status derived from them), grouped under it so that one cause is one
+    row. ``explained``: why the difference is expected (a transformation the migration
+    reported); an explained difference does not make the two sides differ."""
 
     path: str
     left: Any
     right: Any
+    derived: tuple[FieldDifference, ...] = ()
+    explained: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "left": jsonable(self.left), "right": jsonable(self.right)}
+        data: dict[str, Any] = {
+            "path": self.path,
+            "left": jsonable(self.left),
+            "right": jsonable(self.right),
+        }
+        if self.derived:
+            data["derived"] = [d.to_dict() for d in self.derived]
+        if self.explained is not None:
+            data["explained"] = self.explained
+        return data
+
+    def derived_text(self) -> str:
+        """The derived differences as one line: ``subtotal 20.00 → 24.00; total …``."""
+        return "; ".join(f"{d.path} {text(d.left)} → {text(d.right)}" for d in self.derived)
 
 
 @dataclass(slots=True)
@@ -109,26 +131,32 @@ class RecordDifference:
 
 @dataclass(slots=True)
 class DuplicateKey:
-    """A key that more than one invoice of one side has. None of these invoices is
-    compared (which one pairs with which is unknown); all are listed."""
+    """A key more than one invoice of a side has. Each of them is compared with the
+    candidate on the other side it differs least from (``paired`` pairs, counted as equal
+    or different); ``left`` and ``right`` list those left without a counterpart.
+
+    In ``ambiguous``: invoices no number paired that agree on client, issue date and total
+    (``key``) with more than one on the other side. None of them is compared."""
 
     key: str
     left: list[InvoiceRef]
     right: list[InvoiceRef]
+    paired: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "left": [r.to_dict() for r in self.left],
             "right": [r.to_dict() for r in self.right],
+            "paired": self.paired,
         }
 
 
 @dataclass
 class ComparisonReport:
     """What :func:`compare` found. Every invoice read is in exactly one place: ``only_left``,
-    ``only_right``, a matched pair (``equal`` counts them, ``different`` lists them) or
-    ``duplicates``."""
+    ``only_right``, a matched pair (``equal`` counts them, ``different`` lists them),
+    ``duplicates`` (another invoice under a key already paired) or ``ambiguous``."""
 
     left: str
     right: str
@@ -142,6 +170,12 @@ class ComparisonReport:
     equal: int = 0
     different: list[RecordDifference] = field(default_factory=list)
     duplicates: list[DuplicateKey] = field(default_factory=list)
+    ambiguous: list[DuplicateKey] = field(default_factory=list)
+    #: Pairs made by client, issue date and total (matching by number, where no number
+    #: paired them: a draft's placeholder, a renumbered invoice).
+    matched_by_content: int = 0
+    #: The migration ledger the pairs came from (its path), with ledger matching.
+    ledger: str | None = None
     not_compared: list[str] = field(default_factory=list)
     started_at: float = 0.0
     finished_at: float = 0.0
@@ -149,7 +183,9 @@ class ComparisonReport:
     @property
     def ok(self) -> bool:
         """True when every invoice has its equal counterpart on the other side."""
-        return not (self.only_left or self.only_right or self.different or self.duplicates)
+        return not (
+            self.only_left or self.only_right or self.different or self.duplicates or self.ambiguous
+        )
 
     @property
     def matched(self) -> int:
@@ -174,6 +210,8 @@ class ComparisonReport:
             "only_left": len(self.only_left),
             "only_right": len(self.only_right),
             "duplicates": len(self.duplicates),
+            "ambiguous": len(self.ambiguous),
+            "matched_by_content": self.matched_by_content,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,6 +221,7 @@ class ComparisonReport:
             "left": self.left,
             "right": self.right,
             "match": self.match,
+            "ledger": self.ledger,
             "tolerance": str(self.tolerance),
             "since": None if self.since is None else self.since.isoformat(),
             "summary": self.summary(),
@@ -191,6 +230,7 @@ class ComparisonReport:
             "equal": self.equal,
             "different": [r.to_dict() for r in self.different],
             "duplicates": [d.to_dict() for d in self.duplicates],
+            "ambiguous": [d.to_dict() for d in self.ambiguous],
             "not_compared": list(self.not_compared),
             "duration_seconds": round(self.duration, 3),
         }
@@ -209,20 +249,24 @@ class ComparisonReport:
                     diff.path,
                     text(diff.left),
                     text(diff.right),
+                    diff.derived_text(),
                 )
+        blank = ("",) * 4
         for ref in self.only_left:
-            yield ("only_left", ref.key or "", ref.id or "", "", ref.number, "", "", "", "")
+            yield ("only_left", ref.key or "", ref.id or "", "", ref.number, "", *blank)
         for ref in self.only_right:
-            yield ("only_right", ref.key or "", "", ref.id or "", "", ref.number, "", "", "")
-        for dup in self.duplicates:
-            for ref in dup.left:
-                yield ("duplicate", dup.key, ref.id or "", "", ref.number, "", "", "", "")
-            for ref in dup.right:
-                yield ("duplicate", dup.key, "", ref.id or "", "", ref.number, "", "", "")
+            yield ("only_right", ref.key or "", "", ref.id or "", "", ref.number, *blank)
+        for kind, groups in (("duplicate", self.duplicates), ("ambiguous", self.ambiguous)):
+            for dup in groups:
+                for ref in dup.left:
+                    yield (kind, dup.key, ref.id or "", "", ref.number, "", *blank)
+                for ref in dup.right:
+                    yield (kind, dup.key, "", ref.id or "", "", ref.number, *blank)
 
     def to_csv(self, file: IO[str]) -> int:
-        """Write a header and one row per difference, per invoice only on one side and per
-        duplicated invoice to the text file ``file``; return the number of rows."""
+        """Write a header and one row per difference (the totals it changes in its
+        ``derived`` column), per invoice only on one side and per duplicated invoice to the
+        text file ``file``; return the number of rows."""
         writer = csv.writer(file, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         count = 0

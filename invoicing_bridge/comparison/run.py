@@ -7,23 +7,34 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from ..backends.base import Feature, InvoicingBackend
 from ..exceptions import ConfigurationError
-from ..models import Invoice
-from .diff import ClientRecords, Rules, Snapshot, diff, fill_clients
+from ..models import Invoice, identity_key
+from .diff import (
+    TEXT_FIELDS,
+    ClientRecords,
+    Counters,
+    Rules,
+    Snapshot,
+    diff,
+    fill_clients,
+    payment_dater,
+)
 from .pairing import MATCH_MODES, LedgerKeys, PairSource
-from .report import ComparisonReport, DuplicateKey, InvoiceRef, RecordDifference
+from .report import ComparisonReport, DuplicateKey, FieldDifference, RecordDifference
 
 if TYPE_CHECKING:
     from ..migration.ledger import Ledger
 
 __all__ = ["DEFAULT_TOLERANCE", "Progress", "compare"]
 
-#: Money amounts closer than this (in currency units) are equal.
-DEFAULT_TOLERANCE = Decimal("0.01")
+#: Money amounts, rounded to their currency's precision, that differ by no more than this
+#: are equal. Zero: an accountant's comparison is exact unless asked otherwise.
+DEFAULT_TOLERANCE = Decimal("0")
 
 #: ``progress(side, count)``: called after each invoice read; ``side`` is ``"left"`` or
 #: ``"right"``, ``count`` the invoices read from that side so far.
@@ -34,7 +45,7 @@ def compare(
     left: InvoicingBackend,
     right: InvoicingBackend,
     *,
-    match: str = "number",
+    match: str | None = None,
     ledger: str | os.PathLike[str] | Ledger | PairSource | None = None,
     since: dt.date | None = None,
     tolerance: Decimal | str | int = DEFAULT_TOLERANCE,
@@ -42,21 +53,27 @@ def compare(
 ) -> ComparisonReport:
     """Compare every invoice of ``left`` with its counterpart in ``right``.
 
-    - ``match``: ``"number"`` pairs invoices by number, normalised by each backend
-      (``"INV-000002"`` in one matches ``"2"`` in the other); ``"ledger"`` pairs them
+    - ``match``: ``"ledger"`` (the default when a ``ledger`` is given) pairs invoices
       through the migration ``ledger`` (a path or an open
-      :class:`~invoicing_bridge.migration.ledger.Ledger`), ``left`` being the migration's source and
-      ``right`` its target.
+      :class:`~invoicing_bridge.migration.ledger.Ledger`), ``left`` being the migration's
+      source and ``right`` its target; ``"number"`` (the default otherwise) pairs them by
+      number, normalised by each backend (``"INV-000002"`` in one matches ``"2"`` in the
+      other), then pairs what no number paired (a draft's placeholder number) by client,
+      issue date and total where exactly one invoice on each side agrees. Several
+      invoices under one key are each compared with the candidate they differ least from.
     - ``since``: only invoices issued on or after this date, on both sides.
-    - ``tolerance``: money amounts that differ by no more than this are equal.
+    - ``tolerance``: money amounts, both rounded to their currency's precision first, that
+      differ by no more than this are equal (default 0: exact).
     - ``progress``: called as ``progress(side, count)`` after each invoice read.
 
-    Each side is read once; the left side is held in memory (only what is compared), the
-    right side streamed. Raises :class:`~invoicing_bridge.exceptions.ConfigurationError`
+    Each side is read once and held in memory reduced to what is compared. Raises
+    :class:`~invoicing_bridge.exceptions.ConfigurationError`
     for bad arguments (an unknown ``match``, a missing ledger, a negative tolerance) and
     whatever the backends raise while reading
     (:class:`~invoicing_bridge.exceptions.BackendError` and its subclasses).
     """
+    if match is None:
+        match = "number" if ledger is None else "ledger"
     if match not in MATCH_MODES:
         raise ConfigurationError(
             f"{match!r} is not one of {', '.join(MATCH_MODES)}", option="match"
@@ -74,104 +91,148 @@ def compare(
         started_at=time.monotonic(),
     )
     keys = None if ledger is None else LedgerKeys.load(ledger, left, right)
+    if ledger is not None:
+        report.ledger = _ledger_name(ledger)
     rules = Rules(
         tolerance=report.tolerance,
         item_taxes=all(Feature.ITEM_TAX_DETAIL in b.features for b in (left, right)),
-        payment_dates=all(Feature.PAYMENT_DATES in b.features for b in (left, right)),
         numbers=keys is not None,
     )
+    daters = (
+        payment_dater(left, None if keys is None else keys.migrated_payments_left),
+        payment_dater(right, None if keys is None else keys.migrated_payments_right),
+    )
+    counters = Counters()
+    reported: tuple[set[str], set[str]] = (set(), set())
     clients = (ClientRecords(left), ClientRecords(right))
     skipped_payments = 0
     renumbered = 0
     example: tuple[str, str] | None = None
 
-    # 1. The left side, by key.
-    left_by_key: dict[str, Snapshot] = {}
-    left_dups: dict[str, list[InvoiceRef]] = {}
+    # 1. Both sides read once, each invoice reduced to what is compared, by key.
+    lefts: list[Snapshot] = []
     for invoice in _read(left, "left", since, progress):
-        report.left_count += 1
         norm = left.normalize_number(invoice.number)
-        key = norm if keys is None else str(invoice.id)
-        snap = Snapshot.of(invoice, key, norm)
-        skipped_payments += snap.skipped_payments
-        if key in left_dups:
-            left_dups[key].append(snap.ref)
-        elif key in left_by_key:
-            left_dups[key] = [left_by_key.pop(key).ref, snap.ref]
-        else:
-            left_by_key[key] = snap
-
-    # 2. The right side, streamed and looked up.
-    right_seen: dict[str, InvoiceRef] = {}
-    right_dups: dict[str, list[InvoiceRef]] = {}
-    results: dict[str, RecordDifference | None] = {}  # by key; None when equal
+        key = _number_key(norm) if keys is None else str(invoice.id)
+        lefts.append(Snapshot.of(invoice, key, norm, daters[0]))
+    rights: list[Snapshot] = []
     for invoice in _read(right, "right", since, progress):
-        report.right_count += 1
         norm = right.normalize_number(invoice.number)
-        if keys is None:
-            rkey: str | None = norm
-        else:
-            rkey = keys.by_target.get(str(invoice.id))
-        snap = Snapshot.of(invoice, rkey, norm)
-        skipped_payments += snap.skipped_payments
-        if rkey is None:  # not in the ledger
-            report.only_right.append(snap.ref)
-            continue
-        if rkey in right_dups:
-            right_dups[rkey].append(snap.ref)
-            continue
-        if rkey in right_seen:
-            right_dups[rkey] = [right_seen.pop(rkey), snap.ref]
-            results.pop(rkey, None)
-            continue
-        right_seen[rkey] = snap.ref
-        other = left_by_key.get(rkey)
-        if other is None:
-            continue  # only on the right, or a left duplicate: decided at the end
-        fill_clients(other, snap, clients)
-        differences = diff(other, snap, rules)
-        if other.ref.number != snap.ref.number:
-            renumbered += 1
-            example = example or (other.ref.number, snap.ref.number)
-        results[rkey] = (
-            RecordDifference(
-                key=rkey,
-                left_id=other.ref.id,
-                right_id=snap.ref.id,
-                number=other.ref.number,
-                differences=differences,
-                right_number=snap.ref.number,
-            )
-            if differences
-            else None
-        )
+        rkey = _number_key(norm) if keys is None else keys.by_target.get(str(invoice.id))
+        rights.append(Snapshot.of(invoice, rkey, norm, daters[1]))
+    report.left_count, report.right_count = len(lefts), len(rights)
+    for side, snaps in ((0, lefts), (1, rights)):
+        for snap in snaps:
+            skipped_payments += snap.skipped_payments
+            reported[side].update(snap.reported())
 
-    # 3. Sort every invoice into its place.
-    for key, snap in left_by_key.items():
-        if key not in right_seen and key not in right_dups:
-            report.only_left.append(snap.ref)
-    for key, ref in right_seen.items():
-        if key not in left_by_key and key not in left_dups:
-            report.only_right.append(ref)
-    for key in (*left_dups, *(k for k in right_dups if k not in left_dups)):
-        left_refs = left_dups.get(key) or ([left_by_key[key].ref] if key in left_by_key else [])
-        right_refs = right_dups.get(key) or ([right_seen[key]] if key in right_seen else [])
-        report.duplicates.append(DuplicateKey(key, left_refs, right_refs))
-    for result in results.values():
-        if result is None:
-            report.equal += 1
+    # 2. Pairs: by key (each of several invoices under one key with its best candidate),
+    # then, matching by number, what is left by client, issue date and total.
+    pairs: list[tuple[Snapshot, Snapshot, bool]] = []  # (left, right, compare numbers)
+
+    def differences(a: Snapshot, b: Snapshot, numbers: bool) -> list[FieldDifference]:
+        fill_clients(a, b, clients)
+        return diff(a, b, replace(rules, numbers=numbers) if numbers else rules, counters)
+
+    left_by_key = _group(lefts)
+    right_by_key = _group(rights)
+    unpaired_left = [s for s in lefts if s.ref.key is None or s.ref.key not in right_by_key]
+    unpaired_right = [s for s in rights if s.ref.key is None or s.ref.key not in left_by_key]
+    for key, group_left in left_by_key.items():
+        group_right = right_by_key.get(key)
+        if group_right is None:
+            continue
+        if len(group_left) == 1 and len(group_right) == 1:
+            pairs.append((group_left[0], group_right[0], rules.numbers))
+            continue
+        matched, rest_left, rest_right = _best_pairs(
+            group_left, group_right, lambda a, b: len(differences(a, b, rules.numbers))
+        )
+        pairs.extend((a, b, rules.numbers) for a, b in matched)
+        report.duplicates.append(
+            DuplicateKey(
+                key,
+                [s.ref for s in rest_left],
+                [s.ref for s in rest_right],
+                paired=len(matched),
+            )
+        )
+    alone: tuple[list[Snapshot], list[Snapshot]] = ([], [])
+    for side, snaps in enumerate((unpaired_left, unpaired_right)):
+        by_key = _group(snaps)
+        for snap in snaps:
+            if snap.ref.key is None or len(by_key[snap.ref.key]) == 1:
+                alone[side].append(snap)
+        for key, group in by_key.items():
+            if len(group) > 1:  # several under one key, none on the other side
+                refs = [s.ref for s in group]
+                report.duplicates.append(
+                    DuplicateKey(key, *((refs, []) if side == 0 else ([], refs)))
+                )
+    if keys is None:
+        matched, ambiguous = _match_by_content(*alone)
+        pairs.extend((a, b, True) for a, b in matched)
+        report.matched_by_content = len(matched)
+        report.ambiguous.extend(ambiguous)
+        taken = {id(s) for a, b in matched for s in (a, b)}
+        taken.update(id(r) for group in ambiguous for r in (*group.left, *group.right))
+        alone = (
+            [s for s in alone[0] if id(s) not in taken and id(s.ref) not in taken],
+            [s for s in alone[1] if id(s) not in taken and id(s.ref) not in taken],
+        )
+    report.only_left.extend(s.ref for s in alone[0])
+    report.only_right.extend(s.ref for s in alone[1])
+
+    # 3. Each pair compared.
+    for a, b, numbers in pairs:
+        rows = differences(a, b, numbers)
+        if a.ref.number != b.ref.number:
+            renumbered += 1
+            example = example or (a.ref.number, b.ref.number)
+        if rows:
+            report.different.append(
+                RecordDifference(
+                    key=a.ref.key or b.ref.key or "",
+                    left_id=a.ref.id,
+                    right_id=b.ref.id,
+                    number=a.ref.number,
+                    differences=rows,
+                    right_number=b.ref.number,
+                )
+            )
         else:
-            report.different.append(result)
+            report.equal += 1
+
+    # What one side never reported in this run (Daftra's lines have no unit) is not a
+    # difference on every invoice: it is left out, and said once.
+    unreported = _unreported(left, right, reported)
+    if unreported:
+        kept_records: list[RecordDifference] = []
+        for record in report.different:
+            kept = [d for d in record.differences if _text_field(d.path) not in unreported]
+            if kept:
+                kept_records.append(replace(record, differences=kept))
+            else:
+                report.equal += 1
+        report.different = kept_records
 
     report.not_compared = _notes(
         left, right, rules, keys, skipped_payments, renumbered, example, report.matched
     )
-    for side, backend in zip(clients, (left, right), strict=True):
-        if side.records:
+    report.not_compared.extend(unreported.values())
+    if counters.undated_payments:
+        report.not_compared.append(
+            f"payments[*].date: {counters.undated_payments} paired payments have dates that "
+            "differ where one side may have dated the payment itself when it was recorded "
+            "(as Perfex's API does); not compared. Compare through the migration ledger to "
+            "know which payments the migration recorded"
+        )
+    for records, backend in zip(clients, (left, right), strict=True):
+        if records.records:
             report.not_compared.insert(
                 2,
                 f"client.email, client.tax_number: where {backend.name}'s invoices leave "
-                f"them out, read from its client records ({len(side.records)} clients)",
+                f"them out, read from its client records ({len(records.records)} clients)",
             )
     report.finished_at = time.monotonic()
     return report
@@ -211,22 +272,128 @@ def _notes(
         for backend in (left, right):
             if Feature.ITEM_TAX_DETAIL not in backend.features:
                 notes.append(f"items[*].taxes: {backend.name} does not report per-line tax")
-    if not rules.payment_dates:
-        for backend in (left, right):
-            if Feature.PAYMENT_DATES not in backend.features:
-                notes.append(
-                    f"payments[*].date: {backend.name} dates payments when they are recorded"
-                )
+    for backend in (left, right):
+        if Feature.PAYMENT_DATES not in backend.features:
+            notes.append(
+                f"payments[*].date: {backend.name} dates a payment itself when it is recorded "
+                "through its API; such dates are not compared, dates users set are"
+            )
     if skipped_payments:
         notes.append(
             f"payments: only completed payments are compared; {skipped_payments} pending, "
             "failed or unknown payments were left out"
         )
     notes.append(
-        "not compared: notes, terms, the client's address, phone and ids, and each line's "
-        "description, unit, discount and amounts (subtotal and tax_total cover them)"
+        "money: both sides rounded to the currency's precision (half up), then compared "
+        + ("exactly" if rules.tolerance == 0 else f"within {rules.tolerance}")
+    )
+    notes.append(
+        "notes, terms, items[*].description: compared ignoring HTML line breaks (<br />) "
+        "and repeated whitespace; items[*].unit ignoring case too"
+    )
+    notes.append(
+        "not compared: the client's address, phone and ids, and each line's discount and "
+        "amounts (subtotal and tax_total cover them)"
     )
     return notes
+
+
+def _ledger_name(ledger: object) -> str:
+    if isinstance(ledger, str | os.PathLike):
+        return os.fspath(ledger)
+    path = getattr(ledger, "path", None)
+    return str(path) if path is not None else type(ledger).__name__
+
+
+def _number_key(norm: str) -> str | None:
+    """A normalised number that can pair invoices: one with a digit (``"INV-DRAFT"``, a
+    draft's placeholder, pairs nothing)."""
+    return norm if any(ch.isdigit() for ch in norm) else None
+
+
+def _group(snaps: list[Snapshot]) -> dict[str, list[Snapshot]]:
+    out: dict[str, list[Snapshot]] = {}
+    for snap in snaps:
+        if snap.ref.key is not None:
+            out.setdefault(snap.ref.key, []).append(snap)
+    return out
+
+
+def _best_pairs(
+    lefts: list[Snapshot], rights: list[Snapshot], cost: Callable[[Snapshot, Snapshot], int]
+) -> tuple[list[tuple[Snapshot, Snapshot]], list[Snapshot], list[Snapshot]]:
+    """Several invoices under one key: each paired with the candidate it differs least
+    from (fewest rows; in reading order on a tie). Returns the pairs and what is left."""
+    costs = sorted((cost(a, b), i, j) for i, a in enumerate(lefts) for j, b in enumerate(rights))
+    used_left: set[int] = set()
+    used_right: set[int] = set()
+    pairs: list[tuple[Snapshot, Snapshot]] = []
+    for _, i, j in costs:
+        if i in used_left or j in used_right:
+            continue
+        used_left.add(i)
+        used_right.add(j)
+        pairs.append((lefts[i], rights[j]))
+    rest_left = [a for i, a in enumerate(lefts) if i not in used_left]
+    rest_right = [b for j, b in enumerate(rights) if j not in used_right]
+    return pairs, rest_left, rest_right
+
+
+def _content_key(snap: Snapshot) -> str:
+    return " | ".join(
+        (
+            identity_key("name", snap.client_name),
+            snap.issue_date.isoformat(),
+            f"{snap.money['total']} {snap.currency}",
+        )
+    )
+
+
+def _match_by_content(
+    lefts: list[Snapshot], rights: list[Snapshot]
+) -> tuple[list[tuple[Snapshot, Snapshot]], list[DuplicateKey]]:
+    """Invoices no number paired (a draft's placeholder, a renumbered invoice), paired by
+    client, issue date and total where exactly one on each side agrees. Several that agree
+    are ambiguous: reported as such, not guessed."""
+    by_left: dict[str, list[Snapshot]] = {}
+    by_right: dict[str, list[Snapshot]] = {}
+    for snaps, out in ((lefts, by_left), (rights, by_right)):
+        for snap in snaps:
+            out.setdefault(_content_key(snap), []).append(snap)
+    pairs: list[tuple[Snapshot, Snapshot]] = []
+    ambiguous: list[DuplicateKey] = []
+    for key, group_left in by_left.items():
+        group_right = by_right.get(key)
+        if not group_right:
+            continue
+        if len(group_left) == 1 and len(group_right) == 1:
+            pairs.append((group_left[0], group_right[0]))
+        else:
+            ambiguous.append(
+                DuplicateKey(key, [s.ref for s in group_left], [s.ref for s in group_right])
+            )
+    return pairs, ambiguous
+
+
+def _text_field(path: str) -> str:
+    """``items[2].unit`` → ``items[*].unit``; ``notes`` → ``notes``."""
+    if path.startswith("items[") and "." in path:
+        return "items[*]." + path.rsplit(".", 1)[1]
+    return path
+
+
+def _unreported(
+    left: InvoicingBackend, right: InvoicingBackend, reported: tuple[set[str], set[str]]
+) -> dict[str, str]:
+    """The text fields one side never had a value for while the other had: by field, the
+    note that says so."""
+    out: dict[str, str] = {}
+    for name in TEXT_FIELDS:
+        has = [name in side for side in reported]
+        if has[0] != has[1]:
+            silent = left if not has[0] else right
+            out[name] = f"{name}: {silent.name} reported none on any invoice read; not compared"
+    return out
 
 
 def _read(

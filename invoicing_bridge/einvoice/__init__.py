@@ -17,16 +17,22 @@ from .amounts import Document, compute, money
 from .seller import UNTAXED_CATEGORIES, Seller
 from .ubl import CUSTOMIZATION_ID, PROFILES, to_ubl, unit_code, vat_identifier
 from .validate import Failure, schematron_version, validate
+from .zatca import INITIAL_PIH, ZatcaChain, encode_tlv, invoice_hash, qr_payload
 
 __all__ = [
     "CUSTOMIZATION_ID",
+    "INITIAL_PIH",
     "PROFILES",
     "UNTAXED_CATEGORIES",
     "Document",
     "Failure",
     "Seller",
+    "ZatcaChain",
     "compute",
+    "encode_tlv",
+    "invoice_hash",
     "money",
+    "qr_payload",
     "schematron_version",
     "to_ubl",
     "unit_code",

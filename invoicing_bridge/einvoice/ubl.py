@@ -16,6 +16,8 @@ from ..exceptions import EInvoiceError
 from ..models import Address, Client, Invoice
 from .amounts import Category, Document, compute
 from .seller import Seller
+from .zatca import ZatcaChain
+from .zatca import apply as apply_zatca
 
 __all__ = ["CUSTOMIZATION_ID", "NS", "PROFILES", "to_ubl", "unit_code", "vat_identifier"]
 
@@ -25,7 +27,7 @@ NS = {
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
 }
 CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017"
-PROFILES = ("en16931",)
+PROFILES = ("en16931", "zatca")
 #: Commercial invoice (UNCL1001).
 INVOICE_TYPE = "380"
 _CAC = f"{{{NS['cac']}}}"
@@ -266,10 +268,20 @@ def _date(value: dt.date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def to_ubl(invoice: Invoice, *, seller: Seller, profile: str = "en16931") -> bytes:
+def to_ubl(
+    invoice: Invoice,
+    *,
+    seller: Seller,
+    profile: str = "en16931",
+    chain: ZatcaChain | None = None,
+    uuid: str | None = None,
+) -> bytes:
     """``invoice`` as a UBL 2.1 Invoice (EN 16931), UTF-8 XML bytes.
 
     ``seller`` is the issuer (:meth:`Seller.from_profile` reads it from a config profile).
+    ``profile="zatca"`` adds the Saudi phase-2 fields (see :mod:`.zatca`, unsigned): pass
+    the ``chain`` of invoice counter and hashes, which it advances (a new chain when
+    omitted: counter 1, the first invoice's hash), and ``uuid`` to set the invoice's UUID.
     Raises :class:`~invoicing_bridge.exceptions.EInvoiceError` when the invoice cannot be
     an e-invoice (a draft, a void invoice, a buyer without a country, totals that do not
     add up), and ``ValueError`` for an unknown ``profile``.
@@ -278,4 +290,15 @@ def to_ubl(invoice: Invoice, *, seller: Seller, profile: str = "en16931") -> byt
         raise ValueError(f"unknown e-invoice profile {profile!r}; known: {', '.join(PROFILES)}")
     doc = compute(invoice, seller)
     root = build(doc, seller)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    if profile == "zatca":
+        apply_zatca(
+            root,
+            doc,
+            seller_name=seller.name,
+            seller_vat=vat_identifier(seller.vat_id, seller.country),
+            chain=ZatcaChain() if chain is None else chain,
+            uuid=uuid,
+        )
+    # ZATCA hashes the document as sent: no indentation that a reader might reflow.
+    pretty = profile != "zatca"
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=pretty)

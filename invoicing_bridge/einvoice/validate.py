@@ -122,13 +122,13 @@ def validate(xml: bytes, *, schematron: bool = True) -> list[Failure]:
     filename = _ROOTS.get(root.tag)
     if filename is None:
         return [Failure("XSD", f"{root.tag} is not a UBL 2.1 Invoice or CreditNote", "fatal")]
-    schema = _schema(filename)
     failures = []
-    if not schema.validate(tree):
-        for error in list(schema.error_log):  # type: ignore[call-overload]
-            failures.append(
-                Failure("XSD", error.message, "fatal", f"line {error.line}, column {error.column}")
-            )
+    with _lock:  # a schema keeps its error log: one validation at a time
+        schema = _schema(filename)
+        if not schema.validate(tree):
+            for error in list(schema.error_log):  # type: ignore[call-overload]
+                where = f"line {error.line}, column {error.column}"
+                failures.append(Failure("XSD", error.message, "fatal", where))
     if schematron:
         failures += _schematron(tree)
     return failures

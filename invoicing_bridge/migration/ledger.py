@@ -29,6 +29,7 @@ The compare job reads the pairs back::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -172,6 +173,15 @@ def _entry(row: tuple[Any, ...]) -> LedgerEntry:
     return LedgerEntry(*row)
 
 
+def _create_private(path: Path) -> None:
+    """Create a missing ledger file readable by its owner alone (it names every client
+    and invoice migrated); SQLite gives its -wal and -shm files the same mode."""
+    if str(path) == ":memory:" or str(path).startswith("file:") or path.exists():
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Ledger:
     """The ledger file at ``path`` (created when missing). Use as a context manager or
     call :meth:`close`.
@@ -184,6 +194,7 @@ class Ledger:
         self.path = Path(path)
         self._lock = threading.RLock()
         try:
+            _create_private(self.path)
             # Autocommit (isolation_level=None): every statement is its own transaction,
             # durable before the call returns. One connection shared under self._lock.
             self._db: sqlite3.Connection | None = sqlite3.connect(
@@ -194,7 +205,7 @@ class Ledger:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self._check_version()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
             raise ConfigurationError(f"ledger {str(self.path)!r}: {exc}") from None
 
     def _check_version(self) -> None:

@@ -146,6 +146,9 @@ def _read_request(conn: socket.socket) -> Request | None:
 
 
 def _head(status: str, headers: Mapping[str, str]) -> bytes:
+    # The server answers one request per connection and then closes it: say so, or a
+    # client reusing the kept-alive connection (a redirect's second request) races the close.
+    headers = {"Connection": "close", **headers}
     lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
     return "\r\n".join(lines).encode("latin-1")
 

@@ -1,24 +1,10 @@
-"""The Daftra backend: Daftra's ``/api2`` (v1) REST API over HTTP.
+"""The Daftra backend: Daftra's ``/api2`` (v1) REST API over HTTP: the verbs.
 
-Options (``get_backend("daftra", ...)`` or a config profile):
-
-``subdomain`` or ``base_url``
-    The account (``myshop`` → ``https://myshop.daftra.com/api2``) or the API root itself.
-``api_key``
-    The ``apikey`` header (Settings → API in Daftra). Secret.
-``client_id``, ``client_secret``, ``username``, ``password``
-    Instead of ``api_key``: OAuth's password grant at ``{site}/v2/oauth/token`` (on the
-    site root, not under ``/api2``). The token is cached for the backend's life, renewed
-    when it expires and once when an answer says 401. ``client_secret`` and ``password``
-    are secret. Exactly one of the two kinds of authentication is sent: Daftra refuses a
-    request with a stale ``Authorization`` header even when the ``apikey`` is right.
-``date_format``
-    A strptime pattern for the account's display dates (``%d/%m/%Y``). Without it the
-    backend asks the account (``site_info``); ISO dates are always accepted.
-``page_size``
-    Records per list request (``limit``), 100 by default.
-
-plus the HTTP options of every backend (timeouts, retries, rate limit, pool size).
+Options are in :mod:`.options`; the backend owns a :class:`~.connection.DaftraConnection`
+(authentication, paging, the account's facts) and a :class:`~.mapper.DaftraMapper` (the
+schemas and the context they need: the account's date format from the connection, its
+taxes from :class:`~.taxes.TaxTable`); :mod:`.plan` decides what a write sends and
+:mod:`.errors` reads Daftra's error bodies.
 
 Facts about the API are from ``api-notes/daftra.md`` (quoted as "api-notes §n").
 """
@@ -28,209 +14,30 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import math
-import threading
-import time
 from collections.abc import Iterator, Mapping
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from urllib.parse import quote, urlsplit
 
-import urllib3
-from marshmallow import Schema, ValidationError, fields, validate
-
-from invoicing_bridge.backends.base import RECORD_KINDS, Feature
-from invoicing_bridge.backends.http import ErrorInfo, HTTPBackend, HTTPOptions, HTTPResponse
-from invoicing_bridge.exceptions import (
-    AuthenticationError,
-    BackendError,
-    ConfigurationError,
-    InvalidRequest,
-    MappingError,
-    NotFound,
-)
-from invoicing_bridge.models import (
-    Client,
-    Invoice,
-    InvoiceStatus,
-    Payment,
-    PaymentStatus,
-    TaxRate,
-)
+from invoicing_bridge.backends.base import Feature
+from invoicing_bridge.backends.http import HTTPBackend
+from invoicing_bridge.exceptions import InvalidRequest, MappingError
+from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment, identity_key
 from invoicing_bridge.schemas.fields import to_id
 
-from . import _json
-from .dates import DateReader, pattern_from_daftra, valid_pattern
-from .schemas import (
-    DaftraClientBodySchema,
-    DaftraClientPaymentSchema,
-    DaftraClientSchema,
-    DaftraInvoiceBodySchema,
-    DaftraInvoiceSchema,
-    DaftraPaymentBodySchema,
-    DaftraPaymentSchema,
-    DaftraTaxSchema,
-    MappingContext,
-    TaxInfo,
+from .connection import ORDER, DaftraConnection, path_id
+from .errors import parse_error
+from .mapper import DaftraMapper
+from .options import DaftraOptions, api_root
+from .plan import (
     create_body,
+    invoice_problems,
     merge_client_update,
     merge_invoice_update,
-    to_int_or_none,
-    unwrap_row,
-    using,
 )
+from .taxes import TaxTable
 
-__all__ = ["DaftraBackend", "DaftraOptions", "parse_error"]
+__all__ = ["DaftraBackend"]
 
 log = logging.getLogger("invoicing_bridge.daftra")
-
-_OAUTH_OPTIONS = ("client_id", "client_secret", "username", "password")
-#: Every list is read in a fixed, explicit order: Daftra's defaults differ per endpoint
-#: (invoices newest first, clients in a stable but arbitrary order; api-notes §5, §6.9).
-_ORDER = {"sort": "id", "direction": "ASC"}
-_CATEGORY_BY_CODE = {
-    400: "invalid",
-    401: "authentication",
-    403: "permission",
-    404: "not_found",
-    409: "conflict",
-    422: "invalid",
-    429: "rate_limited",
-}
-
-_INVOICE = DaftraInvoiceSchema()
-_CLIENT = DaftraClientSchema()
-_PAYMENT = DaftraPaymentSchema()
-_CLIENT_PAYMENT = DaftraClientPaymentSchema()
-_TAX = DaftraTaxSchema()
-_INVOICE_BODY = DaftraInvoiceBodySchema()
-_CLIENT_BODY = DaftraClientBodySchema()
-_PAYMENT_BODY = DaftraPaymentBodySchema()
-
-
-def _check_date_format(value: str) -> None:
-    if not valid_pattern(value):
-        raise ValidationError(
-            f"{value!r} is not a strptime pattern for a whole date (try %d/%m/%Y)"
-        )
-
-
-class _Identifier(fields.String):
-    """A string option that may be written as a number in a config file (``client_id = 1``)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-class DaftraOptions(HTTPOptions):
-    """The options of :class:`DaftraBackend` (see the module docstring)."""
-
-    subdomain = fields.String(
-        load_default=None,
-        validate=validate.Regexp(
-            r"^[A-Za-z0-9][A-Za-z0-9-]*$",
-            error="a Daftra subdomain such as 'myshop', not a host name or URL",
-        ),
-    )
-    api_key = fields.String(load_default=None, metadata={"secret": True})
-    client_id = _Identifier(load_default=None)
-    client_secret = fields.String(load_default=None, metadata={"secret": True})
-    username = fields.String(load_default=None)
-    password = fields.String(load_default=None, metadata={"secret": True})
-    date_format = fields.String(load_default=None, validate=_check_date_format)
-    page_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-
-
-def _flatten_errors(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, inner in value.items():
-            out.update(_flatten_errors(inner, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return {prefix or "_": "; ".join(value)}
-    return {prefix or "_": value}
-
-
-def _category(code: int | None) -> str | None:
-    if code is None or code < 400:
-        return None
-    if code >= 500:
-        return "server"
-    return _CATEGORY_BY_CODE.get(code, "invalid")
-
-
-def parse_error(status: int, data: Any, text: str) -> ErrorInfo | None:
-    """Daftra's error bodies for the core's HTTP layer.
-
-    - ``{"result": "failed", "code": .., "message": ..}`` (v1), with
-      ``validation_errors`` on a 400 (api-notes §2);
-    - a 2xx whose ``result`` is anything but ``successful``/``success``: an error too, of
-      the class its own ``code`` names (AIZEN treats it so);
-    - Laravel's ``{"message": "Unauthenticated."}`` and Passport's token errors
-      (``invalid_client``/``invalid_grant``: bad OAuth credentials).
-
-    Non-JSON bodies are left to the core (a 2xx HTML page is a TransportError).
-    """
-    if not isinstance(data, Mapping):
-        return None
-    ok = 200 <= status < 300
-    result = data.get("result")
-    failed = result is False or (
-        isinstance(result, str) and result.strip().lower() not in ("successful", "success")
-    )
-    if ok and not failed:
-        return None
-    message = next(
-        (
-            data[key]
-            for key in ("message", "error_description", "error")
-            if isinstance(data.get(key), str) and data[key]
-        ),
-        None,
-    )
-    raw_errors = data.get("validation_errors") or data.get("errors")
-    field_errors = _flatten_errors(raw_errors) if raw_errors else {}
-    category: str | None = None
-    if ok:
-        category = _category(to_int_or_none(data.get("code")))
-        if category is None and field_errors:
-            category = "invalid"
-        message = message or "Daftra answered result: failed"
-    elif data.get("error") in ("invalid_client", "invalid_grant"):
-        category = "authentication"
-    return ErrorInfo(
-        message=message, field_errors=field_errors, category=category, code=data.get("code")
-    )
-
-
-def _norm(text: str | None) -> str:
-    return " ".join((text or "").split()).casefold()
-
-
-def _path_id(id: str) -> str:
-    return quote(str(id).strip(), safe="")
-
-
-CENT = Decimal("0.01")
-
-
-def daftra_tax_total(invoice: Invoice) -> Decimal:
-    """The tax Daftra stores for ``invoice``: per line and tax, the line's net less its
-    share of the invoice discount, times the rate, rounded half up to the cent. A negative
-    adjustment is written as discount too (Daftra has no other place for it), so it
-    counts."""
-    subtotal = sum((item.net for item in invoice.items), Decimal(0))
-    discount = invoice.discount_total - min(invoice.adjustment, Decimal(0))
-    total = Decimal(0)
-    for item in invoice.items:
-        share = discount * item.net / subtotal if subtotal else Decimal(0)
-        base = item.net - share
-        for tax in item.taxes:
-            total += (base * tax.rate / 100).quantize(CENT, ROUND_HALF_UP)
-    return total
 
 
 class DaftraBackend(HTTPBackend):
@@ -284,192 +91,38 @@ class DaftraBackend(HTTPBackend):
     Options = DaftraOptions
     location_options = ("base_url", "subdomain")  # a failed check() names the one set
 
+    connection: DaftraConnection
+    taxes: TaxTable
+    mapper: DaftraMapper
+
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        o = self.options
-        self.base_url = _api_root(o)
-        self.site_root = _site_root(self.base_url)
-        self.auth = _auth_mode(o)
-        headers = {"Content-Type": "application/json"}
-        if self.auth == "api_key":
-            headers["apikey"] = o["api_key"]
-        self.http = self._make_http(
-            base_url=self.base_url, headers=headers, error_parser=parse_error
+        self.http = self._make_http(base_url=api_root(self.options), error_parser=parse_error)
+        self.connection = DaftraConnection(self.http, self.options, backend=self.name)
+        self.taxes = TaxTable(self.connection)
+        self.mapper = DaftraMapper(
+            self.name,
+            date_format=self.options.get("date_format"),
+            account_date_pattern=self.connection.account_date_pattern,
+            tax_table=lambda refresh: self.taxes.read(refresh=refresh),
         )
-        self._token: str | None = None
-        self._token_expires = 0.0
-        self._token_lock = threading.Lock()
-        self._taxes: dict[str, TaxInfo] | None = None
-        self._taxes_refreshed = False
-        self._tax_lock = threading.RLock()
-        self._site: Mapping[str, Any] | None = None
-        self._setup_mapping(online=True)
 
     def _init_offline(self) -> None:
-        self._setup_mapping(online=False)
+        self.mapper = DaftraMapper(self.name, date_format=self.options.get("date_format"))
 
-    def _setup_mapping(self, *, online: bool) -> None:
-        self._dates = DateReader(
-            self.options.get("date_format"),
-            resolve=self._account_date_pattern if online else None,
-            backend=self.name,
-        )
-        self._context = MappingContext(
-            backend=self.name,
-            dates=self._dates,
-            tax_by_id=self._tax_by_id if online else None,
-            tax_id_for=self._tax_id_for if online else None,
-        )
+    @property
+    def base_url(self) -> str:
+        return self.http.base_url
 
-    # ----------------------------------------------------------------- transport
+    @property
+    def site_root(self) -> str:
+        """Where ``/v2/oauth/token`` lives: the API root without ``/api2``."""
+        return self.connection.site_root
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-    ) -> HTTPResponse:
-        data = None if body is None else _json.dumps(body).encode("utf-8")
-        token = self._ensure_token() if self.auth == "oauth" else None
-        try:
-            return self.http.request(method, path, params=params, data=data)
-        except AuthenticationError:
-            if self.auth != "oauth":
-                raise
-            # The token may have been revoked or expired early: renew it once, try again.
-            log.info("%s: 401 with an OAuth token; renewing the token once", self.name)
-            self._fetch_token(stale=token)
-            return self.http.request(method, path, params=params, data=data)
-
-    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return _json.loads(self._call("GET", path, params=params).text)
-
-    def _send(self, method: str, path: str, body: Any) -> Any:
-        response = self._call(method, path, body=body)
-        return _json.loads(response.text) if response.text.strip() else None
-
-    def _create(self, path: str, body: Any) -> str:
-        """POST a create; Daftra answers 202 ``{"id": "2415"}`` (api-notes §2)."""
-        answer = self._send("POST", path, body)
-        new_id = to_id(answer.get("id")) if isinstance(answer, Mapping) else None
-        if new_id is None:
-            raise BackendError(
-                "the create was accepted but the answer carries no id",
-                backend=self.name,
-                method="POST",
-                path=path,
-                details=answer,
-            )
-        return new_id
-
-    def _record(self, path: str) -> Mapping[str, Any]:
-        """The ``data`` member of a single-record answer (``{"Invoice": {...}}``)."""
-        answer = self._get(path)
-        data = answer.get("data") if isinstance(answer, Mapping) else None
-        if not isinstance(data, Mapping):
-            raise MappingError(f"GET {path}: the answer has no data object", backend=self.name)
-        return data
-
-    def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[list[Any]]:
-        """Every page of a list, until ``page >= page_count``; never a page cap."""
-        limit = self.options["page_size"]
-        page = 1
-        while True:
-            answer = self._get(path, {**params, "page": page, "limit": limit})
-            rows = answer.get("data") if isinstance(answer, Mapping) else None
-            if rows is None:
-                rows = []
-            if not isinstance(rows, list):
-                raise MappingError(f"GET {path}: data is not a list", backend=self.name)
-            yield rows
-            pagination = answer.get("pagination") if isinstance(answer, Mapping) else None
-            page_count = (
-                to_int_or_none(pagination.get("page_count"))
-                if isinstance(pagination, Mapping)
-                else None
-            )
-            if page_count is None:
-                if len(rows) < limit:  # no pagination object: a short page is the last
-                    return
-            elif page >= page_count:
-                return
-            page += 1
-
-    # ----------------------------------------------------------------- OAuth
-
-    def _ensure_token(self) -> str:
-        with self._token_lock:
-            if self._token is not None and time.monotonic() < self._token_expires:
-                return self._token
-        return self._fetch_token(stale=self._token)
-
-    def _fetch_token(self, *, stale: str | None) -> str:
-        """The password grant (api-notes §1): multipart form data at the site root."""
-        with self._token_lock:
-            if self._token is not None and self._token != stale:
-                return self._token  # another thread renewed it meanwhile
-            o = self.options
-            form = {name: str(o[name]) for name in _OAUTH_OPTIONS}
-            form["grant_type"] = "password"
-            body, content_type = urllib3.encode_multipart_formdata(form)
-            # A stale Bearer header must not ride along (Daftra refuses it).
-            self.http.set_header("Authorization", None)
-            self._token = None
-            response = self.http.request(
-                "POST",
-                f"{self.site_root}/v2/oauth/token",
-                data=body,
-                headers={"Content-Type": content_type},
-                retry=True,  # asking for a token twice does no harm
-            )
-            answer = response.data if isinstance(response.data, Mapping) else {}
-            token = answer.get("access_token")
-            if not isinstance(token, str) or not token:
-                raise AuthenticationError(
-                    "the token endpoint answered without an access_token",
-                    backend=self.name,
-                    method="POST",
-                    path="/v2/oauth/token",
-                    status_code=response.status_code,
-                )
-            self.http.add_secret(token)
-            refresh = answer.get("refresh_token")
-            if isinstance(refresh, str):
-                self.http.add_secret(refresh)
-            kind = str(answer.get("token_type") or "Bearer").strip()
-            kind = "Bearer" if kind.lower() == "bearer" else kind
-            self.http.set_header("Authorization", f"{kind} {token}")
-            lifetime = to_int_or_none(answer.get("expires_in"))
-            self._token_expires = (
-                math.inf if not lifetime else time.monotonic() + max(0.0, lifetime - 30.0)
-            )
-            self._token = token
-            log.debug("%s: obtained an OAuth token (expires in %s s)", self.name, lifetime)
-            return token
-
-    # ----------------------------------------------------------------- mapping
-
-    def _load(self, schema: Schema, row: Any, what: str) -> Any:
-        with using(self._context):
-            try:
-                return schema.load(row)
-            except ValidationError as exc:
-                messages: Any = exc.messages
-                flat = _flatten_errors(messages)
-                raise MappingError(
-                    f"cannot map this Daftra {what}: "
-                    + "; ".join(f"{k}: {v}" for k, v in flat.items()),
-                    backend=self.name,
-                    field=next(iter(flat), None),
-                    errors=messages if isinstance(messages, Mapping) else {"_": messages},
-                ) from None
-
-    def _dump(self, schema: Schema, record: Any) -> dict[str, Any]:
-        with using(self._context):
-            dumped: dict[str, Any] = schema.dump(record)
-            return dumped
+    @property
+    def auth(self) -> str:
+        """``"api_key"`` or ``"oauth"``."""
+        return self.connection.auth
 
     def parse_payload(self, kind: str, payload: Any) -> list[Invoice | Client | Payment]:
         """Map a saved Daftra payload offline: a whole answer (single or list), a bare
@@ -478,66 +131,13 @@ class DaftraBackend(HTTPBackend):
 
         Raises MappingError.
         """
-        if kind not in RECORD_KINDS:
-            raise MappingError(
-                f"unknown record kind {kind!r}; expected one of {', '.join(RECORD_KINDS)}",
-                backend=self.name,
-            )
-        if isinstance(payload, str | bytes):
-            try:
-                payload = _json.loads(payload)
-            except ValueError as exc:
-                raise MappingError(f"not JSON: {exc}", backend=self.name) from None
-        records: list[Invoice | Client | Payment] = []
-        for row in _payload_rows(payload, self.name):
-            if kind == "invoice":
-                records.append(self._load(_INVOICE, row, "invoice"))
-            elif kind == "client":
-                records.append(self._load(_CLIENT, row, "client"))
-            elif _is_client_payment(row):
-                records.append(self._load(_CLIENT_PAYMENT, row, "client payment"))
-            else:
-                records.append(self._load(_PAYMENT, row, "invoice payment"))
-        return records
+        return self.mapper.parse(kind, payload)
 
     # ----------------------------------------------------------------- account
 
-    def _site_info(self) -> Mapping[str, Any]:
-        if self._site is None:
-            site = unwrap_row(self._record("site_info.json"), "Site")
-            self._site = site
-        return self._site
-
-    def _account_date_pattern(self) -> str | None:
-        """The account's display format: ``site_info.date_format``, an id whose title
-        ``/listing/dateFormats`` gives (api-notes §6.2), or a pattern itself."""
-        value = self._site_info().get("date_format")
-        text = str(value).strip() if value is not None else ""
-        if not text:
-            return None
-        title: Any = text
-        if text.isdigit():
-            try:
-                listing = self._record("listing/dateFormats.json").get("Listing")
-            except (NotFound, InvalidRequest):
-                listing = None
-            title = listing.get(text) if isinstance(listing, Mapping) else None
-            if isinstance(title, Mapping):
-                title = title.get("title")
-        pattern = pattern_from_daftra(title)
-        if pattern is None:
-            log.warning(
-                "%s: the account's date format %r (%r) is not understood; ambiguous dates "
-                "will fail until the date_format option is set",
-                self.name,
-                text,
-                title,
-            )
-        return pattern
-
     def check_connection(self) -> dict[str, Any]:
         """``GET site_info``: who the key belongs to. Raises AuthenticationError."""
-        site = self._site_info()
+        site = self.connection.site_info()
         return {
             "backend": self.name,
             "auth": self.auth,
@@ -546,45 +146,8 @@ class DaftraBackend(HTTPBackend):
             "subdomain": site.get("subdomain"),
             "currency": site.get("currency_code"),
             "country": site.get("country_code"),
-            "date_format": self._dates.pattern,
+            "date_format": self.mapper.date_pattern(),
         }
-
-    # ----------------------------------------------------------------- taxes
-
-    def _tax_table(self, *, refresh: bool = False) -> dict[str, TaxInfo]:
-        with self._tax_lock:
-            if self._taxes is None or refresh:
-                taxes: dict[str, TaxInfo] = {}
-                for rows in self._pages("taxes.json", _ORDER):
-                    for row in rows:
-                        info: TaxInfo = self._load(_TAX, row, "tax")
-                        taxes[info.id] = info
-                self._taxes = taxes
-            return self._taxes
-
-    def _tax_by_id(self, tax_id: str) -> TaxInfo | None:
-        with self._tax_lock:
-            taxes = self._tax_table()
-            if tax_id not in taxes and not self._taxes_refreshed:
-                self._taxes_refreshed = True  # a tax added since: read the list once more
-                taxes = self._tax_table(refresh=True)
-            return taxes.get(tax_id)
-
-    def _tax_id_for(self, tax: TaxRate, field: str) -> str:
-        taxes = list(self._tax_table().values())
-        fitting = [t for t in taxes if t.rate == tax.rate and not t.included]
-        if not fitting:
-            available = ", ".join(
-                f"{t.name} {t.rate}%{' (inclusive)' if t.included else ''}" for t in taxes
-            )
-            raise MappingError(
-                f"no Daftra tax with the rate {tax.rate}% ({tax.name}) exists in this "
-                f"account; create it in Daftra first. Taxes found: {available or 'none'}",
-                backend=self.name,
-                field=field,
-            )
-        named = [t for t in fitting if _norm(t.name) == _norm(tax.name)]
-        return (named or fitting)[0].id
 
     # ----------------------------------------------------------------- invoices
 
@@ -598,16 +161,16 @@ class DaftraBackend(HTTPBackend):
         """Every invoice, page by page. ``since`` keeps invoices *dated* on or after it
         (``date_from``): Daftra has no modified-since filter."""
         status = InvoiceStatus.coerce(status)  # "open" too; a typo is refused
-        params: dict[str, Any] = {**_ORDER, "recursive": 1}
+        params: dict[str, Any] = {**ORDER, "recursive": 1}
         if client_id:
             params["client_id"] = client_id
         if since is not None:
             params["date_from"] = since.isoformat()
-        for rows in self._pages("invoices.json", params):
+        for rows in self.connection.pages("invoices.json", params):
             for row in rows:
-                if not _is_standard_invoice(row):
+                if not self.mapper.is_standard_invoice(row):
                     continue
-                invoice: Invoice = self._load(_INVOICE, row, "invoice")
+                invoice: Invoice = self.mapper.load("invoice", row)
                 if client_id and invoice.client.id != client_id:
                     continue
                 if since is not None and invoice.issue_date < since:
@@ -617,20 +180,25 @@ class DaftraBackend(HTTPBackend):
                 yield invoice
 
     def _read_invoice(self, id: str) -> Mapping[str, Any]:
-        return self._record(f"invoices/{_path_id(id)}.json")
+        return self.connection.record(f"invoices/{path_id(id)}.json")
 
     def get_invoice(self, id: str) -> Invoice:
         """Raises NotFound (Daftra: 404 "Invoice not found")."""
-        invoice: Invoice = self._load(_INVOICE, self._read_invoice(id), "invoice")
+        invoice: Invoice = self.mapper.load("invoice", self._read_invoice(id))
         return invoice
 
     def _invoice_ids_by_number(self, query: str, keep: Any) -> list[str]:
         ids: list[str] = []
-        for rows in self._pages("invoices.json", {**_ORDER, "no": query, "recursive": -1}):
+        params = {**ORDER, "no": query, "recursive": -1}
+        for rows in self.connection.pages("invoices.json", params):
             for row in rows:
-                record = unwrap_row(row, "Invoice") if isinstance(row, Mapping) else {}
+                record = self.mapper.record("invoice", row) if isinstance(row, Mapping) else {}
                 number = record.get("no")
-                if _is_standard_invoice(row) and isinstance(number, str) and keep(number):
+                if (
+                    self.mapper.is_standard_invoice(row)
+                    and isinstance(number, str)
+                    and keep(number)
+                ):
                     new = to_id(record.get("id"))
                     if new is not None:
                         ids.append(new)
@@ -666,8 +234,8 @@ class DaftraBackend(HTTPBackend):
     def create_invoice(self, invoice: Invoice) -> Invoice:
         """POST the v1 body (``Invoice``, ``InvoiceItem``, ``Payment`` as siblings), then
         read the stored invoice back. Raises InvalidRequest, MappingError."""
-        body = create_body(self._dump(_INVOICE_BODY, invoice))
-        return self.get_invoice(self._create("invoices.json", body))
+        body = create_body(self.mapper.dump("invoice", invoice))
+        return self.get_invoice(self.connection.create("invoices.json", body))
 
     def validate_invoice(self, invoice: Invoice) -> None:
         """What :meth:`create_invoice` would refuse, found without writing: the body must
@@ -678,24 +246,8 @@ class DaftraBackend(HTTPBackend):
         probe = invoice
         if not invoice.client.id:
             probe = dataclasses.replace(invoice, client=dataclasses.replace(invoice.client, id="0"))
-        self._dump(_INVOICE_BODY, probe)
-        problems: dict[str, str] = {}
-        for index, payment in enumerate(invoice.payments):
-            if payment.status is not PaymentStatus.COMPLETED:
-                continue
-            if payment.amount <= 0:
-                problems[f"payments[{index}].amount"] = "must be above zero"
-            if not payment.method or payment.method == "unknown":
-                problems[f"payments[{index}].method"] = "a payment method is required"
-        expected = daftra_tax_total(invoice)
-        if abs(expected - invoice.tax_total) >= CENT:
-            # Daftra computes tax itself, on each line after its share of the invoice
-            # discount (Perfex taxes before it): refuse now rather than store other totals.
-            problems["tax_total"] = (
-                f"Daftra would compute {expected} (each line taxed after its share of the "
-                f"invoice discount and any negative adjustment, rounded to the cent), "
-                f"not {invoice.tax_total}"
-            )
+        self.mapper.dump("invoice", probe)
+        problems = invoice_problems(invoice)
         if problems:
             raise InvalidRequest(
                 "Daftra would refuse this invoice", backend=self.name, field_errors=problems
@@ -709,26 +261,29 @@ class DaftraBackend(HTTPBackend):
         """
         if not invoice.id:
             raise MappingError("an update needs the invoice's id", backend=self.name, field="id")
-        current = self._read_invoice(invoice.id)
-        body = merge_invoice_update(current, self._dump(_INVOICE_BODY, invoice), self._dates)
-        self._send("PUT", f"invoices/{_path_id(invoice.id)}.json", body)
+        current = self.mapper.record("invoice", self._read_invoice(invoice.id))
+        neutral = self.mapper.dump("invoice", invoice)
+        body = self.mapper.run(lambda s: merge_invoice_update(current, neutral, s.context.dates))
+        self.connection.send("PUT", f"invoices/{path_id(invoice.id)}.json", body)
         return self.get_invoice(invoice.id)
 
     def delete_invoice(self, id: str) -> None:
         """Raises NotFound."""
-        self._send("DELETE", f"invoices/{_path_id(id)}.json", None)
+        self.connection.send("DELETE", f"invoices/{path_id(id)}.json", None)
 
     # ----------------------------------------------------------------- clients
 
     def iter_clients(self) -> Iterator[Client]:
-        for rows in self._pages("clients.json", _ORDER):
+        for rows in self.connection.pages("clients.json", ORDER):
             for row in rows:
-                client: Client = self._load(_CLIENT, row, "client")
+                client: Client = self.mapper.load("client", row)
                 yield client
 
     def get_client(self, id: str) -> Client:
         """Raises NotFound."""
-        client: Client = self._load(_CLIENT, self._record(f"clients/{_path_id(id)}.json"), "client")
+        client: Client = self.mapper.load(
+            "client", self.connection.record(f"clients/{path_id(id)}.json")
+        )
         return client
 
     def find_client(
@@ -738,32 +293,34 @@ class DaftraBackend(HTTPBackend):
         tax_number: str | None = None,
         name: str | None = None,
     ) -> Client | None:
-        """The first client matching every criterion. Daftra documents no client search
+        """The first client matching every criterion, compared by the core's
+        :func:`~invoicing_bridge.models.identity_key`. Daftra documents no client search
         filter, so the client list is read and compared here."""
         if email is None and tax_number is None and name is None:
             return None
+        wanted = {
+            field: identity_key(field, value)
+            for field, value in (("email", email), ("tax_number", tax_number), ("name", name))
+            if value is not None
+        }
         for client in self.iter_clients():
-            if email is not None and _norm(client.email) != _norm(email):
-                continue
-            if tax_number is not None and (client.tax_number or "").strip() != tax_number.strip():
-                continue
-            if name is not None and _norm(client.name) != _norm(name):
-                continue
-            return client
+            if all(identity_key(f, getattr(client, f)) == key for f, key in wanted.items()):
+                return client
         return None
 
     def create_client(self, client: Client) -> Client:
         """Raises InvalidRequest (Daftra's validation_errors)."""
-        body = create_body(self._dump(_CLIENT_BODY, client))
-        return self.get_client(self._create("clients.json", body))
+        body = create_body(self.mapper.dump("client", client))
+        return self.get_client(self.connection.create("clients.json", body))
 
     def update_client(self, client: Client) -> Client:
         """Read, modify, write the whole client record. Raises NotFound, InvalidRequest."""
         if not client.id:
             raise MappingError("an update needs the client's id", backend=self.name, field="id")
-        path = f"clients/{_path_id(client.id)}.json"
-        body = merge_client_update(self._record(path), self._dump(_CLIENT_BODY, client))
-        self._send("PUT", path, body)
+        path = f"clients/{path_id(client.id)}.json"
+        current = self.mapper.record("client", self.connection.record(path))
+        body = merge_client_update(current, self.mapper.dump("client", client))
+        self.connection.send("PUT", path, body)
         return self.get_client(client.id)
 
     # ----------------------------------------------------------------- payments
@@ -773,114 +330,21 @@ class DaftraBackend(HTTPBackend):
         if invoice_id is not None:
             yield from self.get_invoice(invoice_id).payments
             return
-        params = {**_ORDER, "include_client_credit": 1}
-        for rows in self._pages("invoice_payments.json", params):
+        params = {**ORDER, "include_client_credit": 1}
+        for rows in self.connection.pages("invoice_payments.json", params):
             for row in rows:
-                payment: Payment = self._load(_PAYMENT, row, "invoice payment")
+                payment: Payment = self.mapper.load("payment", row)
                 yield payment
 
     def get_payment(self, id: str) -> Payment:
         """Raises NotFound."""
-        payment: Payment = self._load(
-            _PAYMENT, self._record(f"invoice_payments/{_path_id(id)}.json"), "invoice payment"
+        payment: Payment = self.mapper.load(
+            "payment", self.connection.record(f"invoice_payments/{path_id(id)}.json")
         )
         return payment
 
     def record_payment(self, payment: Payment) -> Payment:
         """POST ``{"InvoicePayment": {...}}`` (amount with four decimals); return it as
         stored. Raises InvalidRequest, MappingError (no ``invoice_id``)."""
-        body = self._dump(_PAYMENT_BODY, payment)
-        return self.get_payment(self._create("invoice_payments.json", body))
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _api_root(options: Mapping[str, Any]) -> str:
-    base_url, subdomain = options.get("base_url"), options.get("subdomain")
-    if base_url and subdomain:
-        raise ConfigurationError("daftra: set subdomain or base_url, not both", option="base_url")
-    if base_url:
-        return str(base_url).rstrip("/")
-    if subdomain:
-        return f"https://{subdomain}.daftra.com/api2"
-    raise ConfigurationError(
-        "daftra: set subdomain (e.g. 'myshop') or base_url (the API root, ending in /api2)",
-        option="subdomain",
-    )
-
-
-def _site_root(base_url: str) -> str:
-    """The site root (where ``/v2/oauth/token`` lives): the API root without ``/api2``."""
-    if base_url.endswith("/api2"):
-        return base_url[: -len("/api2")]
-    parts = urlsplit(base_url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _auth_mode(options: Mapping[str, Any]) -> str:
-    given = [name for name in _OAUTH_OPTIONS if options.get(name)]
-    if options.get("api_key"):
-        if given:
-            raise ConfigurationError(
-                "daftra: use api_key or OAuth (client_id, client_secret, username, "
-                "password), not both: a request carrying both headers is refused",
-                option="api_key",
-            )
-        return "api_key"
-    if len(given) == len(_OAUTH_OPTIONS):
-        return "oauth"
-    if given:
-        missing = next(name for name in _OAUTH_OPTIONS if name not in given)
-        raise ConfigurationError(
-            "daftra: OAuth needs client_id, client_secret, username and password",
-            option=missing,
-        )
-    raise ConfigurationError(
-        "daftra: set api_key, or client_id, client_secret, username and password (OAuth)",
-        option="api_key",
-    )
-
-
-def _is_standard_invoice(row: Any) -> bool:
-    """Type 0 (or unset): the list also carries debit notes (16) and advance payments (19)."""
-    if not isinstance(row, Mapping):
-        return True  # let the mapping say what is wrong with it
-    kind = unwrap_row(row, "Invoice").get("type")
-    return to_int_or_none(kind) in (None, 0)
-
-
-def _is_client_payment(row: Any) -> bool:
-    if not isinstance(row, Mapping):
-        return False
-    if isinstance(row.get("ClientPayment"), Mapping):
-        return True
-    if isinstance(row.get("InvoicePayment"), Mapping):
-        return False
-    try:
-        linked = to_id(row.get("invoice_id"))
-    except ValidationError:
-        linked = None
-    return linked is None and "client_id" in row
-
-
-def _payload_rows(payload: Any, backend: str) -> list[Any]:
-    if isinstance(payload, list):
-        return payload
-    if not isinstance(payload, Mapping):
-        raise MappingError(
-            f"expected a JSON object or array, got {type(payload).__name__}", backend=backend
-        )
-    result = payload.get("result")
-    if isinstance(result, str) and result.lower() == "failed":
-        raise MappingError(
-            f"this payload is a Daftra error answer: {payload.get('message')!r}",
-            backend=backend,
-        )
-    if "data" in payload:
-        data = payload["data"]
-        if isinstance(data, list):
-            return data
-        if isinstance(data, Mapping):
-            return [data]
-    return [payload]
+        body = self.mapper.dump("payment", payment)
+        return self.get_payment(self.connection.create("invoice_payments.json", body))

@@ -6,28 +6,24 @@ request side wants ``YYYY-MM-DD`` (api-notes §6.2). :class:`DateReader` reads a
 
 1. ISO dates are always accepted;
 2. otherwise the ``date_format`` option (a strptime pattern) is used, else the format the
-   account reports (``site_info`` → ``date_format``), resolved once and cached;
+   account reports (``site_info`` → ``date_format``), which the backend's connection
+   asks once, before a load that needs it (:class:`ContextPending`);
 3. with no format known, a date is read only when it cannot mean two things
-   (``25/09/2026``); an ambiguous one (``02/05/2026``) raises
-   :class:`~invoicing_bridge.exceptions.MappingError` naming the field and the option.
+   (``25/09/2026``); an ambiguous one (``02/05/2026``) is a ValueError naming the option,
+   which the schema's field turns into a MappingError naming the field.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
-from collections.abc import Callable
 from typing import Any
 
-from invoicing_bridge.exceptions import MappingError
-
-__all__ = ["DateReader", "pattern_from_daftra", "valid_pattern"]
+__all__ = ["ContextPending", "DateReader", "pattern_from_daftra", "valid_pattern"]
 
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _ISO_STAMP = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{2}")
 _THREE_PARTS = re.compile(r"^(\d{1,4})([./\- ])(\d{1,2})\2(\d{1,4})$")
-_EMPTY = frozenset({"", "0000-00-00", "0000-00-00 00:00:00", "None", "null"})
 _SAMPLE = dt.date(2026, 9, 25)
 
 #: One-letter PHP ``date()`` codes (Daftra is PHP) and their strptime directives.
@@ -131,50 +127,35 @@ def pattern_from_daftra(value: Any) -> str | None:
     return pattern
 
 
-class DateReader:
-    """Reads Daftra dates for one backend instance (see the module docstring).
+class ContextPending(Exception):
+    """Raised by a schema load (or a write plan) that needs something from the account
+    it was not given: ``what`` is ``"date_format"`` (the account's display format) or
+    ``"taxes"`` (the account's tax table). The mapper fetches it, builds schemas with the
+    new context and loads again: the load itself never does I/O."""
 
-    ``pattern`` is the ``date_format`` option; ``resolve`` (online only) returns the
-    account's pattern, or None when the account does not say. It is called at most once
-    successfully, the first time a date is not ISO.
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+class DateReader:
+    """Reads Daftra dates with one display pattern (see the module docstring).
+
+    ``pattern`` is the ``date_format`` option or the account's; ``pending`` says the
+    account's pattern has not been asked yet, so a date that is not ISO raises
+    :class:`ContextPending` rather than being read without it. Immutable: a reader with
+    another pattern is another reader. Raises ValueError for a text it cannot read.
     """
 
-    def __init__(
-        self,
-        pattern: str | None = None,
-        *,
-        resolve: Callable[[], str | None] | None = None,
-        backend: str = "daftra",
-    ):
-        self.backend = backend
-        self._pattern = pattern
-        self._resolve = None if pattern else resolve
-        self._lock = threading.Lock()
+    __slots__ = ("pattern", "pending")
 
-    @property
-    def pattern(self) -> str | None:
-        """The display pattern in use (resolving the account's on first use)."""
-        if self._resolve is not None:
-            with self._lock:
-                if self._resolve is not None:
-                    self._pattern = self._resolve()
-                    self._resolve = None
-        return self._pattern
+    def __init__(self, pattern: str | None = None, *, pending: bool = False):
+        self.pattern = pattern
+        self.pending = pending and not pattern
 
-    def _error(self, message: str, field: str) -> MappingError:
-        return MappingError(message, backend=self.backend, field=field)
-
-    def date(self, value: Any, field: str) -> dt.date | None:
-        """A date from any Daftra spelling; None for the empty ones. Raises MappingError."""
-        if value is None:
-            return None
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        text = str(value).strip()
-        if text in _EMPTY:
-            return None
+    def date(self, text: str) -> dt.date:
+        """A date from any Daftra spelling (the absent ones are the field's business)."""
+        text = text.strip()
         if _ISO_STAMP.match(text):
             text = text[:10].rstrip("T ")
         iso = _ISO_DATE.match(text)
@@ -182,54 +163,48 @@ class DateReader:
             try:
                 return dt.date(*(int(part) for part in iso.groups()))
             except ValueError:
-                raise self._error(f"{text!r} is not a valid date", field) from None
+                raise ValueError(f"{text!r} is not a valid date") from None
+        if self.pending:
+            raise ContextPending("date_format")
         pattern = self.pattern
         if pattern is not None:
-            return self._with_pattern(text, pattern, field)
+            return _with_pattern(text, pattern)
         match = _THREE_PARTS.match(text)
         if match is None:
-            raise self._error(f"unreadable date {text!r}; {OPTION_HINT}", field)
+            raise ValueError(f"unreadable date {text!r}; {OPTION_HINT}")
         first, _sep, middle, last = match.groups()
         order = _order(first, middle, last, same_is_known=True)
         if order is None:
-            raise self._error(
-                f"ambiguous date {text!r} and the account's date format is unknown; {OPTION_HINT}",
-                field,
+            raise ValueError(
+                f"ambiguous date {text!r} and the account's date format is unknown; {OPTION_HINT}"
             )
         values = dict(zip(order, (int(first), int(middle), int(last)), strict=True))
         try:
             return dt.date(values["%Y"], values["%m"], values["%d"])
         except ValueError:
-            raise self._error(f"{text!r} is not a valid date", field) from None
+            raise ValueError(f"{text!r} is not a valid date") from None
 
-    def _with_pattern(self, text: str, pattern: str, field: str) -> dt.date:
-        try:
-            return dt.datetime.strptime(text, pattern).date()
-        except ValueError:
-            pass
-        head = text.split(" ", 1)[0]  # a display date followed by a time
-        try:
-            return dt.datetime.strptime(head, pattern).date()
-        except ValueError:
-            raise self._error(
-                f"{text!r} does not match the date format {pattern!r} "
-                "(the date_format option, or the account's format)",
-                field,
-            ) from None
-
-    def datetime(self, value: Any, field: str) -> dt.datetime | None:
+    def datetime(self, text: str) -> dt.datetime:
         """A timestamp (``YYYY-MM-DD HH:MM:SS``, ISO with a zone, or a bare date)."""
-        if value is None:
-            return None
-        if isinstance(value, dt.datetime):
-            return value
-        text = str(value).strip()
-        if text in _EMPTY:
-            return None
+        text = text.strip()
         if _ISO_STAMP.match(text):
             try:
                 return dt.datetime.fromisoformat(text)
             except ValueError:
-                raise self._error(f"{text!r} is not a valid timestamp", field) from None
-        day = self.date(text, field)
-        return None if day is None else dt.datetime.combine(day, dt.time())
+                raise ValueError(f"{text!r} is not a valid timestamp") from None
+        return dt.datetime.combine(self.date(text), dt.time())
+
+
+def _with_pattern(text: str, pattern: str) -> dt.date:
+    try:
+        return dt.datetime.strptime(text, pattern).date()
+    except ValueError:
+        pass
+    head = text.split(" ", 1)[0]  # a display date followed by a time
+    try:
+        return dt.datetime.strptime(head, pattern).date()
+    except ValueError:
+        raise ValueError(
+            f"{text!r} does not match the date format {pattern!r} "
+            "(the date_format option, or the account's format)"
+        ) from None

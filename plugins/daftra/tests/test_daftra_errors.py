@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 import responses
-from invoicing_bridge_daftra.backend import DaftraBackend, parse_error
+from invoicing_bridge_daftra.backend import DaftraBackend
+from invoicing_bridge_daftra.errors import parse_error
 
 from invoicing_bridge.exceptions import (
     APIError,

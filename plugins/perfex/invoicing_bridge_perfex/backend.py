@@ -31,10 +31,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from typing import Any, TypeVar
-
-from marshmallow import ValidationError
 
 from invoicing_bridge.backends.base import Feature
 from invoicing_bridge.backends.http import HTTPBackend
@@ -44,8 +41,6 @@ from invoicing_bridge.exceptions import (
     MappingError,
     NotFound,
     PermissionDenied,
-    ServerError,
-    TransportError,
 )
 from invoicing_bridge.models import (
     Client,
@@ -61,7 +56,7 @@ from .cents import round_cents
 from .connection import PerfexConnection, auth_headers, chunks
 from .errors import message_of, parse_error
 from .lookups import PerfexLookups, method_slug
-from .mapper import PerfexMapper, lacks_line_taxes
+from .mapper import PerfexMapper, lacks_line_taxes, row_may_match
 from .numbers import DRAFT_NUMBER, as_int, parse_number
 from .options import PerfexOptions
 from .phpforms import encode_form
@@ -70,10 +65,11 @@ from .plan import (
     check_invoice,
     created_invoice_id,
     gateway_id,
+    new_payment,
+    person_names,
+    primary_contact,
     with_customer_address,
 )
-from .schemas.fields import to_date
-from .schemas.read import POSSIBLE_STATUSES
 from .schemas.write import InvoicePlan
 
 __all__ = ["PerfexBackend", "PerfexOptions"]
@@ -233,7 +229,7 @@ class PerfexBackend(HTTPBackend):
         status = InvoiceStatus.coerce(status)  # "open" too; a typo is refused
         detailed = bool(self.options.get("list_details", True))
         for chunk in chunks(self.connection.rows("invoices"), self.connection.page_size):
-            rows = [r for r in chunk if _row_matches(r, since, status, client_id)]
+            rows = [r for r in chunk if row_may_match(r, since, status, client_id)]
             if not rows:
                 continue
             if detailed:
@@ -372,26 +368,16 @@ class PerfexBackend(HTTPBackend):
         The number is the integer in ``invoice.number`` (another system's ``"000017"``
         becomes 17); a draft is saved as a Perfex draft; the invoice's completed payments
         are then recorded one by one (:meth:`record_payment`), pending ones are not. 2.x
-        answers no id: the new invoice is found by
-        number, customer and year. When the answer is lost (timeout, dropped connection,
-        5xx) the same lookup tells whether it was stored.
+        answers no id: the new invoice is found by number, customer and year (the API
+        forces this lookup; a lost answer is not looked up here: the error says
+        ``may_have_landed`` and the migration job, which holds the ledger, looks it up).
 
         Raises MappingError (unknown currency, line discounts, zero totals, void status),
-        InvalidRequest (Perfex's validation, e.g. a number already used this year).
+        InvalidRequest (Perfex's validation, e.g. a number already used this year),
+        TransportError or ServerError when the answer is lost.
         """
         plan = self._plan(invoice)
-        try:
-            answer = self.connection.create("invoices", self.mapper.invoice_form(invoice, plan))
-        except (TransportError, ServerError) as exc:
-            located = self._locate_invoice(plan, invoice)
-            if located is None:
-                raise
-            log.warning(
-                "perfex: invoice %s was stored although the answer failed (%s)",
-                plan.number,
-                exc.message,
-            )
-            return self._with_payments(self._written(located, plan), invoice)
+        answer = self.connection.create("invoices", self.mapper.invoice_form(invoice, plan))
         new_id = None
         if isinstance(answer.data, Mapping) and answer.data.get("record_id"):
             new_id = str(answer.data["record_id"])  # 3.x
@@ -473,17 +459,10 @@ class PerfexBackend(HTTPBackend):
         except NotFound:
             return []
 
-    @staticmethod
-    def _primary(contacts: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-        for row in contacts:
-            if str(row.get("is_primary")) == "1":
-                return row
-        return contacts[0] if contacts else None
-
     def _with_contact(self, client: Client) -> Client:
         if not self.options.get("primary_contacts", True) or not client.id:
             return client
-        contact = self._primary(self._contacts(client.id))
+        contact = primary_contact(self._contacts(client.id))
         if contact is not None:
             client.email = str(contact.get("email") or "") or None
             client.first_name = client.first_name or (str(contact.get("firstname") or "") or None)
@@ -591,18 +570,8 @@ class PerfexBackend(HTTPBackend):
             self._add_contact(new_id, client, created)
         return self._with_contact(created)
 
-    @staticmethod
-    def _person(client: Client) -> tuple[str, str]:
-        first = client.first_name or ""
-        last = client.last_name or ""
-        if not first or not last:
-            words = (client.name or client.company_name or "").split()
-            first = first or (" ".join(words[:-1]) if len(words) > 1 else "".join(words))
-            last = last or (words[-1] if words else first)
-        return first or "-", last or "-"
-
     def _add_contact(self, client_id: str, client: Client, created: Client) -> None:
-        first, last = self._person(client)
+        first, last = person_names(client)
         form = {
             "customer_id": client_id,
             "firstname": first,
@@ -635,15 +604,15 @@ class PerfexBackend(HTTPBackend):
             if not message_of(exc).startswith("customers update fail"):
                 raise
         if self.options.get("primary_contacts", True) and client.email:
-            contact = self._primary(self._contacts(client.id))
+            contact = primary_contact(self._contacts(client.id))
             if contact is None:
                 self._add_contact(client.id, client, client)
             elif (str(contact.get("email") or ""), str(contact.get("phonenumber") or "")) != (
                 client.email,
                 client.phone or "",
             ):
-                first = str(contact.get("firstname") or "") or self._person(client)[0]
-                last = str(contact.get("lastname") or "") or self._person(client)[1]
+                first = str(contact.get("firstname") or "") or person_names(client)[0]
+                last = str(contact.get("lastname") or "") or person_names(client)[1]
                 contact_body = {
                     "firstname": first,
                     "lastname": last,
@@ -687,17 +656,6 @@ class PerfexBackend(HTTPBackend):
                 raise NotFound(f"payment {id} not found", backend=self.name, status_code=404)
         return self.mapper.payment(row)
 
-    @staticmethod
-    def _new_payment(
-        known: frozenset[str | None], after: Invoice, amount: Decimal, reference: str | None
-    ) -> Payment | None:
-        fresh = [p for p in after.payments if p.id not in known and p.amount == amount]
-        if reference:
-            fresh = [p for p in fresh if p.reference == reference] or fresh
-        if not fresh:
-            return None
-        return max(fresh, key=lambda p: as_int(p.id))
-
     def _remember(self, invoice: Invoice) -> None:
         """Keep what a payment needs to know of ``invoice``, just read after our write."""
         if invoice.id is None:
@@ -729,7 +687,8 @@ class PerfexBackend(HTTPBackend):
         The answer's flag is ``paymentmode``, and 2.0.8 answers an empty body: the payment
         is confirmed by reading the invoice back (3.x's ``record_id`` is used when given).
         Raises NotFound (no such invoice), MappingError (no payment mode for the method),
-        InvalidRequest, APIError when the payment cannot be confirmed.
+        InvalidRequest, APIError when the payment cannot be confirmed, TransportError or
+        ServerError when the answer is lost (the migration job looks it up).
         """
         if not payment.invoice_id:
             raise NotFound("the payment has no invoice id", backend=self.name, status_code=None)
@@ -754,33 +713,26 @@ class PerfexBackend(HTTPBackend):
         form = self.mapper.payment_form(payment, mode=mode, amount=amount)
         recorded: Payment | None = None
         after: Invoice | None = None
-        try:
-            answer = self.connection.post("payments", form, allow_empty=True)
-        except (TransportError, ServerError) as exc:
+        answer = self.connection.post("payments", form, allow_empty=True)
+        data = answer.data
+        if isinstance(data, Mapping) and data.get("record_id"):
             after = self.get_invoice(payment.invoice_id)
-            recorded = self._new_payment(known_ids, after, amount, payment.reference)
-            if recorded is None:
-                raise
-            log.warning("perfex: payment recorded although the answer failed (%s)", exc.message)
-        else:
-            data = answer.data
-            if isinstance(data, Mapping) and data.get("record_id"):
-                after = self.get_invoice(payment.invoice_id)
-                record_id = str(data["record_id"])
-                recorded = next((p for p in after.payments if p.id == record_id), None)
-            if recorded is None:
-                after = self.get_invoice(payment.invoice_id)
-                recorded = self._new_payment(known_ids, after, amount, payment.reference)
-            if recorded is None:
-                what = "an empty answer" if data is None else "its answer"
-                raise APIError(
-                    f"Perfex gave {what} to the payment but it is not on invoice "
-                    f"{payment.invoice_id}",
-                    backend=self.name,
-                    method="POST",
-                    path="payments",
-                    status_code=answer.status_code,
-                )
+            record_id = str(data["record_id"])
+            recorded = next((p for p in after.payments if p.id == record_id), None)
+        if recorded is None:
+            # 2.x answers no id (2.0.8 nothing at all): the new payment is the one on the
+            # invoice that was not there before.
+            after = self.get_invoice(payment.invoice_id)
+            recorded = new_payment(known_ids, after, amount, payment.reference)
+        if recorded is None:
+            what = "an empty answer" if data is None else "its answer"
+            raise APIError(
+                f"Perfex gave {what} to the payment but it is not on invoice {payment.invoice_id}",
+                backend=self.name,
+                method="POST",
+                path="payments",
+                status_code=answer.status_code,
+            )
         if after is not None:
             self._remember(after)
         recorded.currency = recorded.currency or currency
@@ -808,28 +760,3 @@ class PerfexBackend(HTTPBackend):
         or a search answer, or one row of them. Raises MappingError."""
         records: list[Invoice | Client | Payment] = self.mapper.load(kind, payload)
         return records
-
-
-def _row_matches(
-    row: Any,
-    since: dt.date | None,
-    status: InvoiceStatus | None,
-    client_id: str | None,
-) -> bool:
-    """Whether an invoice list row may pass the filters (decided before reading it)."""
-    if not isinstance(row, Mapping):
-        return False
-    if client_id is not None and str(row.get("clientid")) != str(client_id):
-        return False
-    if since is not None:
-        try:
-            issued = to_date(row.get("date"))
-        except ValidationError:
-            issued = None
-        if issued is not None and issued < since:
-            return False
-    if status is not None:
-        possible = POSSIBLE_STATUSES.get(str(row.get("status")), frozenset())
-        if possible and status not in possible:
-            return False
-    return True

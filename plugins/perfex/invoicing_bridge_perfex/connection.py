@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from invoicing_bridge.backends.http import HTTPClient, HTTPResponse
+from invoicing_bridge.backends.paging import PageGuard
 from invoicing_bridge.exceptions import MappingError, NotFound
 
 from .errors import is_no_data
@@ -88,9 +89,12 @@ class PerfexConnection:
 
         Page parameters are sent unless ``api_version`` is 2 (2.x ignores them); a server
         that pages anyway (some 3.x builds envelope every list) is followed page by page
-        with the page size it chose. Raises MappingError for an answer that is no list."""
+        with the page size it chose. Raises MappingError for an answer that is no list,
+        and BackendError (from the core's :class:`PageGuard`) for pages that repeat or run
+        past the advertised count: a list always claiming more ends instead of looping."""
         page = 1
         per_page: int | None = self.page_size if self.v3_requests else None
+        guard = PageGuard(backend="perfex", path=path)
         while True:
             query = dict(params or {})
             if per_page is not None:
@@ -109,14 +113,23 @@ class PerfexConnection:
             if isinstance(data, Mapping) and isinstance(data.get("data"), list):
                 self.detected_version = "3"
                 rows = data["data"]
-                yield from rows
                 meta = data.get("meta") if isinstance(data.get("meta"), Mapping) else {}
                 assert isinstance(meta, Mapping)
+                last = meta.get("last_page", meta.get("total_pages"))
                 has_more = meta.get("has_more")
                 if has_more is None:
-                    last = meta.get("last_page", meta.get("total_pages"))
                     has_more = last is not None and page < as_int(last)
-                if not rows or not has_more:
+                more = bool(rows) and bool(has_more)
+                guard.check(
+                    page,
+                    rows,
+                    more=more,
+                    page_count=None if last is None else as_int(last),
+                    total=None if meta.get("total") is None else as_int(meta.get("total")),
+                    page_size=as_int(meta.get("per_page")) or per_page,
+                )
+                yield from rows
+                if not more:
                     return
                 if per_page is None:
                     per_page = as_int(meta.get("per_page")) or len(rows)

@@ -8,19 +8,24 @@ learned something the schemas are built again with the new snapshot.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from marshmallow import ValidationError
+
 from invoicing_bridge.exceptions import MappingError
-from invoicing_bridge.models import Client, Invoice, Payment
+from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment
 
 from .cents import money_text
 from .lookups import PerfexLookups
 from .phpforms import encode_form
 from .schemas.context import PerfexContext
+from .schemas.fields import to_date
 from .schemas.read import (
+    POSSIBLE_STATUSES,
     PerfexClientSchema,
     PerfexInvoiceSchema,
     PerfexPaymentSchema,
@@ -34,7 +39,7 @@ from .schemas.write import (
     PerfexPaymentWriteSchema,
 )
 
-__all__ = ["PerfexMapper", "lacks_line_taxes"]
+__all__ = ["PerfexMapper", "lacks_line_taxes", "row_may_match"]
 
 S = TypeVar("S", bound=PerfexSchema)
 
@@ -54,6 +59,31 @@ def lacks_line_taxes(data: Mapping[str, Any]) -> bool:
     if all(isinstance(i, Mapping) and isinstance(i.get("taxes"), list) for i in items):
         return False
     return str(data.get("total_tax") or "0").strip() not in ("0", "0.00", "0.0", "")
+
+
+def row_may_match(
+    row: Any,
+    since: dt.date | None,
+    status: InvoiceStatus | None,
+    client_id: str | None,
+) -> bool:
+    """Whether an invoice list row may pass the filters (decided before reading it)."""
+    if not isinstance(row, Mapping):
+        return False
+    if client_id is not None and str(row.get("clientid")) != str(client_id):
+        return False
+    if since is not None:
+        try:
+            issued = to_date(row.get("date"))
+        except ValidationError:
+            issued = None
+        if issued is not None and issued < since:
+            return False
+    if status is not None:
+        possible = POSSIBLE_STATUSES.get(str(row.get("status")), frozenset())
+        if possible and status not in possible:
+            return False
+    return True
 
 
 class PerfexMapper:

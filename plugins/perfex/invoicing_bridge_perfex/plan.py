@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from invoicing_bridge.exceptions import MappingError
-from invoicing_bridge.models import Client, Invoice, InvoiceStatus, LineItem
+from invoicing_bridge.models import Client, Invoice, InvoiceStatus, LineItem, Payment
 
 from .cents import ZERO, round_cents
 from .countries import country_id
@@ -29,9 +29,12 @@ __all__ = [
     "check_invoice",
     "created_invoice_id",
     "gateway_id",
+    "new_payment",
     "perfex_lines",
     "perfex_number_of",
     "perfex_totals",
+    "person_names",
+    "primary_contact",
     "with_customer_address",
 ]
 
@@ -267,3 +270,38 @@ def gateway_id(method: str) -> str | None:
     """A method as Perfex's ``paymentmode`` holds a gateway (``varchar(40)``), if it fits."""
     slug = method_slug(method)
     return slug if re.fullmatch(r"[a-z][a-z0-9_]{0,39}", slug) else None
+
+
+def new_payment(
+    known: frozenset[str | None], after: Invoice, amount: Decimal, reference: str | None
+) -> Payment | None:
+    """The payment ``after`` shows that was not among ``known``: the one of this amount
+    (and reference, when one matches), the newest (2.x answers no payment id)."""
+    fresh = [p for p in after.payments if p.id not in known and p.amount == amount]
+    if reference:
+        fresh = [p for p in fresh if p.reference == reference] or fresh
+    if not fresh:
+        return None
+    return max(fresh, key=lambda p: as_int(p.id))
+
+
+# --------------------------------------------------------------------------- contacts
+
+
+def primary_contact(contacts: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The customer's primary contact among its contact rows (else the first)."""
+    for row in contacts:
+        if str(row.get("is_primary")) == "1":
+            return row
+    return contacts[0] if contacts else None
+
+
+def person_names(client: Client) -> tuple[str, str]:
+    """The first and last name of the client's contact (a contact needs both)."""
+    first = client.first_name or ""
+    last = client.last_name or ""
+    if not first or not last:
+        words = (client.name or client.company_name or "").split()
+        first = first or (" ".join(words[:-1]) if len(words) > 1 else "".join(words))
+        last = last or (words[-1] if words else first)
+    return first or "-", last or "-"

@@ -22,6 +22,7 @@ from invoicing_bridge.exceptions import (
     InvalidRequest,
     PermissionDenied,
     ServerError,
+    TransportError,
 )
 from invoicing_bridge.models import Address, Client, Invoice, InvoiceStatus, LineItem, Payment
 from invoicing_bridge.testing.emulator import EmulatorServer
@@ -417,7 +418,24 @@ def test_html_fault_on_a_create_is_not_retried_blindly(emulator: PerfexEmulator)
     assert emulator.stats.snapshot()["by_route"]["POST /api/invoices"] == 2
 
 
-def test_create_whose_answer_is_lost_after_saving_is_found_not_duplicated(
+def drop_after_next_post(emulator: PerfexEmulator, backend: PerfexBackend) -> list[str]:
+    """Have the server store the backend's next POST and then drop the connection (the
+    reads before it, of taxes, modes or the invoice, are answered). Returns what was
+    dropped."""
+    dropped: list[str] = []
+    original = backend.http.request
+
+    def request(method: str, path: str, **kw: Any) -> Any:
+        if not dropped and method.upper() == "POST":
+            dropped.append(f"{method} {path}")
+            emulator.faults.scheduled.append("drop_after")
+        return original(method, path, **kw)
+
+    backend.http.request = request  # type: ignore[method-assign]
+    return dropped
+
+
+def test_create_whose_answer_is_lost_after_saving_may_have_landed_and_is_found(
     emulator: PerfexEmulator,
 ) -> None:
     before = len(emulator.state.invoices)
@@ -430,30 +448,39 @@ def test_create_whose_answer_is_lost_after_saving_is_found_not_duplicated(
             client=client,
             items=[LineItem("Work", Decimal("3"), Decimal("100.00"))],
         )
-        emulator.faults.scheduled.append("drop_after")
-        created = backend.create_invoice(invoice)
-    assert created.number == "INV-000777"
+        dropped = drop_after_next_post(emulator, backend)
+        # The backend does not recover a lost answer (the migration job does, from its
+        # ledger): it says the create may have landed, and the job's lookup finds it.
+        with pytest.raises(TransportError) as caught:
+            backend.create_invoice(invoice)
+        assert caught.value.may_have_landed and dropped == ["POST invoices"]
+        created = backend.find_invoice(invoice.number)
+    assert created is not None and created.number == "INV-000777"
     assert len(emulator.state.invoices) == before + 1
 
 
-def test_payment_whose_answer_is_lost_after_saving_is_recorded_once(
+def test_payment_whose_answer_is_lost_after_saving_is_stored_once_not_resent(
     emulator: PerfexEmulator,
 ) -> None:
     invoice = next(i for i in emulator.state.invoices.values() if i.status in (1, 4))
     count = len(emulator.state.payments)
     with backend_for(emulator, backoff_base=0) as backend:
         backend.get_invoice(str(invoice.id))
-        emulator.faults.scheduled.append("drop_after")
-        paid = backend.record_payment(
-            Payment(
-                invoice_id=str(invoice.id),
-                amount=Decimal("5.00"),
-                date=dt.date.today(),
-                method="bank_transfer",
+        dropped = drop_after_next_post(emulator, backend)
+        with pytest.raises(TransportError) as caught:
+            backend.record_payment(
+                Payment(
+                    invoice_id=str(invoice.id),
+                    amount=Decimal("5.00"),
+                    date=dt.date.today(),
+                    method="bank_transfer",
+                )
             )
-        )
-    assert len(emulator.state.payments) == count + 1
-    assert paid.id == str(max(emulator.state.payments))
+        assert caught.value.may_have_landed  # the migration job looks it up
+        assert dropped == ["POST payments"]
+        paid = backend.get_invoice(str(invoice.id)).payments
+    assert len(emulator.state.payments) == count + 1  # stored once, not re-sent
+    assert str(max(emulator.state.payments)) in {p.id for p in paid}
 
 
 def test_fault_rate_and_latency_knobs_reach_the_server() -> None:
@@ -607,3 +634,19 @@ def test_validation_errors_reach_the_caller_with_field_errors(emulator: PerfexEm
                 data=[(k, "8123" if k == "number" else v) for k, v in FORM],
             )
     assert caught.value.field_errors == {"number": "The Invoice number is already in use"}
+
+
+def test_search_with_an_arabic_term_reaches_the_route_and_finds_the_customer(
+    emulator: PerfexEmulator,
+) -> None:
+    # The path arrives as WSGI latin-1 text; the router matches werkzeug's decoded path.
+    arabic = next(
+        c["company"] for c in emulator.state.clients.values() if not c["company"].isascii()
+    )
+    with backend_for(emulator) as backend:
+        found = backend.find_client(name=arabic)
+    assert found is not None and found.name == arabic
+    assert any(
+        route.startswith("GET /api/customers/search/")
+        for route in emulator.stats.snapshot()["by_route"]
+    )

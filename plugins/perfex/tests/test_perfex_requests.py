@@ -18,7 +18,7 @@ import pytest
 import responses
 from invoicing_bridge_perfex.backend import PerfexBackend
 
-from invoicing_bridge.exceptions import APIError, MappingError
+from invoicing_bridge.exceptions import APIError, MappingError, ServerError
 from invoicing_bridge.models import Address, Client, Invoice, LineItem, Payment, TaxRate
 
 BASE = "https://crm.example.com/api"
@@ -179,16 +179,23 @@ def test_unknown_currency_raises_before_any_request(recorded: responses.Requests
     assert [p for p in paths(recorded) if not p.endswith("tax_data")] == []
 
 
-def test_lost_create_answer_is_resolved_by_looking_the_number_up(
+def test_lost_create_answer_may_have_landed_and_is_found_by_its_number(
     recorded: responses.RequestsMock, payload: Load
 ) -> None:
+    # A lost answer is the migration job's to recover (it holds the ledger): the backend
+    # neither re-sends the create nor looks it up, and says it may have landed; the job's
+    # lookup (find_invoice) then finds it by its number.
     recorded.get(f"{BASE}/common/tax_data", json=[])
     recorded.post(f"{BASE}/invoices", body="<html><body>502 Bad Gateway</body></html>", status=502)
     recorded.get(f"{BASE}/invoices/search/17", json=payload("invoices/search.json"))
     recorded.get(f"{BASE}/invoices/17", json=payload("invoices/get.json"))
     with make() as backend:
-        created = backend.create_invoice(egp_invoice())
-    assert created.id == "17"
+        with pytest.raises(ServerError) as caught:
+            backend.create_invoice(egp_invoice())
+        assert caught.value.may_have_landed
+        assert not any("search" in p for p in paths(recorded))  # no lookup of its own
+        found = backend.find_invoice(egp_invoice().number)
+    assert found is not None and found.id == "17"
     assert [c.request.method for c in recorded.calls].count("POST") == 1  # never re-sent
 
 

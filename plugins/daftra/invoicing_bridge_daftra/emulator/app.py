@@ -89,6 +89,18 @@ def _oauth_error(error: str, message: str, status: int) -> Response:
     return _respond({"error": error, "error_description": message, "message": message}, status)
 
 
+def _list_answer(rows: list[Any], resource: str, page: int, limit: int, total: int) -> Response:
+    """One page of a list: the rows and Daftra's ``pagination`` object."""
+    return _respond(
+        {
+            "code": 200,
+            "result": "successful",
+            "data": rows,
+            "pagination": _pagination(resource, page, limit, total),
+        }
+    )
+
+
 def _pagination(resource: str, page: int, limit: int, total: int) -> dict[str, Any]:
     page_count = max(1, math.ceil(total / limit))
     return {
@@ -182,14 +194,7 @@ class DaftraApp:
     def _list(self, request: Request, resource: str, rows: Sequence[Any]) -> Response:
         page, limit = self._page(request)
         start = (page - 1) * limit
-        return _respond(
-            {
-                "code": 200,
-                "result": "successful",
-                "data": list(rows[start : start + limit]),
-                "pagination": _pagination(resource, page, limit, len(rows)),
-            }
-        )
+        return _list_answer(list(rows[start : start + limit]), resource, page, limit, len(rows))
 
     @staticmethod
     def _single(key: str, record: Any) -> Response:
@@ -373,14 +378,7 @@ class DaftraApp:
                 for key in ("InvoiceItem", "InvoicePayment", "InvoiceTax"):
                     row[key] = parts[key]
             rows.append(row)
-        return _respond(
-            {
-                "code": 200,
-                "result": "successful",
-                "data": rows,
-                "pagination": _pagination("invoices", page, limit, len(ids)),
-            }
-        )
+        return _list_answer(rows, "invoices", page, limit, len(ids))
 
     @routes.route("GET", "/api2/invoices/<record_id>")
     def get_invoice(self, request: Request, record_id: str) -> Response:
@@ -637,14 +635,7 @@ class DaftraApp:
             page, limit = self._page(request)
             chosen = order[(page - 1) * limit : page * limit]
             rows = [{"Client": self._client_wire(self.state.clients[c])} for c in chosen]
-        return _respond(
-            {
-                "code": 200,
-                "result": "successful",
-                "data": rows,
-                "pagination": _pagination("clients", page, limit, len(order)),
-            }
-        )
+        return _list_answer(rows, "clients", page, limit, len(order))
 
     @routes.route("GET", "/api2/clients/<record_id>")
     def get_client(self, request: Request, record_id: str) -> Response:
@@ -744,14 +735,7 @@ class DaftraApp:
             hit = state.payment(pid)
             if hit is not None:
                 rows.append({"InvoicePayment": self._payment_wire(hit[0], hit[1]["id"])})
-        return _respond(
-            {
-                "code": 200,
-                "result": "successful",
-                "data": rows,
-                "pagination": _pagination("invoice_payments", page, limit, len(found)),
-            }
-        )
+        return _list_answer(rows, "invoice_payments", page, limit, len(found))
 
     @routes.route("*", "/api2/invoice_payments/<record_id>")
     def get_payment(self, request: Request, record_id: str) -> Response:

@@ -627,8 +627,3 @@ class DaftraState:
         with self.lock:
             expires = self.tokens.get(token)
         return expires is not None and time.monotonic() < expires
-
-    def revoke_tokens(self) -> None:
-        """Make every issued token invalid (a test of the backend's renewal)."""
-        with self.lock:
-            self.tokens.clear()

@@ -165,7 +165,7 @@ class PerfexApp:
     ) -> Iterable[bytes]:
         request = Request(environ)
         try:
-            response = self.router.dispatch(request, _path(environ))
+            response = self.router.dispatch(request)
         except Exception as exc:  # a bug here: answer like PHP does, with an HTML page
             response = respond(
                 500,
@@ -849,16 +849,6 @@ class PerfexApp:
         else:
             raise refuse(404, {"status": False, "message": "Not valid data"})
         self._listing(request, rows)
-
-
-def _path(environ: Mapping[str, Any]) -> str:
-    """PATH_INFO as text. The emulator server hands it over already decoded (Arabic
-    search terms included); a WSGI server gives latin-1 bytes-as-text."""
-    raw = str(environ.get("PATH_INFO") or "/")
-    try:
-        return raw.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return raw
 
 
 def _int_field(data: Mapping[str, Any], key: str, default: int) -> int:
