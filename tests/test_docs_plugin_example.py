@@ -42,15 +42,23 @@ def _named_files(block: str) -> set[str]:
     return names
 
 
-def test_guide_layout_names_the_bundled_plugins_files() -> None:
-    named = _named_files(_layout_block())
-    for plugin in sorted((ROOT / "plugins").glob("*/invoicing_bridge_*/")):
-        if plugin.name.endswith(".egg-info"):
-            continue
-        core = {"__init__.py", "py.typed", "backend.py"}
-        present = {p.name + ("/" if p.is_dir() else "") for p in plugin.iterdir()}
-        assert core <= present, f"{plugin}: {sorted(core - present)} missing"
-        assert core <= named
+def test_guide_layout_is_the_bundled_plugins_layout() -> None:
+    """Every file the guide names (but the lookup table, ``lookups.py`` or ``taxes.py``)
+    is in each bundled plugin, and the emulator is a package of state, app and seed."""
+    named = _named_files(_layout_block()) - {"lookups.py", "emulator/"}
+    assert {"options.py", "errors.py", "connection.py", "mapper.py", "backend.py"} <= named
+    plugins = [
+        p
+        for p in sorted((ROOT / "plugins").glob("*/invoicing_bridge_*/"))
+        if not p.name.endswith(".egg-info")
+    ]
+    assert len(plugins) >= 2
+    for plugin in plugins:
+        for name in sorted(named):
+            assert (plugin / name.rstrip("/")).exists(), f"{plugin.name} has no {name}"
+        for part in ("state.py", "app.py", "seed.py", "__init__.py"):
+            assert (plugin / "emulator" / part).exists(), f"{plugin.name}: emulator/{part}"
+        assert any((plugin / f).exists() for f in ("lookups.py", "taxes.py")), plugin.name
 
 
 def test_guide_layout_names_every_file_of_the_example() -> None:
