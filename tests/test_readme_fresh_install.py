@@ -29,6 +29,7 @@ def _section_line(title: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3000)  # the install alone takes minutes
 @pytest.mark.skipif(
     not os.environ.get("INVOICING_BRIDGE_FRESH_INSTALL"),
     reason="installs everything into a new virtual environment (minutes): .ci/run sets "
