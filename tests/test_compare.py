@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from invoicing_bridge.comparison import (
 from invoicing_bridge.exceptions import ConfigurationError, NotFound
 from invoicing_bridge.migration.ledger import Ledger
 from invoicing_bridge.models import (
+    Address,
     Client,
     Invoice,
     InvoiceStatus,
@@ -828,8 +830,10 @@ def test_each_side_is_read_once_and_nothing_is_fetched_one_by_one() -> None:
     report = compare(left, right)
 
     assert report.equal == 50
-    assert left.calls == {"iter_invoices": 1}
-    assert right.calls == {"iter_invoices": 1}
+    # One listing, and the one client's record once (compared both ways, once).
+    assert left.calls == {"iter_invoices": 1, "get_client": 1}
+    assert right.calls == {"iter_invoices": 1, "get_client": 1}
+    assert report.clients_compared == 1
 
 
 def test_progress_is_called_for_every_invoice_of_each_side() -> None:
@@ -911,7 +915,11 @@ def test_match_by_ledger_with_any_pair_source() -> None:
 
     report = compare(left, right, match="ledger", ledger=ledger)
 
-    assert ledger.asked == [("invoice", None, None), ("payment", None, None)]
+    assert ledger.asked == [
+        ("invoice", None, None),
+        ("payment", None, None),
+        ("client", None, None),
+    ]
     assert report.equal == 1
     assert [(r.key, r.left_id, r.right_id) for r in report.different] == [("2", "2", "102")]
     assert [d.path for d in report.different[0].differences] == ["total"]
@@ -1025,6 +1033,7 @@ def test_to_dict_is_json_safe_with_decimals_as_strings() -> None:
         "right": 3,
         "matched": 2,
         "equal": 1,
+        "explained": 0,
         "different": 1,
         "differences": 1,
         "only_left": 1,
@@ -1032,6 +1041,8 @@ def test_to_dict_is_json_safe_with_decimals_as_strings() -> None:
         "duplicates": 0,
         "ambiguous": 0,
         "matched_by_content": 0,
+        "clients_compared": 0,
+        "clients_different": 0,
     }
     assert data["different"] == [
         {
@@ -1066,9 +1077,9 @@ def test_to_csv_writes_one_row_per_difference_and_per_lone_invoice() -> None:
     assert rows[0] == list(CSV_COLUMNS)
     assert count == 3 == len(rows) - 1
     assert rows[1:] == [
-        ["different", "1", "1", "11", "1", "INV-1", "total", "288.00", "300.50", ""],
-        ["only_left", "3", "3", "", "3", "", "", "", "", ""],
-        ["only_right", "4", "", "14", "", "INV-4", "", "", "", ""],
+        ["different", "1", "1", "11", "1", "INV-1", "total", "288.00", "300.50", "", ""],
+        ["only_left", "3", "3", "", "3", "", "", "", "", "", ""],
+        ["only_right", "4", "", "14", "", "INV-4", "", "", "", "", ""],
     ]
 
 
@@ -1266,3 +1277,278 @@ def test_a_text_field_one_side_never_reports_is_said_once_not_compared() -> None
     assert "items[*].unit: listed reported none on any invoice read; not compared" in (
         report.not_compared
     )
+
+
+# --------------------------------------------------------------------------- client records
+
+
+class RecordsBackend(ListBackend):
+    """Invoices carry a copy of the client taken when issued; records are current."""
+
+    name = "records"
+    features = ListBackend.features | {Feature.GET_CLIENT}
+
+    def __init__(self, invoices: list[Invoice], clients: dict[str, Client]):
+        super().__init__(invoices)
+        self.clients = clients
+
+    def get_client(self, id: str) -> Client:
+        self._count("get_client")
+        return self.clients[id].copy() if hasattr(self.clients[id], "copy") else self.clients[id]
+
+
+def record(id: str = "c1", **changes: Any) -> Client:
+    fields: dict[str, Any] = {
+        "name": "Acme Trading LLC",
+        "email": "billing@acme.example",
+        "tax_number": "300123",
+        "address": Address(line1="1 King Fahd Road", city="Riyadh", country="SA"),
+    }
+    fields.update(changes)
+    return Client(id=id, **fields)
+
+
+def records_pair(
+    left_client: Client, right_client: Client, invoices: int = 2
+) -> tuple[RecordsBackend, RecordsBackend]:
+    lefts = [make_invoice(f"{n:06d}", id=str(n)) for n in range(1, invoices + 1)]
+    rights = [make_invoice(f"INV-{n:06d}", id=str(100 + n)) for n in range(1, invoices + 1)]
+    for invoice in rights:
+        invoice.client.id = "r1"
+    return (
+        RecordsBackend(lefts, {"c1": left_client}),
+        RecordsBackend(rights, {"r1": right_client}),
+    )
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_client_email_changed_on_either_side_is_one_client_row(side: str) -> None:
+    # The invoices still carry the old email: only the records say it changed.
+    changed = record(email="accounts@acme.example")
+    left, right = records_pair(
+        changed if side == "left" else record(), changed if side == "right" else record(id="r1")
+    )
+    if side == "left":
+        changed.id = "c1"
+    else:
+        changed.id = "r1"
+
+    report = compare(left, right)
+
+    assert report.equal == 2 and report.different == []
+    (client,) = report.clients
+    assert (client.left_id, client.right_id, client.invoices) == ("c1", "r1", 2)
+    expected = ("billing@acme.example", "accounts@acme.example")
+    if side == "left":
+        expected = expected[::-1]
+    assert [(d.path, d.left, d.right) for d in client.differences] == [("client.email", *expected)]
+    assert left.calls["get_client"] == 1 and right.calls["get_client"] == 1
+    assert not report.ok
+
+
+@pytest.mark.parametrize(
+    ("changes", "path"),
+    [
+        ({"name": "Acme Holding"}, "client.name"),
+        ({"tax_number": "300999"}, "client.tax_number"),
+        (
+            {"address": Address(line1="9 Olaya Street", city="Riyadh", country="SA")},
+            "client.address.line1",
+        ),
+        (
+            {"address": Address(line1="1 King Fahd Road", city="Jeddah", country="SA")},
+            "client.address.city",
+        ),
+    ],
+)
+def test_each_client_field_is_compared_once(changes: dict[str, Any], path: str) -> None:
+    report = compare(*records_pair(record(), record(id="r1", **changes)))
+
+    (client,) = report.clients
+    assert [d.path for d in client.differences] == [path]
+    assert report.different == []
+
+
+def test_client_records_ignore_case_and_whitespace_where_meaningless() -> None:
+    right = record(
+        id="r1",
+        name="ACME  trading llc",
+        email=" Billing@ACME.example",
+        tax_number="300-123",
+        address=Address(line1="1  king fahd road", city="RIYADH", country="sa"),
+    )
+
+    assert compare(*records_pair(record(), right)).ok
+
+
+def test_an_invoice_moved_to_another_client_is_one_client_row_on_the_invoice() -> None:
+    other = record(id="r1", name="Nile Trading", email="ap@nile.example", tax_number="1")
+    left, right = records_pair(record(), other, invoices=1)
+
+    report = compare(left, right)
+
+    assert only_difference_of(report) == FieldDifference(
+        "client", "Acme Trading LLC", "Nile Trading"
+    )
+    assert report.clients == []
+
+
+# --------------------------------------------------------------------------- explained
+
+
+@dataclass
+class Entry:
+    source_id: str
+    changes: tuple[dict[str, Any], ...]
+
+
+class LedgerWithChanges(FakePairs):
+    """A ledger whose entries carry the changes the migration reported (its
+    ``transformed`` outcome), as the migration's ledger keeps them."""
+
+    def __init__(self, pairs: list[tuple[str, str]], changes: dict[str, list[dict[str, Any]]]):
+        super().__init__(pairs)
+        self.changes = changes
+
+    def entries(
+        self,
+        kind: str | None = None,
+        *,
+        source: str | None = None,
+        target: str | None = None,
+        state: str | None = None,
+    ) -> Iterator[Entry]:
+        for source_id, changes in self.changes.items():
+            yield Entry(source_id, tuple(changes))
+
+
+def _rounded_price(invoice: Invoice) -> None:
+    invoice.items[1].unit_price = D("99.99")
+
+
+def test_a_difference_the_migration_reported_is_explained_not_a_difference() -> None:
+    left, right = pair(_rounded_price)
+    change = {
+        "field": "items[1].unit_price",
+        "old": "100.00",
+        "new": "99.99",
+        "rule": "amount_rounding",
+        "note": None,
+    }
+
+    report = compare(left, right, ledger=LedgerWithChanges([("1", "900")], {"1": [change]}))
+
+    assert report.ok, report.to_dict()
+    assert report.different == [] and report.equal == 0
+    (record,) = report.explained
+    (row,) = record.differences
+    assert (row.path, row.explained) == ("items[1].unit_price", "migration: amount_rounding")
+    assert report.summary()["explained"] == 1 and report.difference_count == 0
+
+
+def test_a_difference_beyond_the_reported_change_is_still_a_difference() -> None:
+    def mutate(invoice: Invoice) -> None:
+        invoice.items[1].unit_price = D("99.50")  # the migration said 99.99
+        invoice.due_date = None
+
+    change = {"field": "items[1].unit_price", "old": "100.00", "new": "99.99", "rule": "r"}
+    report = compare(*pair(mutate), ledger=LedgerWithChanges([("1", "900")], {"1": [change]}))
+
+    (record,) = report.different
+    assert [(d.path, d.explained) for d in record.differences] == [
+        ("due_date", None),
+        ("items[1].unit_price", None),
+    ]
+    assert not report.ok
+
+
+def test_without_reported_changes_nothing_is_explained() -> None:
+    report = compare(*pair(_rounded_price), ledger=FakePairs([("1", "900")]))
+
+    assert report.explained == [] and len(report.different) == 1
+
+
+def test_explained_differences_are_rendered_apart_in_every_format() -> None:
+    change = {"field": "items[1].unit_price", "old": "100.00", "new": "99.99", "rule": "rounding"}
+    report = compare(
+        *pair(_rounded_price), ledger=LedgerWithChanges([("1", "900")], {"1": [change]})
+    )
+    out = io.StringIO()
+    render(report, Console(file=out, width=200, no_color=True))
+    buffer = io.StringIO()
+    report.to_csv(buffer)
+
+    assert "Explained by the migration (1 invoices)" in out.getvalue()
+    assert "explained: migration: rounding" in out.getvalue()
+    (row,) = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    assert (row["kind"], row["explained"]) == ("explained", "migration: rounding")
+    assert report.to_dict()["explained"][0]["differences"][0]["explained"] == (
+        "migration: rounding"
+    )
+    assert 'data-kind="explained"' in report.to_html()
+
+
+# --------------------------------------------------------------------------- payment dates
+
+
+def _recorded(day: dt.date, pid: str = "p1") -> Callable[[Invoice], None]:
+    """Like Perfex: the right side's first payment says when it was recorded."""
+
+    def mutate(invoice: Invoice) -> None:
+        payment = invoice.payments[0]
+        payment.id = pid
+        payment.date = dt.date(2024, 2, 3)
+        payment.extra["recorded_at"] = f"{day.isoformat()}T10:15:00"
+
+    return mutate
+
+
+def test_a_date_set_in_the_screens_of_a_backend_that_dates_api_payments_is_compared() -> None:
+    # Recorded on the 9th for the 3rd: a user chose the date.
+    left, right = pair(_recorded(dt.date(2024, 2, 9)), right_cls=DatesPaymentsItselfBackend)
+
+    report = compare(left, right)
+
+    assert only_difference(report) == FieldDifference(
+        "payments[0].date", dt.date(2024, 2, 1), dt.date(2024, 2, 3)
+    )
+
+
+def test_a_date_on_the_day_of_recording_is_not_compared_without_a_ledger_and_counted() -> None:
+    left, right = pair(_recorded(dt.date(2024, 2, 3)), right_cls=DatesPaymentsItselfBackend)
+
+    report = compare(left, right)
+
+    assert report.ok
+    assert any(n.startswith("payments[*].date: 1 paired payments") for n in report.not_compared)
+
+
+def test_with_a_ledger_only_payments_the_migration_recorded_keep_their_date_unchecked() -> None:
+    left, right = pair(_recorded(dt.date(2024, 2, 3)), right_cls=DatesPaymentsItselfBackend)
+
+    class Pairs(FakePairs):
+        def pairs(self, kind: str = "invoice", **labels: Any) -> Iterator[tuple[str, str]]:
+            if kind == "payment":
+                return iter(self.payments)
+            return super().pairs(kind, **labels)
+
+    recorded_by_migration = Pairs([("1", "900")])
+    recorded_by_migration.payments = [("1#0", "p1")]
+    recorded_by_user = Pairs([("1", "900")])
+    recorded_by_user.payments = []
+
+    assert compare(left, right, ledger=recorded_by_migration).ok
+    report = compare(left, right, ledger=recorded_by_user)
+    assert only_difference(report) == FieldDifference(
+        "payments[0].date", dt.date(2024, 2, 1), dt.date(2024, 2, 3)
+    )
+
+
+def test_a_line_the_migration_added_is_explained_by_its_position() -> None:
+    change = {"field": "items[3]", "old": None, "new": "20.00", "rule": "tax_rounding"}
+    report = compare(*pair(_add_item), ledger=LedgerWithChanges([("1", "900")], {"1": [change]}))
+
+    (record,) = report.explained
+    assert [(d.path, d.explained) for d in record.differences] == [
+        ("items[right:3]", "migration: tax_rounding")
+    ]

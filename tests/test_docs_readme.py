@@ -46,7 +46,7 @@ def test_readme_test_command_is_what_ci_runs() -> None:
 def _install_targets(install: str) -> tuple[set[str], list[Path]]:
     """The extras of the core and the plugin directories the install line installs (its
     ``$(printf ...)`` glob expanded as the shell would, from the repository root)."""
-    globbed = re.search(r"\$\(printf -- \"-e %s \" (?P<globs>[^)]*)\)", install)
+    globbed = re.search(r"\$\(printf -- \"-e %s(\[\w+\])? \" (?P<globs>[^)]*)\)", install)
     words = shlex.split(install[: globbed.start()] if globbed else install)
     core = next(w for w in words if w.startswith(".["))
     extras = set(core[2:-1].split(","))

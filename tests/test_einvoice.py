@@ -178,6 +178,31 @@ def test_stamp_duty_is_a_charge_outside_vat() -> None:
     assert fatal(to_ubl(source, seller=SELLER)) == []
 
 
+def test_after_tax_discount_on_stamp_duty_only_lines_keeps_the_duty_whole() -> None:
+    # Found by the property test: no VAT at all, the duty on the undiscounted lines. The
+    # before-tax reading would leave 3 cents of "VAT" with no VAT rate to carry it.
+    duty = [TaxRate("Stamp duty", D("0.4"))]
+    items = [
+        LineItem(name="Sample", quantity=D("0.001"), unit_price=D("0")),
+        LineItem(name="Sample", quantity=D("0.001"), unit_price=D("0.4133"), taxes=duty),
+        LineItem(
+            name="Paper",
+            quantity=D("8.711"),
+            unit_price=D("19.2243"),
+            discount=D("41.87"),
+            taxes=duty,
+        ),
+    ]
+    source = invoice(currency="EGP", items=items, discount_total=D("6.28"))
+    doc = compute(source, SELLER)
+    assert [(a.charge, a.reason, a.amount) for a in doc.allowances_charges] == [
+        (False, "Discount", D("6.28")),
+        (True, "Stamp duty", D("0.50")),
+    ]
+    assert doc.tax_total == 0
+    assert fatal(to_ubl(source, seller=SELLER)) == []
+
+
 def test_negative_adjustment_is_an_allowance_and_the_total_is_kept() -> None:
     source = invoice(adjustment=D("-0.50"))
     doc = compute(source, SELLER)

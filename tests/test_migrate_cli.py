@@ -21,6 +21,7 @@ from invoicing_bridge.cli import main
 from invoicing_bridge.cli import migrate as cli_migrate
 from invoicing_bridge.cli.migrate import progress_reporter
 from invoicing_bridge.config import Profile
+from invoicing_bridge.exceptions import MappingError
 from invoicing_bridge.migration import RecordResult
 
 
@@ -92,12 +93,15 @@ def test_migrate_report_json_has_counts_and_failures(
     data = json.loads(out.read_text())
     assert data["counts"]["invoice"] == {
         "created": 2,
+        "transformed": 0,
         "updated": 0,
         "matched": 0,
         "skipped": 0,
         "changed": 0,
         "failed": 1,
+        "needs_attention": 0,
         "would_create": 0,
+        "would_transform": 0,
         "would_update": 0,
     }
     (failure,) = data["failures"]
@@ -226,3 +230,112 @@ def test_rate_becomes_the_rate_limit_option_of_http_backends(
     memory_profile = Profile("m", "memory", MemoryBackend.load_options({"label": "m"}))
     with cli_migrate.open_with_rate(memory_profile, 500) as backend:
         assert "rate_limit" not in backend.options
+
+
+class NoLineDiscounts(MemoryBackend):
+    """A target that, like Perfex, has no line discounts."""
+
+    money_places = 2
+
+    def validate_invoice(self, invoice: Invoice) -> None:
+        super().validate_invoice(invoice)
+        for index, item in enumerate(invoice.items):
+            if item.discount:
+                raise MappingError(
+                    "no line discounts", backend=self.name, field=f"items[{index}].discount"
+                )
+
+
+def _discounted() -> MemoryBackend:
+    backend = MemoryBackend(label="old")
+    client = backend.create_client(Client(name="Acme", email="a@acme.test"))
+    backend.create_invoice(
+        Invoice.build(
+            number="INV-1",
+            issue_date=dt.date(2024, 1, 1),
+            currency="EGP",
+            client=client,
+            items=[
+                LineItem(
+                    name="Tea", quantity=Decimal("3"), unit_price=Decimal("12.50"), discount=D3
+                )
+            ],
+        )
+    )
+    return backend
+
+
+D3 = Decimal("3.00")
+
+
+def test_migrate_lists_each_transformation_and_policy_fail_refuses_it(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    found = {"old": _discounted(), "new": NoLineDiscounts(label="new")}
+    monkeypatch.setattr(
+        cli_migrate, "load_profile", lambda name, config=None: FakeProfile(found[name])
+    )
+    out = tmp_path / "r.json"
+    refused = runner.invoke(
+        main,
+        [
+            "migrate",
+            "old",
+            "new",
+            "--ledger",
+            str(tmp_path / "a"),
+            "--policy",
+            "line_discounts=fail",
+        ],
+    )
+    assert refused.exit_code == 1 and "policy line_discounts=fail" in refused.output
+    assert list(found["new"].iter_invoices()) == []  # nothing written for a refused record
+    bad = runner.invoke(main, ["migrate", "old", "new", "--policy", "line_discounts=maybe"])
+    assert bad.exit_code == 2 and "not one of transform, fail" in bad.output
+    result = runner.invoke(
+        main, ["migrate", "old", "new", "--ledger", str(tmp_path / "b"), "--report", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Transformed" in result.output and "items[0].unit_price" in result.output
+    data = json.loads(out.read_text())
+    assert data["counts"]["invoice"]["transformed"] == 1
+    (record,) = data["transformed"]
+    # 3 x 12.50 - 3.00 = 34.50 = 3 x 11.50: folded into the unit price, exactly.
+    assert {c["field"]: (c["old"], c["new"]) for c in record["changes"]} == {
+        "items[0].unit_price": ("12.50", "11.50"),
+        "items[0].discount": ("3.00", "0"),
+    }
+    (stored,) = found["new"].iter_invoices()
+    assert stored.items[0].unit_price == Decimal("11.50") and stored.total == Decimal("34.50")
+
+
+class Interrupted(MemoryBackend):
+    """Ctrl-C while the second invoice is being listed."""
+
+    def iter_invoices(self, **kw: Any) -> Iterator[Invoice]:
+        for index, invoice in enumerate(super().iter_invoices(**kw)):
+            if index == 1:
+                raise KeyboardInterrupt
+            yield invoice
+
+
+def test_ctrl_c_prints_the_summary_so_far_says_run_again_and_exits_130(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source = Interrupted(label="old")
+    client = source.create_client(Client(name="Acme", email="a@acme.test"))
+    for invoice in _source().iter_invoices():
+        source.create_invoice(invoice.copy(id=None, client=client))
+    found = {"old": source, "new": MemoryBackend(label="new", currencies=["EGP"])}
+    monkeypatch.setattr(
+        cli_migrate, "load_profile", lambda name, config=None: FakeProfile(found[name])
+    )
+    out = tmp_path / "r.json"
+    args = ["migrate", "old", "new", "--ledger", str(tmp_path / "l"), "--workers", "1"]
+    result = runner.invoke(main, [*args, "--report", str(out)])
+    assert result.exit_code == 130, result.output
+    assert "run again to resume" in result.stderr
+    assert "Migration: memory:old -> memory:new" in result.stdout
+    data = json.loads(out.read_text())
+    assert data["counts"]["invoice"]["created"] == 1  # the one done before Ctrl-C
+    assert len(list(found["new"].iter_invoices())) == 1

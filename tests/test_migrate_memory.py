@@ -30,6 +30,7 @@ from invoicing_bridge import (
 )
 from invoicing_bridge.backends.base import Feature
 from invoicing_bridge.backends.memory import MemoryBackend
+from invoicing_bridge.exceptions import ConfigurationError
 from invoicing_bridge.migration import MigrationReport, RecordResult
 from invoicing_bridge.migration.ledger import Ledger
 
@@ -343,17 +344,24 @@ class NoDrafts(MemoryBackend):
     features = MemoryBackend.features - {Feature.DRAFT_INVOICES, Feature.VOID_INVOICES}
 
 
-def test_draft_on_a_target_without_drafts_fails_with_a_precise_reason(
+def test_draft_fails_and_void_is_skipped_on_a_target_without_them(
     source: MemoryBackend, ledger_path: Path
 ) -> None:
     with NoDrafts(label="new") as target:
         report = run(source, target, ledger_path)
+        again = run(source, target, ledger_path)
+        with NoDrafts(label="new") as strict:
+            refused = migrate(
+                source, strict, ledger=ledger_path.with_suffix(".2"), policy={"void": "fail"}
+            )
     reasons = {f.number: f.reason for f in report.failures}
-    assert reasons == {
-        "INV-00006": "draft invoice: memory cannot store drafts",
-        "INV-00007": "void invoice: memory cannot store void (cancelled) invoices",
-    }
+    assert reasons == {"INV-00006": "draft invoice: memory cannot store drafts"}
+    skipped = {r.number: r.reason for r in report.records if r.outcome == "skipped"}
+    assert skipped == {"INV-00007": "void: memory cannot store void (cancelled) invoices"}
     assert report.counts["invoice"].created == 6
+    # A void invoice is never a permanent failure: a re-run skips it again.
+    assert again.counts["invoice"].skipped == 7 and again.counts["invoice"].failed == 1
+    assert "INV-00007" in {f.number for f in refused.failures}
 
 
 class WrongTotals(MemoryBackend):
@@ -363,18 +371,45 @@ class WrongTotals(MemoryBackend):
         return super().create_invoice(invoice.copy(total=invoice.total - D("0.01")))
 
 
-def test_a_total_that_does_not_agree_fails_the_invoice_with_both_values(
+class AlwaysWrong(WrongTotals):
+    """Updates are a cent off too: what was written cannot be repaired."""
+
+    def update_invoice(self, invoice: Invoice) -> Invoice:
+        return super().update_invoice(invoice.copy(total=invoice.total - D("0.01")))
+
+
+def test_a_total_that_does_not_agree_is_repaired_by_an_update(
     source: MemoryBackend, ledger_path: Path
 ) -> None:
     with WrongTotals(label="new") as target:
         report = run(source, target, ledger_path)
-        assert report.counts["invoice"].failed == 8
+        assert report.ok, report.failures + report.attention
         invoice = source.get_invoice("5")
-        reason = next(f.reason for f in report.failures if f.source_id == "5") or ""
-        assert f"total: source {invoice.total}, target {invoice.total - D('0.01')}" in reason
+        result = next(r for r in report.records if r.kind == "invoice" and r.source_id == "5")
+        assert result.reason is not None and "repaired after verification" in result.reason
+        assert f"total: planned {invoice.total}, target {invoice.total - D('0.01')}" in (
+            result.reason
+        )
+        assert target.get_invoice(str(result.target_id)).total == invoice.total
+        assert target.calls["update_invoice"] == 8
+
+
+def test_a_total_that_stays_wrong_needs_attention_with_the_exact_difference(
+    source: MemoryBackend, ledger_path: Path
+) -> None:
+    with AlwaysWrong(label="new") as target:
+        report = run(source, target, ledger_path)
+        assert report.counts["invoice"].needs_attention == 8
+        assert report.counts["invoice"].failed == 0 and not report.ok
+        invoice = source.get_invoice("5")
+        reason = next(r.reason for r in report.attention if r.source_id == "5") or ""
+        assert (
+            f"total: planned {invoice.total}, target {invoice.total - D('0.01')} (off by -0.01000)"
+            in reason
+        )
         # The record exists in the target: a re-run does not create it again.
         again = run(source, target, ledger_path)
-        assert again.counts["invoice"].failed == 8
+        assert again.counts["invoice"].needs_attention == 8
         assert target.calls["create_invoice"] == 8
 
 
@@ -716,3 +751,38 @@ def test_intent_from_an_older_source_version_is_adopted_then_updated(
     assert report.counts["invoice"].updated == 1
     assert by_number(target)["INV-00002"].terms == "Net 15"
     assert len(list(target.iter_invoices())) == 8
+
+
+def test_two_runs_on_one_ledger_never_interleave(
+    source: MemoryBackend, target: MemoryBackend, ledger_path: Path
+) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(MemoryBackend):
+        def create_client(self, client: Client) -> Client:
+            started.set()
+            release.wait(30)
+            return super().create_client(client)
+
+    outcome: dict[str, Any] = {}
+    with Slow(label="new") as slow:
+
+        def first() -> None:
+            outcome["report"] = run(source, slow, ledger_path, workers=1)
+
+        thread = threading.Thread(target=first)
+        thread.start()
+        try:
+            assert started.wait(30)
+            with pytest.raises(ConfigurationError, match="in use by another run"):
+                run(source, target, ledger_path)
+            # A dry run only reads: it may look while the run works.
+            assert run(source, target, ledger_path, dry_run=True).dry_run
+        finally:
+            release.set()
+            thread.join(30)
+        assert outcome["report"].ok
+        again = run(source, slow, ledger_path)  # the lock was released
+        assert again.counts["invoice"].skipped == 8
+        assert sum(c.created for c in again.counts.values()) == 0
+    assert (ledger_path.parent / f"{ledger_path.name}.lock").stat().st_mode & 0o077 == 0

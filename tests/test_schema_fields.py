@@ -132,7 +132,35 @@ def test_a_wrong_type_names_the_field() -> None:
 
 # --------------------------------------------------------------------------- Money
 
-money_strings = st.decimals(allow_nan=False, allow_infinity=False).map(str)
+# Any amount within the bounds a backend's number may take (30 powers of ten either way,
+# 60 digits): far beyond any invoice, and refused beyond (see the tests below).
+money_strings = st.builds(
+    lambda digits, scale: str(Decimal(digits).scaleb(-scale)),
+    st.integers(-(10**29), 10**29),
+    st.integers(0, 30),
+)
+
+
+@pytest.mark.parametrize(
+    "text", ["1e999999", "-1E+400", "1e31", "1e-999999", "1" * 61, "0.1" + "0" * 40 + "1"]
+)
+def test_money_refuses_an_absurd_number_quickly_naming_it(text: str) -> None:
+    class Amount(Schema):
+        value = Money(places=2)
+
+    with pytest.raises(ValidationError) as info:
+        Amount().load({"value": text})
+    message = info.value.messages["value"][0]  # type: ignore[index]
+    assert "out of range" in message or "more digits" in message or "not a number" in message
+    assert len(message) < 120  # the value is cut, never a wall of digits
+
+
+def test_a_zero_with_any_exponent_is_zero() -> None:
+    class Amount(Schema):
+        value = Money()
+
+    assert Amount().load({"value": "0E-999999"})["value"] == 0
+    assert Amount().load({"value": "0.00"})["value"].as_tuple().exponent == -2
 
 
 @given(text=money_strings)

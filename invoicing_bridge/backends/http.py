@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import requests
 from marshmallow import fields, validate
@@ -131,14 +131,48 @@ class RetryPolicy:
         return random.uniform(step / 2, step)
 
 
+#: The deepest nesting of arrays and objects accepted in an answer. Real answers nest a
+#: handful of levels; a hostile one nested thousands deep would raise RecursionError in
+#: whatever walks it next (the raw-payload freeze, marshmallow, the redactor, printing).
+MAX_JSON_DEPTH = 100
+
+
 def loads_json(text: str | bytes) -> Any:
     """Parse JSON; a non-integer number becomes a ``Decimal`` with its digits kept.
 
-    The HTTP layer parses every answer with it (once: :attr:`HTTPResponse.data`). Raises
-    ``ValueError`` for text that is not JSON.
+    The HTTP layer parses every answer with it (once: :attr:`HTTPResponse.data`).
+    ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON, but what PHP and Python may write)
+    become the Decimal of that name, for the fields to refuse by name. Raises
+    ``ValueError`` for text that is not JSON or nests deeper than :data:`MAX_JSON_DEPTH`.
     """
-    # Money is Decimal end to end: a JSON number never becomes a float.
-    return json.loads(text, parse_float=Decimal)
+    try:
+        # Money is Decimal end to end: a JSON number never becomes a float.
+        value = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if isinstance(text, bytes):
+        opened = text.count(b"[") + text.count(b"{")
+    else:
+        opened = text.count("[") + text.count("{")
+    if opened > MAX_JSON_DEPTH and _too_deep(value, MAX_JSON_DEPTH):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and dicts more than ``limit`` levels (no recursion)."""
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def dumps_json(value: Any) -> str:
@@ -510,6 +544,11 @@ class HTTPClient:
         self.rate_limiter = RateLimiter(rate_limit, sleep=sleep) if rate_limit else None
         self.error_parser = error_parser
         self.redactor = Redactor(secrets)
+        # A password in the URL (https://user:password@host) is a secret like a token.
+        password = urlsplit(self.base_url).password
+        if password:
+            self.redactor.add(password)
+            self.redactor.add(unquote(password))
         self._sleep = sleep
         self._count_lock = threading.Lock()
         self.request_count = 0
@@ -673,12 +712,13 @@ class HTTPClient:
         )
         parsed: Any = None
         is_json = False
+        json_error: str | None = None
         if text.strip():
             try:
                 parsed = loads_json(text)
                 is_json = True
-            except ValueError:
-                pass
+            except ValueError as exc:
+                json_error = str(exc).splitlines()[0][:120]
         info = self.error_parser(response.status_code, parsed, text) if self.error_parser else None
         ok = 200 <= response.status_code < 300
         if not ok or info is not None:
@@ -687,6 +727,8 @@ class HTTPClient:
             if not text.strip() and allow_empty:
                 return HTTPResponse(response.status_code, response.headers, None, text)
             what = "an empty body" if not text.strip() else _describe_non_json(response, text)
+            if json_error and "json" in response.headers.get("Content-Type", "").lower():
+                what = f"{what}: {json_error}"  # JSON it claims to be, and is not
             # Seen live (Daftra notes, AIZEN): a proxy or captive portal answers 2xx with
             # HTML now and then. The error's transient / may_have_landed say what that means
             # for a read and for a write.

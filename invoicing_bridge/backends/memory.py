@@ -50,6 +50,7 @@ class MemoryBackend(InvoicingBackend):
     """Every verb, in memory. Options: ``currencies`` (accepted codes), ``label``."""
 
     name = "memory"
+    money_places = None  # Decimals as given
     features = Feature.ALL
     Options = MemoryOptions
 
@@ -353,6 +354,11 @@ class MemoryBackend(InvoicingBackend):
         rows = payload if isinstance(payload, list) else [payload]
         try:
             return [builders[kind](row) for row in rows]
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except RecursionError:
+            raise MappingError(
+                f"not a neutral {kind}: the payload is nested too deeply", backend=self.name
+            ) from None
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
             # AttributeError: a row that is not a mapping at all (a string, a number).
-            raise MappingError(f"not a neutral {kind}: {exc}", backend=self.name) from exc
+            text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise MappingError(f"not a neutral {kind}: {text}", backend=self.name) from exc

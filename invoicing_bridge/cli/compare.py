@@ -33,7 +33,7 @@ from .paths import check_output, write_private
 __all__ = ["compare", "render", "renderable"]
 
 DIFFERENT_EXIT = 1
-COMPARE_FORMATS = ("table", "json", "csv")
+COMPARE_FORMATS = ("table", "json", "csv", "html")
 
 
 def _tolerance(ctx: click.Context, param: click.Parameter, value: str) -> Decimal:
@@ -73,6 +73,8 @@ def _text(report: ComparisonReport, fmt: str) -> str:
     """The report as text: JSON, CSV, or the table without colours (for a file)."""
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "html":
+        return report.to_html()
     buffer = io.StringIO()
     if fmt == "csv":
         report.to_csv(buffer)
@@ -118,7 +120,8 @@ def _text(report: ComparisonReport, fmt: str) -> str:
     type=click.Choice(COMPARE_FORMATS),
     default="table",
     show_default=True,
-    help="A table, the report as JSON, or CSV with one row per difference.",
+    help="A table, the report as JSON, CSV with one row per difference, or one "
+    "self-contained HTML page (summary, filterable table; no network needed).",
 )
 @click.option(
     "--output",
@@ -240,37 +243,69 @@ def renderable(report: ComparisonReport) -> RenderableType:
     parts.append(head)
     counts = Text()
     counts.append(f"equal {report.equal}", style="green")
+    if report.explained:
+        counts.append(f"  ·  explained {len(report.explained)}", style="green")
     for label, n in (
         ("different", len(report.different)),
         ("only left", len(report.only_left)),
         ("only right", len(report.only_right)),
         ("duplicates", len(report.duplicates)),
         ("ambiguous", len(report.ambiguous)),
+        ("clients different", len(report.clients)),
     ):
         counts.append("  ·  ")
         counts.append(f"{label} {n}", style="red" if n else "")
     parts.append(counts)
 
-    if report.different:
+    for title, records in (
+        (f"Differences ({report.difference_count})", report.different),
+        (f"Explained by the migration ({len(report.explained)} invoices)", report.explained),
+    ):
+        if not records:
+            continue
         grid = table(
-            f"Differences ({report.difference_count})",
+            title,
             ("number", "left id", "right id", "field", report.left, report.right, "changes also"),
         )
-        for record in report.different:
+        for record in records:
             number = record.number
             if record.right_number and record.right_number != record.number:
                 number = f"{record.number} / {record.right_number}"
             for n, diff in enumerate(record.differences):
                 first = n == 0
+                field = diff.path
+                if diff.explained is not None:
+                    field += f"\n(explained: {diff.explained})"
                 row(
                     grid,
                     number if first else "",
                     (record.left_id or "") if first else "",
                     (record.right_id or "") if first else "",
-                    diff.path,
+                    field,
                     _cell(diff.left),
                     _cell(diff.right),
                     "\n".join(f"{d.path} {_cell(d.left)} → {_cell(d.right)}" for d in diff.derived),
+                )
+        parts.append(grid)
+
+    if report.clients:
+        count = sum(len(c.differences) for c in report.clients)
+        grid = table(
+            f"Client differences ({count}), each once for all its invoices",
+            ("client", "left id", "right id", "field", report.left, report.right, "invoices"),
+        )
+        for client in report.clients:
+            for n, diff in enumerate(client.differences):
+                first = n == 0
+                row(
+                    grid,
+                    client.name if first else "",
+                    (client.left_id or "") if first else "",
+                    (client.right_id or "") if first else "",
+                    diff.path,
+                    _cell(diff.left),
+                    _cell(diff.right),
+                    str(client.invoices) if first else "",
                 )
         parts.append(grid)
 

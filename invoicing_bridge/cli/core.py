@@ -13,6 +13,7 @@ import click
 from rich.table import Table
 
 from ..backends.base import RECORD_KINDS, InvoicingBackend
+from ..backends.http import loads_json
 from ..config import load_profile
 from ..exceptions import BackendNotFound, ConfigurationError, MappingError
 from ..models import InvoiceStatus
@@ -74,6 +75,9 @@ def check(ctx: click.Context, profile: str) -> None:
     with loaded.open() as backend:
         info = backend.check()
     facts = ", ".join(f"{k}={v}" for k, v in info.items() if v not in (None, ""))
+    redactor = getattr(getattr(backend, "http", None), "redactor", None)
+    if redactor is not None:
+        facts = redactor.redact(facts)  # a server may echo the token back in what it says
     click.secho(
         f"ok: {profile} ({backend.label}): the API answered and accepted the credentials",
         fg="green",
@@ -190,7 +194,8 @@ def parse(
         parsed[key.strip()] = _option_value(value)
     cls = backend_class(backend_name)
     try:
-        payload = json.loads(file.read(), parse_float=Decimal)
+        # The HTTP layer's parser: exact decimals, NaN as a Decimal, nesting bounded.
+        payload = loads_json(file.read())
     except ValueError as exc:
         raise MappingError(f"{file.name} is not JSON: {exc}", backend=backend_name) from None
     try:

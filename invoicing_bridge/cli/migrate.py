@@ -36,6 +36,7 @@ from ..migration import (
     RecordResult,
 )
 from ..migration import migrate as run_migration
+from ..migration.plan import POLICIES, check_policy
 from ..registry import backend_class
 from .output import console, dumps
 from .paths import check_ledger, check_output, write_private
@@ -44,10 +45,29 @@ __all__ = ["migrate_command", "progress_reporter", "render_report", "write_repor
 
 #: Exit status when the run finished but some records failed.
 FAILED_EXIT = 1
+#: Exit status after Ctrl-C (128 + SIGINT), the summary so far printed.
+INTERRUPTED_EXIT = 130
 
 _TITLES = {"client": "clients", "invoice": "invoices", "payment": "payments"}
-_COLUMNS = ("created", "updated", "matched", "skipped", "changed", "failed")
-_DRY_COLUMNS = ("would_create", "would_update", "matched", "skipped", "changed", "failed")
+_COLUMNS = (
+    "created",
+    "transformed",
+    "updated",
+    "matched",
+    "skipped",
+    "changed",
+    "failed",
+    "needs_attention",
+)
+_DRY_COLUMNS = (
+    "would_create",
+    "would_transform",
+    "would_update",
+    "matched",
+    "skipped",
+    "changed",
+    "failed",
+)
 
 
 def _parse_since(value: str | None) -> dt.date | None:
@@ -59,6 +79,20 @@ def _parse_since(value: str | None) -> dt.date | None:
         raise click.BadParameter(
             f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--since"
         ) from None
+
+
+def _parse_policy(values: tuple[str, ...]) -> dict[str, str]:
+    policy: dict[str, str] = {}
+    for value in values:
+        name, sep, choice = value.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{value!r} is not CASE=CHOICE", param_hint="--policy")
+        policy[name.strip()] = choice.strip()
+    try:
+        check_policy(policy)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--policy") from None
+    return policy
 
 
 def _parse_match(value: str) -> tuple[str, ...]:
@@ -185,16 +219,23 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
         for name in columns:
             value = counts[name]
             text = str(value)
-            if name == "failed" and value:
+            if name in ("failed", "needs_attention") and value:
                 text = f"[red bold]{value}[/red bold]"
             elif name == "changed" and value:
                 text = f"[yellow]{value}[/yellow]"
             cells.append(text)
         table.add_row(_TITLES[kind], *cells)
     out.print(table)
+    _render_transformations(report, out)
     for heading, rows, style in (
         ("Failed", report.failures, "red"),
+        ("Needs attention (written, not right; run again)", report.attention, "red"),
         ("Changed in the source since migrated (run with --update)", report.changes, "yellow"),
+        (
+            "Skipped on purpose",
+            [r for r in report.records if r.outcome == "skipped" and r.reason],
+            "yellow",
+        ),
     ):
         if not rows:
             continue
@@ -206,9 +247,39 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
                 row.kind, row.source_id, row.number or "", row.target_id or "", row.reason or ""
             )
         out.print(detail)
-    failed = [f"{c.failed} {_TITLES[kind]}" for kind, c in report.counts.items() if c.failed]
+    failed = [
+        f"{c.failed + c.needs_attention} {_TITLES[kind]}"
+        for kind, c in report.counts.items()
+        if c.failed or c.needs_attention
+    ]
     verdict = "[green]ok[/green]" if report.ok else f"[red]failed: {', '.join(failed)}[/red]"
     out.print(f"{verdict} in {report.duration:.1f}s")
+
+
+def _render_transformations(report: MigrationReport, out: Console) -> None:
+    """Every change made on the way (transformed records, values the target cannot
+    hold), one row per field, old and new value."""
+    rows = [r for r in report.transformations if r.kind == "invoice"]
+    if not rows:
+        return
+    table = Table(
+        title="Transformed (totals kept to the cent) and lost values",
+        title_style="cyan",
+        title_justify="left",
+    )
+    for name in ("number", "field", "old", "new", "rule", "why"):
+        table.add_column(name, overflow="fold")
+    for row in sorted(rows, key=lambda r: (r.kind, r.source_id)):
+        for change in row.changes:
+            table.add_row(
+                row.number or row.source_id,
+                change.field,
+                change.old or "",
+                change.new or "",
+                change.rule,
+                change.note or "",
+            )
+    out.print(table)
 
 
 def write_report(report: MigrationReport, path: str | Path) -> None:
@@ -259,6 +330,15 @@ def write_report(report: MigrationReport, path: str | Path) -> None:
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Also write the report as JSON to PATH (- for stdout).",
 )
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    metavar="CASE=CHOICE",
+    help="What to do where the target cannot store an invoice as it is (repeatable): "
+    + "; ".join(f"{name}={'|'.join(choices)}" for name, choices in POLICIES.items())
+    + " (the first is the default).",
+)
 @click.option("--force", is_flag=True, help="Replace the --report file if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; the exit status says.")
 @click.pass_context
@@ -274,6 +354,7 @@ def migrate_command(
     update: bool,
     match_clients: str,
     report_path: str | None,
+    policies: tuple[str, ...],
     force: bool,
     quiet: bool,
 ) -> None:
@@ -281,13 +362,16 @@ def migrate_command(
 
     Safe to run again: the ledger remembers what was migrated, so nothing is created
     twice, and an interrupted run picks up where it stopped. Exit status 1 when any
-    record failed (each with its reason in the report), 2 when the run could not proceed.
+    record failed or needs attention (each with its reason in the report), 2 when the run
+    could not proceed. Invoices the target cannot store as they are are transformed
+    (totals kept to the cent) and every change is listed; see --policy.
     """
     check_ledger(ledger_path)
     check_output(report_path, option="--report", force=force, protected=[ledger_path])
     config = (ctx.obj or {}).get("config")
     since_date = _parse_since(since)
     criteria = _parse_match(match_clients)
+    policy = _parse_policy(policies)
     source_profile = load_profile(source, config)
     target_profile = load_profile(target, config)
     with (
@@ -295,23 +379,50 @@ def migrate_command(
         open_with_rate(target_profile, rate) as target_backend,
         progress_reporter(quiet=quiet) as progress,
     ):
-        report = run_migration(
-            source_backend,
-            target_backend,
-            since=since_date,
-            dry_run=dry_run,
-            ledger=ledger_path,
-            workers=workers,
-            update=update,
-            client_match=criteria,
-            progress=progress,
+        # What happened so far, for a summary when the run is interrupted.
+        so_far = MigrationReport(
+            source=source_backend.label, target=target_backend.label, dry_run=dry_run
         )
+
+        def record(result: RecordResult) -> None:
+            so_far.add(result)
+            if progress is not None:
+                progress(result)
+
+        try:
+            report = run_migration(
+                source_backend,
+                target_backend,
+                since=since_date,
+                dry_run=dry_run,
+                ledger=ledger_path,
+                workers=workers,
+                update=update,
+                client_match=criteria,
+                progress=record,
+                policy=policy,
+            )
+        except KeyboardInterrupt:
+            report = None
+    if report is None:
+        so_far.finished_at = dt.datetime.now(dt.UTC)
+        if report_path is not None:
+            write_report(so_far, report_path)
+        if not quiet and report_path != "-":
+            render_report(so_far)
+        click.echo(
+            "interrupted: the summary above is what was done so far; run again to resume "
+            "(the ledger keeps every record done)",
+            err=True,
+        )
+        ctx.exit(INTERRUPTED_EXIT)
+        return
     if report_path is not None:
         write_report(report, report_path)
     if not quiet and report_path != "-":
         render_report(report)
     elif not report.ok and report_path != "-":
-        failed = sum(c.failed for c in report.counts.values())
+        failed = sum(c.failed + c.needs_attention for c in report.counts.values())
         hint = (
             f"see {report_path} for the reasons"
             if report_path

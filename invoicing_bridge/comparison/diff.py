@@ -236,6 +236,9 @@ class Rules:
     tolerance: Decimal
     item_taxes: bool  # both sides report per-line taxes
     numbers: bool  # compare normalised numbers (ledger matching)
+    #: Compare the client's name, email and tax number as the invoices carry them (when
+    #: the client records are compared instead, see :mod:`.clients`, only ``client``).
+    client_fields: bool = True
 
     def money_differs(self, a: Decimal, b: Decimal) -> bool:
         return abs(a - b) > self.tolerance
@@ -269,7 +272,7 @@ def diff(
     exact("due_date", left.due_date, right.due_date)
     exact("currency", left.currency, right.currency)
     # The client's identity fields, compared as a client is identified everywhere.
-    for name in ("name", "email", "tax_number"):
+    for name in ("name", "email", "tax_number") if rules.client_fields else ():
         a, b = getattr(left, f"client_{name}"), getattr(right, f"client_{name}")
         if identity_key(name, a) != identity_key(name, b):
             out.append(FieldDifference(f"client.{name}", a, b))

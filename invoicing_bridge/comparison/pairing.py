@@ -38,6 +38,8 @@ class LedgerKeys:
         by_target: dict[str, str],
         notes: list[str],
         migrated_payments: frozenset[str] = frozenset(),
+        clients: dict[str, str] | None = None,
+        changes: dict[str, list[dict[str, Any]]] | None = None,
     ):
         self.by_target = by_target
         self.notes = notes
@@ -45,6 +47,12 @@ class LedgerKeys:
         self.migrated_payments_right = migrated_payments
         #: The left backend is the migration's source: the migration recorded none there.
         self.migrated_payments_left: frozenset[str] = frozenset()
+        #: Client ids: left (source) → right (target), as the migration paired them.
+        self.clients: dict[str, str] = clients or {}
+        #: By left (source) invoice id: the changes the migration reported making on the
+        #: way (``field``, ``old``, ``new``, ``rule``, ``note``), read from a ledger whose
+        #: entries carry them (a ``transformed`` outcome); empty otherwise.
+        self.changes: dict[str, list[dict[str, Any]]] = changes or {}
 
     @classmethod
     def load(
@@ -77,7 +85,24 @@ class LedgerKeys:
                 f"({', '.join(sorted(sources))}); compared with {by_target[target_id]}"
             )
         payments = frozenset(t for _, t in ledger.pairs("payment", source=source, target=target))
-        return cls(by_target, notes, payments)
+        clients = dict(ledger.pairs("client", source=source, target=target))
+        return cls(by_target, notes, payments, clients, _changes(ledger, source, target))
+
+
+def _changes(
+    ledger: Any, source: str | None, target: str | None
+) -> dict[str, list[dict[str, Any]]]:
+    """The hook for explained differences: ``ledger.entries(...)`` rows with ``changes``
+    (the migration's report of what it transformed: field, old and new value, rule)."""
+    entries = getattr(ledger, "entries", None)
+    if entries is None:
+        return {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries("invoice", source=source, target=target, state="done"):
+        found = getattr(entry, "changes", None)
+        if found:
+            out[str(entry.source_id)] = [dict(change) for change in found]
+    return out
 
 
 def ledger_labels(

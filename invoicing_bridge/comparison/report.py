@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import enum
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -15,6 +16,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+
+    from .clients import ClientDifference
 
 __all__ = [
     "CSV_COLUMNS",
@@ -39,6 +42,7 @@ CSV_COLUMNS = (
     "left",
     "right",
     "derived",
+    "explained",
 )
 
 
@@ -49,6 +53,20 @@ def jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return value.value
+    return value
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP's CSV injection list).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
+
+
+def csv_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula (``=``, ``+``,
+    ``-``, ``@``, tab, carriage return) gets a leading ``'``, unless it is a plain number
+    (``-12.50`` stays a number)."""
+    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return f"'{value}"
     return value
 
 
@@ -171,6 +189,12 @@ class ComparisonReport:
     different: list[RecordDifference] = field(default_factory=list)
     duplicates: list[DuplicateKey] = field(default_factory=list)
     ambiguous: list[DuplicateKey] = field(default_factory=list)
+    #: Pairs whose every difference a change the migration reported explains (see
+    #: ``FieldDifference.explained``): not differences.
+    explained: list[RecordDifference] = field(default_factory=list)
+    #: Pairs of client records that differ (compared once per pair, both ways).
+    clients: list[ClientDifference] = field(default_factory=list)
+    clients_compared: int = 0
     #: Pairs made by client, issue date and total (matching by number, where no number
     #: paired them: a draft's placeholder, a renumbered invoice).
     matched_by_content: int = 0
@@ -182,18 +206,24 @@ class ComparisonReport:
 
     @property
     def ok(self) -> bool:
-        """True when every invoice has its equal counterpart on the other side."""
+        """True when every invoice has its equal counterpart on the other side, and every
+        pair of client records compared is equal."""
         return not (
-            self.only_left or self.only_right or self.different or self.duplicates or self.ambiguous
+            self.only_left
+            or self.only_right
+            or self.different
+            or self.duplicates
+            or self.ambiguous
+            or self.clients
         )
 
     @property
     def matched(self) -> int:
-        return self.equal + len(self.different)
+        return self.equal + len(self.different) + len(self.explained)
 
     @property
     def difference_count(self) -> int:
-        return sum(len(r.differences) for r in self.different)
+        return sum(1 for r in self.different for d in r.differences if d.explained is None)
 
     @property
     def duration(self) -> float:
@@ -205,6 +235,7 @@ class ComparisonReport:
             "right": self.right_count,
             "matched": self.matched,
             "equal": self.equal,
+            "explained": len(self.explained),
             "different": len(self.different),
             "differences": self.difference_count,
             "only_left": len(self.only_left),
@@ -212,6 +243,8 @@ class ComparisonReport:
             "duplicates": len(self.duplicates),
             "ambiguous": len(self.ambiguous),
             "matched_by_content": self.matched_by_content,
+            "clients_compared": self.clients_compared,
+            "clients_different": len(self.clients),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -229,29 +262,35 @@ class ComparisonReport:
             "only_right": [r.to_dict() for r in self.only_right],
             "equal": self.equal,
             "different": [r.to_dict() for r in self.different],
+            "explained": [r.to_dict() for r in self.explained],
             "duplicates": [d.to_dict() for d in self.duplicates],
             "ambiguous": [d.to_dict() for d in self.ambiguous],
+            "clients": [c.to_dict() for c in self.clients],
             "not_compared": list(self.not_compared),
             "duration_seconds": round(self.duration, 3),
         }
 
     def csv_rows(self) -> Iterator[tuple[str, ...]]:
         """The rows of :meth:`to_csv` (without the header)."""
-        for record in self.different:
-            for diff in record.differences:
+        for kind, records in (("different", self.different), ("explained", self.explained)):
+            for record in records:
+                yield from self._record_rows(kind, record)
+        for client in self.clients:
+            for diff in client.differences:
                 yield (
-                    "different",
-                    record.key,
-                    record.left_id or "",
-                    record.right_id or "",
-                    record.number,
-                    record.right_number or "",
+                    "client",
+                    "",
+                    client.left_id or "",
+                    client.right_id or "",
+                    client.name,
+                    "",
                     diff.path,
                     text(diff.left),
                     text(diff.right),
-                    diff.derived_text(),
+                    "",
+                    "",
                 )
-        blank = ("",) * 4
+        blank = ("",) * 5
         for ref in self.only_left:
             yield ("only_left", ref.key or "", ref.id or "", "", ref.number, "", *blank)
         for ref in self.only_right:
@@ -263,6 +302,23 @@ class ComparisonReport:
                 for ref in dup.right:
                     yield (kind, dup.key, "", ref.id or "", "", ref.number, *blank)
 
+    @staticmethod
+    def _record_rows(kind: str, record: RecordDifference) -> Iterator[tuple[str, ...]]:
+        for diff in record.differences:
+            yield (
+                "explained" if diff.explained is not None else kind,
+                record.key,
+                record.left_id or "",
+                record.right_id or "",
+                record.number,
+                record.right_number or "",
+                diff.path,
+                text(diff.left),
+                text(diff.right),
+                diff.derived_text(),
+                diff.explained or "",
+            )
+
     def to_csv(self, file: IO[str]) -> int:
         """Write a header and one row per difference (the totals it changes in its
         ``derived`` column), per invoice only on one side and per duplicated invoice to the
@@ -271,9 +327,18 @@ class ComparisonReport:
         writer.writerow(CSV_COLUMNS)
         count = 0
         for row in self.csv_rows():
-            writer.writerow(row)
+            # Names, numbers and notes come from the backends: never a live formula.
+            writer.writerow([csv_cell(cell) for cell in row])
             count += 1
         return count
+
+    def to_html(self) -> str:
+        """One self-contained HTML document: the summary at the top, a filterable table
+        with both values side by side, everything escaped (see
+        :mod:`invoicing_bridge.comparison.html`)."""
+        from .html import to_html
+
+        return to_html(self)
 
     def __rich__(self) -> RenderableType:
         """Printed on a rich console: the tables of ``invoicing-bridge compare``."""

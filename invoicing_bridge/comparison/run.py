@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from ..backends.base import Feature, InvoicingBackend
 from ..exceptions import ConfigurationError
 from ..models import Invoice, identity_key
+from .clients import CLIENT_FIELDS, ClientDifference, client_differences, same_client
+from .clients import reported as reported_client
 from .diff import (
     TEXT_FIELDS,
     ClientRecords,
@@ -24,6 +26,7 @@ from .diff import (
     fill_clients,
     payment_dater,
 )
+from .explain import explain
 from .pairing import MATCH_MODES, LedgerKeys, PairSource
 from .report import ComparisonReport, DuplicateKey, FieldDifference, RecordDifference
 
@@ -130,9 +133,35 @@ def compare(
     # then, matching by number, what is left by client, issue date and total.
     pairs: list[tuple[Snapshot, Snapshot, bool]] = []  # (left, right, compare numbers)
 
-    def differences(a: Snapshot, b: Snapshot, numbers: bool) -> list[FieldDifference]:
-        fill_clients(a, b, clients)
-        return diff(a, b, replace(rules, numbers=numbers) if numbers else rules, counters)
+    by_records = all(Feature.GET_CLIENT in b.features for b in (left, right))
+    client_pairs: dict[tuple[str, str], ClientDifference] = {}
+    client_reported: tuple[set[str], set[str]] = (set(), set())
+
+    def differences(
+        a: Snapshot, b: Snapshot, numbers: bool, collect: bool = False
+    ) -> list[FieldDifference]:
+        pair_rules = replace(rules, numbers=numbers) if numbers else rules
+        ra = clients[0].get(a.client_id) if by_records else None
+        rb = clients[1].get(b.client_id) if by_records else None
+        if ra is None or rb is None:
+            fill_clients(a, b, clients)
+            return diff(a, b, pair_rules, counters)
+        # Both client records are read: they are compared once per pair of clients, and
+        # the invoice says only whether it belongs to the same client.
+        rows = diff(a, b, replace(pair_rules, client_fields=False), counters)
+        known = None if keys is None or ra.id is None else keys.clients.get(str(ra.id))
+        if not same_client(ra, rb, known):
+            rows.insert(0, FieldDifference("client", ra.name, rb.name))
+        elif collect:
+            pair_key = (str(ra.id), str(rb.id))
+            if pair_key not in client_pairs:
+                client_pairs[pair_key] = ClientDifference(
+                    ra.id, rb.id, ra.name, client_differences(ra, rb)
+                )
+                client_reported[0].update(reported_client(ra))
+                client_reported[1].update(reported_client(rb))
+            client_pairs[pair_key].invoices += 1
+        return rows
 
     left_by_key = _group(lefts)
     right_by_key = _group(rights)
@@ -183,43 +212,56 @@ def compare(
     report.only_left.extend(s.ref for s in alone[0])
     report.only_right.extend(s.ref for s in alone[1])
 
-    # 3. Each pair compared.
+    # 3. Each pair compared. What one side never reported in this run (Daftra's lines have
+    # no unit) is not a difference on every invoice: it is left out, and said once.
+    unreported = _unreported(left, right, reported)
     for a, b, numbers in pairs:
-        rows = differences(a, b, numbers)
+        rows = differences(a, b, numbers, collect=True)
+        rows = [d for d in rows if _text_field(d.path) not in unreported]
+        if keys is not None and a.ref.id is not None:
+            rows = explain(rows, keys.changes.get(str(a.ref.id), ()))
         if a.ref.number != b.ref.number:
             renumbered += 1
             example = example or (a.ref.number, b.ref.number)
         if rows:
-            report.different.append(
-                RecordDifference(
-                    key=a.ref.key or b.ref.key or "",
-                    left_id=a.ref.id,
-                    right_id=b.ref.id,
-                    number=a.ref.number,
-                    differences=rows,
-                    right_number=b.ref.number,
-                )
+            found = RecordDifference(
+                key=a.ref.key or b.ref.key or "",
+                left_id=a.ref.id,
+                right_id=b.ref.id,
+                number=a.ref.number,
+                differences=rows,
+                right_number=b.ref.number,
             )
+            explained = all(row.explained is not None for row in rows)
+            (report.explained if explained else report.different).append(found)
         else:
             report.equal += 1
 
-    # What one side never reported in this run (Daftra's lines have no unit) is not a
-    # difference on every invoice: it is left out, and said once.
-    unreported = _unreported(left, right, reported)
-    if unreported:
-        kept_records: list[RecordDifference] = []
-        for record in report.different:
-            kept = [d for d in record.differences if _text_field(d.path) not in unreported]
-            if kept:
-                kept_records.append(replace(record, differences=kept))
-            else:
-                report.equal += 1
-        report.different = kept_records
+    # Client records: one row per field of a pair of clients; a field one backend's
+    # records never hold in this run is left out and said once.
+    silent: dict[str, str] = {}
+    for path in CLIENT_FIELDS:
+        has = [path in side for side in client_reported]
+        if has[0] != has[1]:
+            backend = left if not has[0] else right
+            silent[path] = f"{path}: {backend.name}'s client records hold none; not compared"
+    for client_pair in client_pairs.values():
+        client_pair.differences = [d for d in client_pair.differences if d.path not in silent]
+        if client_pair.differences:
+            report.clients.append(client_pair)
+    report.clients_compared = len(client_pairs)
 
     report.not_compared = _notes(
         left, right, rules, keys, skipped_payments, renumbered, example, report.matched
     )
     report.not_compared.extend(unreported.values())
+    report.not_compared.extend(silent.values())
+    if client_pairs:
+        report.not_compared.append(
+            f"client: {len(client_pairs)} pairs of client records read on both sides and "
+            "compared once each (name, email, tax number, address); an invoice says only "
+            "whether it belongs to the same client"
+        )
     if counters.undated_payments:
         report.not_compared.append(
             f"payments[*].date: {counters.undated_payments} paired payments have dates that "
@@ -228,7 +270,7 @@ def compare(
             "know which payments the migration recorded"
         )
     for records, backend in zip(clients, (left, right), strict=True):
-        if records.records:
+        if records.records and not by_records:
             report.not_compared.insert(
                 2,
                 f"client.email, client.tax_number: where {backend.name}'s invoices leave "
@@ -292,8 +334,8 @@ def _notes(
         "and repeated whitespace; items[*].unit ignoring case too"
     )
     notes.append(
-        "not compared: the client's address, phone and ids, and each line's discount and "
-        "amounts (subtotal and tax_total cover them)"
+        "not compared: the client's phone and ids, and each line's discount and amounts "
+        "(subtotal and tax_total cover them)"
     )
     return notes
 

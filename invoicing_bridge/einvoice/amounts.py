@@ -243,7 +243,8 @@ def compute(invoice: Invoice, seller: Seller) -> Document:
     attempts = [_breakdown(invoice, nets, other_taxes, untaxed, before_tax=m) for m in modes]
     tolerance = ROUNDING_PER_LINE * (len(lines) + 1)
     fitting = [a for a in attempts if abs(a.difference) <= tolerance]
-    chosen = fitting[0] if fitting else min(attempts, key=lambda a: abs(a.difference))
+    # The reading that leaves the least over (before tax on a tie), when one fits.
+    chosen = min(fitting or attempts, key=lambda a: abs(a.difference))
     extras, taxable, taxes = chosen.extras, chosen.taxable, chosen.taxes
     if chosen.difference:
         rated = [c for c in taxable if c.rate != 0]

@@ -1,5 +1,7 @@
-"""The invoice stage: each source invoice completed, checked, created (or adopted, or
-updated) in the target with its client and payments, then read back and verified."""
+"""The invoice stage: each source invoice completed, planned (mapped, transformed and
+validated by the target's rules: :mod:`~invoicing_bridge.migration.plan`), created (or
+adopted, or updated) in the target with its client and payments, then read back and
+verified against the plan."""
 
 from __future__ import annotations
 
@@ -7,19 +9,24 @@ from ..backends.base import Feature
 from ..exceptions import AuthenticationError, InvoicingBridgeError, PermissionDenied
 from ..models import Client, Invoice, InvoiceStatus, Payment
 from .clients import ClientStage
-from .job import AlreadyRecorded, Job, RecordFailed, VerificationError, cents, reason
+from .job import AlreadyRecorded, Job, RecordFailed, cents, reason
 from .ledger import LedgerEntry, fingerprint
-from .payloads import completed, probe, source_id, target_invoice
+from .payloads import source_id
 from .payments import PaymentStage
+from .plan import InvoicePlan, Planner
 from .report import (
     CHANGED,
     CREATED,
     FAILED,
     MATCHED,
+    NEEDS_ATTENTION,
     SKIPPED,
+    TRANSFORMED,
     UPDATED,
     WOULD_CREATE,
+    WOULD_TRANSFORM,
     WOULD_UPDATE,
+    Change,
     RecordResult,
 )
 
@@ -33,10 +40,13 @@ class InvoiceStage:
     """Migrates invoices, asking the client stage for their clients and the payment stage
     to record their payments."""
 
-    def __init__(self, job: Job, clients: ClientStage, payments: PaymentStage) -> None:
+    def __init__(
+        self, job: Job, clients: ClientStage, payments: PaymentStage, planner: Planner
+    ) -> None:
         self.job = job
         self.clients = clients
         self.payments = payments
+        self.planner = planner
 
     def task(self, invoice: Invoice) -> None:
         """Migrate one invoice of the source listing and report it."""
@@ -46,6 +56,16 @@ class InvoiceStage:
             result = self._migrate(sid, invoice)
         except (AuthenticationError, PermissionDenied):
             raise  # nothing else will work either: stop the run
+        except NeedsAttention as exc:
+            result = RecordResult(
+                "invoice",
+                sid,
+                NEEDS_ATTENTION,
+                invoice.number,
+                exc.target_id,
+                reason(exc),
+                tuple(exc.changes),
+            )
         except InvoicingBridgeError as exc:
             why = reason(exc)
             entry = job.scope.get("invoice", sid)
@@ -55,33 +75,6 @@ class InvoiceStage:
                 job.scope.failed("invoice", sid, why, number=invoice.number, uncertain=True)
             result = RecordResult("invoice", sid, FAILED, invoice.number, target_id, why)
         job.emit(result)
-
-    def _unrepresentable(self, invoice: Invoice) -> str | None:
-        source, target = self.job.source, self.job.target
-        features = target.features
-        name = target.name
-        if invoice.status is InvoiceStatus.DRAFT and Feature.DRAFT_INVOICES not in features:
-            return f"draft invoice: {name} cannot store drafts"
-        if invoice.status is InvoiceStatus.VOID and Feature.VOID_INVOICES not in features:
-            return f"void invoice: {name} cannot store void (cancelled) invoices"
-        if completed(invoice) and Feature.RECORD_PAYMENT not in features:
-            return f"invoice has payments: {name} cannot record payments"
-        if (
-            invoice.tax_total
-            and Feature.ITEM_TAX_DETAIL not in source.features
-            and not any(item.taxes for item in invoice.items)
-        ):
-            # Perfex's API returns no per-line taxes: a target that computes tax from the
-            # lines would store another total.
-            return (
-                f"{source.name} does not report the taxes of each line, so the tax "
-                f"total {invoice.tax_total} cannot be carried over"
-            )
-        if invoice.amount_paid > 0 and not completed(invoice):
-            return (
-                f"{source.name} says {invoice.amount_paid} was paid but lists no completed payment"
-            )
-        return None
 
     def _migrate(self, sid: str, listed: Invoice) -> RecordResult:
         job = self.job
@@ -97,19 +90,25 @@ class InvoiceStage:
                 return RecordResult("invoice", sid, CHANGED, number, existing, why)
             must_update = True
         elif entry is not None and entry.done and existing is not None:
+            self.payments.already_done(sid, invoice)
             return RecordResult("invoice", sid, SKIPPED, number, existing)
 
-        problem = self._unrepresentable(invoice)
-        if problem is not None:
-            raise RecordFailed(problem)
-        if existing is None:
-            # Refuse before writing anything (no client, no half-paid invoice left behind).
-            job.target.validate_invoice(probe(invoice))
+        try:
+            plan = self.planner.plan(invoice)
+        except RecordFailed as exc:
+            self.payments.not_migrated(sid, invoice, FAILED, f"its invoice failed: {exc}")
+            raise
+        if plan.skip is not None:
+            self.payments.not_migrated(
+                sid, invoice, SKIPPED, f"its invoice is skipped: {plan.skip}"
+            )
+            return RecordResult("invoice", sid, SKIPPED, number, existing, plan.skip)
         client = self.clients.for_invoice(invoice)
-        payload = target_invoice(invoice, client)
+        payload = plan.invoice
+        payload.client = client
 
         if job.dry_run:
-            return self._dry_run(sid, invoice, payload, entry, must_update)
+            return self._dry_run(sid, invoice, plan, entry, must_update)
 
         outcome = CREATED
         answer: Invoice | Client | Payment | None = None
@@ -143,40 +142,79 @@ class InvoiceStage:
             outcome = MATCHED  # created by an earlier run that stopped before finishing
 
         target_id = existing
+        changes = list(plan.changes)
         try:
-            recorded = self.payments.pay(sid, invoice, target_id)
+            recorded, paid_changes = self.payments.pay(sid, invoice, target_id, plan)
+            changes.extend(paid_changes)
             # A create's answer is the invoice as stored: no need to read it again unless
             # payments were recorded since.
             stored = answer if isinstance(answer, Invoice) and not recorded else None
-            self._verify(invoice, target_id, stored)
+            problems = self._verify(invoice, plan, target_id, stored)
         except InvoicingBridgeError as exc:
             job.scope.failed("invoice", sid, reason(exc), number=number, target_id=target_id)
             raise AlreadyRecorded(reason(exc)) from exc
-        job.scope.done("invoice", sid, target_id, number=number, fingerprint=fp)
-        return RecordResult("invoice", sid, outcome, number, target_id)
+        note = None
+        if problems:
+            # Repair what was written: the planned invoice again, then read back again.
+            note = "repaired after verification (" + "; ".join(problems) + ")"
+            problems = self._repair(invoice, plan, target_id)
+        if problems:
+            why = f"target invoice {target_id} disagrees with the plan: " + "; ".join(problems)
+            job.scope.failed("invoice", sid, why, number=number, target_id=target_id)
+            raise NeedsAttention(why, target_id, changes)
+        # The plan decides (a dry run predicts it); what the target did to the payments
+        # (a method mapped to another) is listed too.
+        if outcome == CREATED and any(c.rule != "lost" for c in plan.changes):
+            outcome = TRANSFORMED
+        job.scope.done(
+            "invoice",
+            sid,
+            target_id,
+            number=number,
+            fingerprint=fp,
+            outcome=outcome,
+            changes=[c.to_dict() for c in changes],
+        )
+        return RecordResult("invoice", sid, outcome, number, target_id, note, tuple(changes))
+
+    def _repair(self, source: Invoice, plan: InvoicePlan, target_id: str) -> list[str]:
+        """Write the planned invoice over ``target_id`` once (when the target can update
+        invoices) and verify again; the differences left (all of them when it cannot)."""
+        job = self.job
+        if Feature.UPDATE_INVOICE not in job.target.features:
+            return self._verify(source, plan, target_id)
+        payload = plan.invoice.copy(id=target_id)
+        try:
+            job.target.update_invoice(payload)
+        except InvoicingBridgeError as exc:
+            return [*self._verify(source, plan, target_id), f"repair failed: {reason(exc)}"]
+        return self._verify(source, plan, target_id)
 
     def _dry_run(
         self,
         sid: str,
         invoice: Invoice,
-        payload: Invoice,
+        plan: InvoicePlan,
         entry: LedgerEntry | None,
         must_update: bool,
     ) -> RecordResult:
-        self.payments.dry_run(sid, invoice)
+        self.payments.dry_run(sid, invoice, plan)
         target_id = entry.target_id if entry is not None else None
+        changes = tuple(plan.changes)
+        number = invoice.number
         if must_update:
-            return RecordResult("invoice", sid, WOULD_UPDATE, invoice.number, target_id)
+            return RecordResult("invoice", sid, WOULD_UPDATE, number, target_id, changes=changes)
         if entry is not None and entry.target_id is None:
-            found = self._find_existing(sid, payload)
+            found = self._find_existing(sid, plan.invoice)
             if found is not None:
                 why = "already in the target (found by number): would be adopted"
-                return RecordResult("invoice", sid, SKIPPED, invoice.number, found, why)
+                return RecordResult("invoice", sid, SKIPPED, number, found, why, changes)
         if entry is not None and entry.target_id is not None:
             return RecordResult(
-                "invoice", sid, WOULD_UPDATE, invoice.number, entry.target_id, "to finish"
+                "invoice", sid, WOULD_UPDATE, number, entry.target_id, "to finish", changes
             )
-        return RecordResult("invoice", sid, WOULD_CREATE, invoice.number)
+        outcome = WOULD_TRANSFORM if any(c.rule != "lost" for c in changes) else WOULD_CREATE
+        return RecordResult("invoice", sid, outcome, number, changes=changes)
 
     def _lookup(self, sid: str, wanted: Invoice) -> Invoice | None:
         """The target invoice an interrupted create of ``wanted`` may have left: found by
@@ -185,7 +223,7 @@ class InvoiceStage:
         job = self.job
         target = job.target
         found = None
-        if Feature.FIND_INVOICE in target.features:
+        if Feature.FIND_INVOICE in target.features and wanted.number:
             found = target.find_invoice(wanted.number)
         if (
             found is None
@@ -215,24 +253,46 @@ class InvoiceStage:
         found = self._lookup(sid, wanted)
         return None if found is None or found.id is None else str(found.id)
 
-    def _verify(self, source: Invoice, target_id: str, stored: Invoice | None = None) -> None:
-        """Compare the target's invoice (``stored``, else read back) with the source's."""
+    def _verify(
+        self, source: Invoice, plan: InvoicePlan, target_id: str, stored: Invoice | None = None
+    ) -> list[str]:
+        """How the target's invoice (``stored``, else read back) differs from the plan,
+        each difference exact: the verified fields, the total and amount paid against the
+        source's too (to the cent), the status of drafts and void invoices, the client."""
         job = self.job
         if not job.verify_fields:
-            return
+            return []
         if stored is None:
             if Feature.GET_INVOICE not in job.target.features:
-                return
+                return []
             stored = job.target.get_invoice(target_id)
+        wanted = plan.invoice
         problems = []
         for name in job.verify_fields:
-            want, got = getattr(source, name), getattr(stored, name)
+            want = plan.amount_paid if name == "amount_paid" else getattr(wanted, name, None)
+            if want is None:
+                continue
+            got = getattr(stored, name)
             if cents(want) != cents(got):
-                problems.append(f"{name}: source {want}, target {got}")
+                problems.append(f"{name}: planned {want}, target {got} (off by {got - want})")
+        for name in ("total", "amount_paid"):
+            if name in job.verify_fields:
+                want, got = getattr(source, name), getattr(stored, name)
+                if cents(want) != cents(got) and not any(p.startswith(name) for p in problems):
+                    problems.append(f"{name}: source {want}, target {got} (off by {got - want})")
         for status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
             if source.status is status and stored.status is not status:
                 problems.append(f"status: source {status.value}, target {stored.status.value}")
-        if problems:
-            raise VerificationError(
-                f"target invoice {target_id} does not agree with the source: " + "; ".join(problems)
-            )
+        client_id = wanted.client.id
+        if client_id is not None and stored.client.id is not None and stored.client.id != client_id:
+            problems.append(f"client: planned {client_id}, target {stored.client.id}")
+        return problems
+
+
+class NeedsAttention(AlreadyRecorded):
+    """Internal: written, but the target disagrees with the plan (recorded in the ledger)."""
+
+    def __init__(self, message: str, target_id: str, changes: list[Change]) -> None:
+        super().__init__(message)
+        self.target_id = target_id
+        self.changes = changes

@@ -5,8 +5,8 @@ the options (:class:`Job`), and the one rule for creating a record never twice
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from ..backends.base import InvoicingBackend
@@ -71,6 +71,7 @@ class Job:
     progress: Callable[[RecordResult], None] | None
     max_attempts: int
     verify_fields: Sequence[str]
+    policy: Mapping[str, str] = field(default_factory=dict)
 
     def emit(self, result: RecordResult) -> None:
         """Count ``result`` in the report and tell the progress callback."""

@@ -16,6 +16,11 @@ and, once known, the ``target_id``:
     the last attempt failed; ``error`` says why. ``target_id`` is kept when the target
     record exists (a payment or the read-back check failed after the create).
 
+A ``done`` row also keeps the record's report ``outcome`` (``created``,
+``transformed``...) and, as JSON, the ``changes`` made on the way: each field the target
+got otherwise than the source has it, old and new value (see
+:class:`~invoicing_bridge.migration.report.Change`), for the compare job to read back.
+
 Safe under concurrency: one connection guarded by a lock inside a process, WAL mode and a
 busy timeout across processes. Each write is its own transaction, committed before the
 call returns, so a run killed with SIGKILL loses at most the write it was doing.
@@ -30,19 +35,25 @@ The compare job reads the pairs back::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
 from ..exceptions import ConfigurationError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
 from ..models import Client, Invoice, Payment
 
 __all__ = [
@@ -78,6 +89,8 @@ CREATE TABLE IF NOT EXISTS records (
     attempts    INTEGER NOT NULL DEFAULT 0, -- how many runs tried this record
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL,
+    outcome     TEXT,                       -- the report's outcome when done
+    changes     TEXT,                       -- JSON list of the report's changes
     PRIMARY KEY (source, target, kind, source_id)
 );
 CREATE INDEX IF NOT EXISTS records_target ON records (source, target, kind, target_id);
@@ -94,8 +107,10 @@ CREATE TABLE IF NOT EXISTS runs (
 
 _COLUMNS = (
     "source, target, kind, source_id, number, fingerprint, state, target_id, error, "
-    "attempts, created_at, updated_at"
+    "attempts, created_at, updated_at, outcome, changes"
 )
+#: Columns added after the first release, added to older files when opened.
+_ADDED_COLUMNS = (("outcome", "TEXT"), ("changes", "TEXT"))
 
 
 def _now() -> str:
@@ -147,10 +162,17 @@ class LedgerEntry:
     attempts: int
     created_at: str
     updated_at: str
+    outcome: str | None = None
+    changes: tuple[dict[str, Any], ...] = ()
 
     @property
     def done(self) -> bool:
         return self.state == "done"
+
+    @property
+    def transformed(self) -> bool:
+        """Stored with changes: the source's and target's values differ on purpose."""
+        return bool(self.changes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -166,11 +188,18 @@ class LedgerEntry:
             "attempts": self.attempts,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "outcome": self.outcome,
+            "changes": list(self.changes),
         }
 
 
 def _entry(row: tuple[Any, ...]) -> LedgerEntry:
-    return LedgerEntry(*row)
+    changes = row[13]
+    parsed: tuple[dict[str, Any], ...] = tuple(json.loads(changes)) if changes else ()
+    entry = LedgerEntry(*row[:12])
+    return dataclasses.replace(
+        entry, outcome=None if row[12] is None else str(row[12]), changes=parsed
+    )
 
 
 def _create_private(path: Path) -> None:
@@ -204,9 +233,17 @@ class Ledger:
             # NORMAL is durable against a killed process (not against a power cut).
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._add_columns()
             self._check_version()
         except (sqlite3.DatabaseError, OSError) as exc:
             raise ConfigurationError(f"ledger {str(self.path)!r}: {exc}") from None
+
+    def _add_columns(self) -> None:
+        db = self._conn()
+        have = {str(row[1]) for row in db.execute("PRAGMA table_info(records)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in have:
+                db.execute(f"ALTER TABLE records ADD COLUMN {name} {kind}")
 
     def _check_version(self) -> None:
         db = self._conn()
@@ -380,21 +417,38 @@ class Ledger:
         target_id: str,
         number: str | None = None,
         fingerprint: str | None = None,
+        outcome: str | None = None,
+        changes: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         """After success: the record is ``target_id`` in the target, from content
-        ``fingerprint``."""
+        ``fingerprint``; ``outcome`` and ``changes`` as reported (kept when None)."""
         now = _now()
+        text = None if changes is None else json.dumps(list(changes), ensure_ascii=False)
         with self._lock:
             self._conn().execute(
                 "INSERT INTO records (source, target, kind, source_id, number, fingerprint, "
-                "state, target_id, error, attempts, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'done', ?, NULL, 1, ?, ?) "
+                "state, target_id, error, attempts, created_at, updated_at, outcome, changes) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'done', ?, NULL, 1, ?, ?, ?, ?) "
                 "ON CONFLICT (source, target, kind, source_id) DO UPDATE SET "
                 "number = COALESCE(excluded.number, number), "
                 "fingerprint = COALESCE(excluded.fingerprint, fingerprint), "
                 "state = 'done', target_id = excluded.target_id, error = NULL, "
+                "outcome = COALESCE(excluded.outcome, outcome), "
+                "changes = COALESCE(excluded.changes, changes), "
                 "updated_at = excluded.updated_at",
-                (source, target, kind, source_id, number, fingerprint, target_id, now, now),
+                (
+                    source,
+                    target,
+                    kind,
+                    source_id,
+                    number,
+                    fingerprint,
+                    target_id,
+                    now,
+                    now,
+                    outcome,
+                    text,
+                ),
             )
 
     def record_target(
@@ -465,6 +519,41 @@ class Ledger:
                 "WHERE source = ? AND target = ? AND kind = ? AND source_id = ?",
                 (source, target, kind, source_id),
             )
+
+    # ----------------------------------------------------------------- the run lock
+
+    @contextlib.contextmanager
+    def run_lock(self) -> Iterator[None]:
+        """Hold the ledger for one run: a second run on the same file (another process or
+        this one) gets a ConfigurationError instead of interleaving with the first. An
+        advisory lock on ``<ledger>.lock`` (readable by the owner alone), released when
+        the run ends or its process dies; a no-op for ``:memory:`` and where ``fcntl`` is
+        missing."""
+        if str(self.path) == ":memory:" or fcntl is None:
+            yield
+            return
+        lock_path = Path(f"{self.path}.lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigurationError(f"ledger {str(self.path)!r}: {exc}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip() or "another"
+                raise ConfigurationError(
+                    f"ledger {str(self.path)!r} is in use by another run (process {holder}): "
+                    "wait for it to finish, or use another ledger"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode("ascii"))
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     # ----------------------------------------------------------------- runs
 
@@ -555,6 +644,8 @@ class LedgerScope:
         *,
         number: str | None = None,
         fingerprint: str | None = None,
+        outcome: str | None = None,
+        changes: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         self.ledger.record_done(
             kind,
@@ -564,6 +655,8 @@ class LedgerScope:
             target_id=target_id,
             number=number,
             fingerprint=fingerprint,
+            outcome=outcome,
+            changes=changes,
         )
 
     def target_known(self, kind: str, source_id: str, target_id: str) -> None:

@@ -7,11 +7,22 @@ from functools import partial
 
 from ..backends.base import Feature
 from ..exceptions import InvoicingBridgeError
-from ..models import Invoice, Payment
+from ..models import Client, Invoice, Payment
 from .job import Job, RecordFailed, cents, reason
 from .ledger import fingerprint
-from .payloads import completed, payment_sid, target_payment
-from .report import CREATED, FAILED, MATCHED, SKIPPED, WOULD_CREATE, RecordResult
+from .payloads import completed, payment_sid
+from .plan import InvoicePlan
+from .report import (
+    CHANGED,
+    CREATED,
+    FAILED,
+    MATCHED,
+    SKIPPED,
+    TRANSFORMED,
+    WOULD_CREATE,
+    Change,
+    RecordResult,
+)
 
 __all__ = ["PaymentStage"]
 
@@ -22,50 +33,106 @@ class PaymentStage:
     def __init__(self, job: Job) -> None:
         self.job = job
 
-    def pay(self, sid: str, invoice: Invoice, target_id: str) -> int:
-        """Record the invoice's payments not recorded yet; return how many were."""
+    def pay(
+        self, sid: str, invoice: Invoice, target_id: str, plan: InvoicePlan
+    ) -> tuple[int, list[Change]]:
+        """Record the planned payments not recorded yet; return how many were, and what
+        the target stored otherwise than it was sent (a method it maps to another)."""
         job = self.job
         recorded = 0
-        for payment in completed(invoice):
+        changes: list[Change] = []
+        for index, (payment, planned) in enumerate(zip(plan.sources, plan.payments, strict=True)):
             psid = payment_sid(sid, invoice, payment)
             entry = job.scope.get("payment", psid)
-            label = f"{invoice.number} {payment.amount}"
+            label = f"{invoice.number} {planned.amount}"
             if entry is not None and entry.done:
                 job.emit(RecordResult("payment", psid, SKIPPED, label, entry.target_id))
                 continue
             fp = fingerprint(payment)
             outcome = CREATED
-            found = self._find(psid, target_id, payment) if entry is not None else None
+            answer: Invoice | Client | Payment | None = None
+            found = self._find(psid, target_id, planned) if entry is not None else None
             if found is not None:
                 outcome = MATCHED
                 pid = found
             else:
-                body = target_payment(payment, target_id, invoice.currency)
+                body = Payment.from_dict(planned.to_dict())
+                body.invoice_id = target_id
                 try:
-                    pid, _ = job.create(
+                    pid, answer = job.create(
                         "payment",
                         psid,
                         label,
                         fp,
                         partial(job.target.record_payment, body),
-                        partial(self._found, psid, target_id, payment),
+                        partial(self._found, psid, target_id, planned),
                     )
                 except InvoicingBridgeError as exc:
                     why = reason(exc)
                     job.emit(RecordResult("payment", psid, FAILED, label, reason=why))
-                    raise RecordFailed(f"payment {psid} ({payment.amount}): {why}") from exc
-            job.scope.done("payment", psid, pid, number=label, fingerprint=fp)
-            job.emit(RecordResult("payment", psid, outcome, label, pid))
+                    raise RecordFailed(f"payment {psid} ({planned.amount}): {why}") from exc
+            own = [
+                Change(c.field.replace(f"payments[{index}].", ""), c.old, c.new, c.rule, c.note)
+                for c in plan.changes
+                if c.field.startswith(f"payments[{index}].")
+            ]
+            if isinstance(answer, Payment) and answer.method != planned.method:
+                change = Change(
+                    "method", planned.method, answer.method, "target", "the target's own mode"
+                )
+                own.append(change)
+                changes.append(
+                    Change(
+                        f"payments[{index}].method", change.old, change.new, "target", change.note
+                    )
+                )
+            if outcome == CREATED and any(c.rule != "lost" for c in own):
+                outcome = TRANSFORMED
+            job.scope.done(
+                "payment",
+                psid,
+                pid,
+                number=label,
+                fingerprint=fp,
+                outcome=outcome,
+                changes=[c.to_dict() for c in own],
+            )
+            job.emit(RecordResult("payment", psid, outcome, label, pid, changes=tuple(own)))
             recorded += 1
-        return recorded
+        return recorded, changes
 
-    def dry_run(self, sid: str, invoice: Invoice) -> None:
+    def dry_run(self, sid: str, invoice: Invoice, plan: InvoicePlan) -> None:
         """Report the payments a real run would record."""
-        for payment in completed(invoice):
+        for payment, planned in zip(plan.sources, plan.payments, strict=True):
             psid = payment_sid(sid, invoice, payment)
             entry = self.job.scope.get("payment", psid)
             if entry is None or not entry.done:
-                self.job.emit(RecordResult("payment", psid, WOULD_CREATE, invoice.number))
+                label = f"{invoice.number} {planned.amount}"
+                self.job.emit(RecordResult("payment", psid, WOULD_CREATE, label))
+
+    def already_done(self, sid: str, invoice: Invoice) -> None:
+        """Count the payments of an invoice migrated before: skipped when done, else
+        (a payment a newer source added, say) as its own row says."""
+        for payment in completed(invoice):
+            psid = payment_sid(sid, invoice, payment)
+            entry = self.job.scope.get("payment", psid)
+            label = f"{invoice.number} {payment.amount}"
+            if entry is not None and entry.done:
+                self.job.emit(RecordResult("payment", psid, SKIPPED, label, entry.target_id))
+            else:
+                why = "not recorded, and its invoice is done: run with update"
+                self.job.emit(RecordResult("payment", psid, CHANGED, label, reason=why))
+
+    def not_migrated(self, sid: str, invoice: Invoice, outcome: str, why: str) -> None:
+        """Count the completed payments of an invoice that is not migrated (failed or
+        skipped), so that every source payment has an outcome."""
+        for payment in completed(invoice):
+            psid = payment_sid(sid, invoice, payment)
+            entry = self.job.scope.get("payment", psid)
+            if entry is not None and entry.done:
+                continue
+            label = f"{invoice.number} {payment.amount}"
+            self.job.emit(RecordResult("payment", psid, outcome, label, reason=why))
 
     def _target_payments(self, target_id: str) -> list[Payment]:
         target = self.job.target

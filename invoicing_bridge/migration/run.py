@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from functools import partial
@@ -19,6 +19,7 @@ from .invoices import VERIFIED_FIELDS, InvoiceStage
 from .job import Job
 from .ledger import DEFAULT_LEDGER, Ledger
 from .payments import PaymentStage
+from .plan import Planner, check_policy
 from .report import MigrationReport, RecordResult
 
 __all__ = ["migrate"]
@@ -41,6 +42,7 @@ def migrate(
     verify: Sequence[str] = VERIFIED_FIELDS,
     source_label: str | None = None,
     target_label: str | None = None,
+    policy: Mapping[str, str] | None = None,
 ) -> MigrationReport:
     """Move clients, invoices and their payments from ``source`` to ``target``.
 
@@ -67,6 +69,17 @@ def migrate(
     - ``verify``: invoice fields read back from the target and compared to the cent.
     - ``source_label``/``target_label``: override the names stored in the ledger
       (default: each backend's ``label``).
+    - ``policy``: what to do where the target cannot store an invoice as it is, per case
+      of :data:`~invoicing_bridge.migration.plan.POLICIES` (``line_discounts``,
+      ``tax_rounding``, ``amount_rounding``: ``transform`` (default) or ``fail``;
+      ``void``: ``skip`` (default) or ``fail``). Every transformation keeps the total and
+      the amount paid to the cent and is reported (``transformed``, with each field's old
+      and new value).
+
+    Every invoice is planned first (mapped, transformed, validated by the target's own
+    rules); nothing is written for one that planning refuses. After writing, the invoice
+    is read back and compared with the plan: a difference makes it ``needs_attention``
+    (with the exact difference) and the next run finishes it.
 
     Records that fail are in ``report.failures`` and the run goes on. Raises
     :class:`~invoicing_bridge.exceptions.UnsupportedOperation` when the target cannot
@@ -78,6 +91,7 @@ def migrate(
         raise ValueError(f"client_match: unknown criteria {sorted(unknown)}")
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    policies = check_policy(policy)
     source_name = source_label or source.label
     target_name = target_label or target.label
     report = MigrationReport(source=source_name, target=target_name, dry_run=dry_run, update=update)
@@ -88,6 +102,8 @@ def migrate(
             book = stack.enter_context(Ledger(":memory:"))  # a dry run creates no file
         else:
             book = stack.enter_context(Ledger(ledger))
+        if not dry_run:
+            stack.enter_context(book.run_lock())  # one run per ledger at a time
         run_id = None if dry_run else book.start_run(source=source_name, target=target_name)
         job = Job(
             source=source,
@@ -102,6 +118,7 @@ def migrate(
             progress=progress,
             max_attempts=max(1, max_attempts),
             verify_fields=tuple(verify),
+            policy=policies,
         )
         try:
             _run(job)
@@ -116,7 +133,8 @@ def _run(job: Job) -> None:
     if Feature.CREATE_INVOICE not in job.target.features:
         raise UnsupportedOperation(job.target.name, "create_invoice")
     clients = ClientStage(job)
-    invoices = InvoiceStage(job, clients, PaymentStage(job))
+    planner = Planner(job.source, job.target, job.policy)
+    invoices = InvoiceStage(job, clients, PaymentStage(job), planner)
     client_tasks: Iterable[Callable[[], None]] = ()
     if job.since is None and Feature.LIST_CLIENTS in job.source.features:
         client_tasks = (partial(clients.task, c) for c in job.source.iter_clients())

@@ -305,10 +305,8 @@ def _mapping_error(
     messages: Any = exc.normalized_messages()  # type: ignore[no-untyped-call]
     flat = flatten_errors(messages)
     detail = "; ".join(f"{path}: {text}" if path else text for path, text in flat.items())
-    record = what if record_id is None else f"{what} {record_id}"
-    where = "" if row is None else f" (row {row})"
     return MappingError(
-        f"cannot map {record}{where}: {detail or 'invalid'}",
+        f"cannot map {_record(what, record_id, row)}: {detail or 'invalid'}",
         backend=backend,
         field=error_path(messages),
         errors=messages if isinstance(messages, Mapping) else {_SCHEMA_KEY: messages},
@@ -325,27 +323,80 @@ def load_record(
     the payload shows one, the row with ``many``) and the first failing field as a
     dotted path (``field``), with marshmallow's messages in ``errors``. A MappingError
     raised inside the schema passes through as it is.
+
+    Whatever a hostile payload makes a schema raise ends here as a MappingError too: a
+    structure nested past Python's recursion limit, or a value a ``post_load`` could not
+    use (a ``KeyError``, ``TypeError``, ``ValueError``, ``ArithmeticError``...); the
+    original exception is chained for ``--debug``.
     """
     if not many:
-        try:
-            return schema.load(data)
-        except ValidationError as exc:
-            raise _mapping_error(
-                exc, backend=backend, what=what, record_id=schema.record_id(data), row=None
-            ) from None
+        return _load_one(schema, data, backend=backend, what=what, row=None)
     if isinstance(data, Mapping) or not isinstance(data, Sequence) or isinstance(data, str):
         raise MappingError(
             f"expected a list of {what} records, got {type(data).__name__}", backend=backend
         )
-    out: list[Any] = []
-    for index, row in enumerate(data):
-        try:
-            out.append(schema.load(row))
-        except ValidationError as exc:
-            raise _mapping_error(
-                exc, backend=backend, what=what, record_id=schema.record_id(row), row=index
-            ) from None
-    return out
+    return [
+        _load_one(schema, row, backend=backend, what=what, row=index)
+        for index, row in enumerate(data)
+    ]
+
+
+#: What a schema's own code may raise on a payload it did not expect.
+_BROKEN_BY_PAYLOAD = (
+    TypeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    ArithmeticError,
+    UnicodeError,
+)
+
+
+def _load_one(
+    schema: BackendSchema[Any], data: Any, *, backend: str, what: str, row: int | None
+) -> Any:
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise _mapping_error(
+            exc, backend=backend, what=what, record_id=_safe_id(schema, data), row=row
+        ) from None
+    except MappingError:
+        raise
+    except RecursionError:
+        raise MappingError(
+            f"cannot map {_record(what, _safe_id(schema, data), row)}: "
+            "the payload is nested too deeply",
+            backend=backend,
+        ) from None
+    except _BROKEN_BY_PAYLOAD as exc:
+        field = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else None
+        text = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise MappingError(
+            f"cannot map {_record(what, _safe_id(schema, data), row)}: "
+            f"unexpected value ({type(exc).__name__}{': ' + text if text else ''})",
+            backend=backend,
+            field=field,
+        ) from exc
+
+
+def _safe_id(schema: BackendSchema[Any], data: Any) -> str | None:
+    try:
+        found = schema.record_id(data)
+    except (RecursionError, *_BROKEN_BY_PAYLOAD):
+        return None
+    if found is None:
+        return None
+    # An id is named in one short line, never a wall of text or a line break.
+    if not found.isprintable():
+        found = repr(found)
+    return found if len(found) <= 40 else f"{found[:37]}..."
+
+
+def _record(what: str, record_id: str | None, row: int | None) -> str:
+    record = what if record_id is None else f"{what} {record_id}"
+    return record if row is None else f"{record} (row {row})"
 
 
 def dump_record(schema: Schema, obj: Any, *, backend: str, what: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
+import reprlib
 import unicodedata
 from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
@@ -39,8 +40,10 @@ __all__ = [
     "RemoteId",
     "StatusMap",
     "Text",
+    "bounded",
     "iso_date",
     "iso_datetime",
+    "short_repr",
     "slugify",
     "to_decimal",
     "to_flag",
@@ -52,6 +55,15 @@ __all__ = [
 ABSENT_TEXT = frozenset({"", "None", "null"})
 #: Id values a backend uses for "no record".
 ABSENT_ID = ABSENT_TEXT | {"0"}
+#: The largest power of ten a number read from a backend may reach, and the finest
+#: fraction: no invoice amount, quantity or rate comes near 10**30, and bounding the
+#: exponent before any Decimal arithmetic keeps a hostile ``1e999999`` from costing
+#: seconds of CPU (a quantize to cents at a million digits of precision) or a traceback.
+MAX_EXPONENT = 30
+#: The most significant digits a number may carry.
+MAX_DIGITS = 60
+#: The longest id accepted (real ids are a few digits or a UUID).
+MAX_ID_LENGTH = 255
 _WHOLE_WITH_ZEROS = re.compile(r"^(\d+)\.0+$")
 
 
@@ -72,18 +84,60 @@ def to_id(value: Any) -> str | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
+        if value.bit_length() > 128:
+            raise ValidationError(f"{_short(value)} is not an id")
         return None if value == 0 else str(value)
     if isinstance(value, Decimal | float):
-        if value != int(value):
-            raise ValidationError(f"{value!r} is not an id")
-        return None if value == 0 else str(int(value))
+        number = Decimal(repr(value)) if isinstance(value, float) else value
+        # NaN, infinities and 1e999999 first: int() of them raises or costs seconds.
+        if not number.is_finite() or number.adjusted() > 38 or number != number.to_integral():
+            raise ValidationError(f"{_short(value)} is not an id")
+        return None if number == 0 else str(int(number))
     if isinstance(value, str):
         text = value.strip()
+        if len(text) > MAX_ID_LENGTH:
+            raise ValidationError(f"an id of {len(text)} characters is not an id")
         whole = _WHOLE_WITH_ZEROS.match(text)
         if whole:
             text = whole.group(1)
         return None if text in ABSENT_ID else text
     raise ValidationError(f"expected an id, got {type(value).__name__}")
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = 60
+_REPR.maxother = 60
+_REPR.maxlong = 40
+
+
+def short_repr(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` for an error message: one short line, whatever the value (a huge
+    integer, a wall of text, a structure nested thousands deep: reprlib stops at three
+    levels, so no RecursionError)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"a {value.bit_length()}-bit integer"
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+_short = short_repr
+
+
+def bounded(number: Decimal, value: Any) -> Decimal:
+    """``number`` when it is finite and within :data:`MAX_EXPONENT` / :data:`MAX_DIGITS`;
+    a ValidationError naming ``value`` otherwise. Zero of any exponent is zero."""
+    if not number.is_finite():
+        raise ValidationError(f"{_short(value)} is not a number")
+    if number.is_zero():
+        return number if number.as_tuple().exponent >= -MAX_EXPONENT else Decimal(0)  # type: ignore[operator]
+    if not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+        raise ValidationError(f"{_short(value)} is out of range (more than 1e{MAX_EXPONENT})")
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if exponent < -MAX_EXPONENT or len(number.as_tuple().digits) > MAX_DIGITS:
+        raise ValidationError(f"{_short(value)} has more digits than any amount")
+    return number
 
 
 def to_decimal(value: Any, *, thousands: str | None = None) -> Decimal | None:
@@ -98,7 +152,9 @@ def to_decimal(value: Any, *, thousands: str | None = None) -> Decimal | None:
     if isinstance(value, Decimal):
         number = value
     elif isinstance(value, int):
-        return Decimal(value)
+        if value.bit_length() > 128:
+            raise ValidationError(f"{_short(value)} is out of range")
+        number = Decimal(value)
     elif isinstance(value, float):
         number = Decimal(repr(value))  # the shortest text that reads back as this float
     elif isinstance(value, str):
@@ -107,15 +163,15 @@ def to_decimal(value: Any, *, thousands: str | None = None) -> Decimal | None:
             text = text.replace(thousands, "")
         if text in ABSENT_TEXT:
             return None
+        if len(text) > 200:
+            raise ValidationError(f"{_short(value)} is not a number")
         try:
             number = Decimal(text)
         except InvalidOperation:
-            raise ValidationError(f"{value!r} is not a number") from None
+            raise ValidationError(f"{_short(value)} is not a number") from None
     else:
         raise ValidationError(f"expected a number, got {type(value).__name__}")
-    if not number.is_finite():
-        raise ValidationError(f"{value!r} is not a number")
-    return number
+    return bounded(number, value)
 
 
 def slugify(text: str | None) -> str:
@@ -221,7 +277,12 @@ class Money(Number):
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if value is None:
             return None
-        number = value if isinstance(value, Decimal) else to_decimal(value)
+        try:
+            number = bounded(value, value) if isinstance(value, Decimal) else to_decimal(value)
+        except ValidationError as exc:
+            # An absurd amount (NaN, 1E+400) is refused before anything is written, naming
+            # the field (marshmallow does not name it for errors raised while dumping).
+            raise ValidationError(exc.messages, field_name=attr or "_schema") from None
         if number is None:
             return None
         if self.places is not None:

@@ -88,6 +88,7 @@ class DaftraBackend(HTTPBackend):
             Feature.PAYMENT_DATES,  # a recorded payment keeps the date it is given
         }
     )
+    money_places = 4  # amounts are stored with four places (api-notes §6.1)
     Options = DaftraOptions
     location_options = ("base_url", "subdomain")  # a failed check() names the one set
 

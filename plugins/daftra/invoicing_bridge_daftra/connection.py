@@ -20,6 +20,7 @@ from urllib.parse import quote
 import urllib3
 
 from invoicing_bridge.backends.http import HTTPClient, HTTPResponse
+from invoicing_bridge.backends.paging import PageGuard, row_id
 from invoicing_bridge.exceptions import (
     AuthenticationError,
     BackendError,
@@ -121,9 +122,15 @@ class DaftraConnection:
         return data
 
     def pages(self, path: str, params: Mapping[str, Any]) -> Iterator[list[Any]]:
-        """Every page of a list, until ``page >= page_count``; never a page cap."""
+        """Every page of a list, until ``page >= page_count``; never a page cap.
+
+        Raises BackendError (from the core's :class:`PageGuard`) when a page repeats an
+        earlier one, runs past the page count the first page advertised, or is empty
+        while claiming more: a list that always claims more pages ends instead of
+        looping."""
         limit = self.page_size
         page = 1
+        guard = PageGuard(backend=self.name, path=path, id_of=_row_key)
         while True:
             answer = self.get(path, {**params, "page": page, "limit": limit})
             rows = answer.get("data") if isinstance(answer, Mapping) else None
@@ -131,17 +138,17 @@ class DaftraConnection:
                 rows = []
             if not isinstance(rows, list):
                 raise MappingError(f"GET {path}: data is not a list", backend=self.name)
-            yield rows
             pagination = answer.get("pagination") if isinstance(answer, Mapping) else None
             page_count = (
                 to_int_or_none(pagination.get("page_count"))
                 if isinstance(pagination, Mapping)
                 else None
             )
-            if page_count is None:
-                if len(rows) < limit:  # no pagination object: a short page is the last
-                    return
-            elif page >= page_count:
+            # No pagination object: a short page is the last.
+            more = len(rows) >= limit if page_count is None else page < page_count
+            guard.check(page, rows, more=more, page_count=page_count)
+            yield rows
+            if not more:
                 return
             page += 1
 
@@ -231,6 +238,15 @@ class DaftraConnection:
                 title,
             )
         return pattern
+
+
+def _row_key(row: Any) -> object:
+    """A list row's identity: the id of its model (``{"Invoice": {"id": ...}, ...}``)."""
+    if isinstance(row, Mapping):
+        for value in row.values():
+            if isinstance(value, Mapping) and value.get("id") is not None:
+                return str(value["id"])
+    return row_id(row)
 
 
 def _unwrap(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:

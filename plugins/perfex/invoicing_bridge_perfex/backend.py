@@ -41,11 +41,13 @@ from invoicing_bridge.exceptions import (
     MappingError,
     NotFound,
     PermissionDenied,
+    ServerError,
 )
 from invoicing_bridge.models import (
     Client,
     Invoice,
     InvoiceStatus,
+    LineItem,
     Payment,
     PaymentStatus,
     TaxRate,
@@ -65,6 +67,7 @@ from .plan import (
     check_invoice,
     created_invoice_id,
     gateway_id,
+    kept_settings,
     new_payment,
     person_names,
     primary_contact,
@@ -73,6 +76,15 @@ from .plan import (
 from .schemas.write import InvoicePlan
 
 __all__ = ["PerfexBackend", "PerfexOptions"]
+
+
+def _is_usort_page(exc: ServerError) -> bool:
+    """Whether a 500 (still there after the HTTP layer's retries) is a PHP error page
+    rather than JSON: what module 2.0.8's ``usort()`` on one invoice gives on PHP 8
+    (production installs hide the message, so the page's text is not relied on)."""
+    details = exc.details if isinstance(exc.details, Mapping) else {}
+    return exc.status_code == 500 and set(details) == {"body"}
+
 
 log = logging.getLogger("invoicing_bridge.perfex")
 
@@ -109,6 +121,7 @@ class PerfexBackend(HTTPBackend):
             Feature.LIST_CLIENTS,
             Feature.GET_CLIENT,
             Feature.FIND_CLIENT,
+            Feature.FIND_CLIENT_BY_TAX_NUMBER,  # by listing: the search never matches it
             Feature.CREATE_CLIENT,
             Feature.UPDATE_CLIENT,
             Feature.LIST_PAYMENTS,
@@ -152,6 +165,8 @@ class PerfexBackend(HTTPBackend):
         self._after_write: OrderedDict[str, tuple[float, frozenset[str | None], str]] = (
             OrderedDict()
         )
+        #: Set once the single-invoice GET answered module 2.0.8's HTML 500 page.
+        self._single_get_broken = False
 
     def _init_offline(self) -> None:
         o = self.options
@@ -200,14 +215,62 @@ class PerfexBackend(HTTPBackend):
 
         Perfex returns no line taxes; they are inferred from ``total_tax`` and the
         install's taxes when exactly one assignment reproduces it (see
-        :func:`~invoicing_bridge_perfex.schemas.read.infer_line_taxes`)."""
-        data = self.connection.one(self.connection.path("invoices", id))
-        if self.lookups.infer_taxes and lacks_line_taxes(data):
-            self.lookups.ensure_taxes()
-        return self.mapper.invoice(data)
+        :func:`~invoicing_bridge_perfex.schemas.read.infer_line_taxes`).
 
-    def _detail_or_none(self, row: Mapping[str, Any]) -> Invoice | None:
+        Module ≤ 2.0.8 on PHP 8 answers this GET with an HTML 500 page (it sorts
+        the one object). Then, and for the rest of the run, the invoice is read from its
+        list row and the payments list instead: its lines are unknown
+        (``items == []``, ``extra["items_known"] is False``), and a warning says so once.
+        """
+        if not self._single_get_broken:
+            try:
+                data = self.connection.one(self.connection.path("invoices", id))
+            except ServerError as exc:
+                if not _is_usort_page(exc):
+                    raise
+                self._single_get_failed()
+            else:
+                if self.lookups.infer_taxes and lacks_line_taxes(data):
+                    self.lookups.ensure_taxes()
+                return self.mapper.invoice(data)
+        row = next(
+            (r for r in self.connection.records("invoices") if str(r.get("id")) == str(id)),
+            None,
+        )
+        if row is None:
+            raise NotFound(f"invoice {id} not found", backend=self.name, status_code=404)
+        return self._from_list_row(row, self._payment_rows())
+
+    def _single_get_failed(self) -> None:
+        with self._state_lock:
+            if self._single_get_broken:
+                return
+            self._single_get_broken = True
+        log.warning(
+            "perfex: GET /api/invoices/{id} answers an HTML 500 page (API module <= 2.0.8 "
+            "on PHP 8); invoices are read from list rows for the rest of this run: their "
+            "lines are unknown. Upgrade the API module to 3.x to read them."
+        )
+
+    def _payment_rows(self) -> list[Mapping[str, Any]]:
+        return self.connection.records("payments")
+
+    def _from_list_row(self, row: Mapping[str, Any], payments: list[Mapping[str, Any]]) -> Invoice:
+        """An invoice from its list row and the payment rows (what is left when the
+        single-invoice GET fails): no lines, the customer by id only."""
+        invoice_id = str(row.get("id"))
+        data = dict(row)
+        data["payments"] = [p for p in payments if str(p.get("invoiceid")) == invoice_id]
+        invoice = self.mapper.invoice(data)
+        invoice.extra["items_known"] = False
+        return invoice
+
+    def _detail_or_none(
+        self, row: Mapping[str, Any], payments: Callable[[], list[Mapping[str, Any]]]
+    ) -> Invoice | None:
         invoice_id = row.get("invoiceid") or row.get("id")
+        if self._single_get_broken:
+            return self._from_list_row(row, payments())
         try:
             return self.get_invoice(str(invoice_id))
         except NotFound:
@@ -228,12 +291,22 @@ class PerfexBackend(HTTPBackend):
         """
         status = InvoiceStatus.coerce(status)  # "open" too; a typo is refused
         detailed = bool(self.options.get("list_details", True))
+        payment_rows: list[list[Mapping[str, Any]]] = []
+        payments_lock = threading.Lock()
+
+        def payments() -> list[Mapping[str, Any]]:
+            # Read once per listing, and only when the single-invoice GET fails.
+            with payments_lock:
+                if not payment_rows:
+                    payment_rows.append(self._payment_rows())
+                return payment_rows[0]
+
         for chunk in chunks(self.connection.rows("invoices"), self.connection.page_size):
             rows = [r for r in chunk if row_may_match(r, since, status, client_id)]
             if not rows:
                 continue
             if detailed:
-                found = self._parallel(self._detail_or_none, rows)
+                found = self._parallel(lambda r: self._detail_or_none(r, payments), rows)
                 invoices = [i for i in found if i is not None]
             else:
                 invoices = self.mapper.load("invoice", rows)
@@ -343,6 +416,7 @@ class PerfexBackend(HTTPBackend):
             billing=self._billing(invoice, current),
             draft=creating and invoice.status is InvoiceStatus.DRAFT,
             item_ids=item_ids,
+            kept=kept_settings(current.raw) if current is not None and current.raw else {},
         )
 
     def _locate_invoice(self, plan: InvoicePlan, invoice: Invoice) -> str | None:
@@ -355,7 +429,21 @@ class PerfexBackend(HTTPBackend):
         """Read back what was stored; the lines get the taxes we sent (reads carry none)."""
         stored = self.get_invoice(invoice_id)
         self._remember(stored)
-        if len(stored.items) == len(plan.lines):
+        if stored.extra.get("items_known") is False:
+            # Read from its list row (module 2.0.8 on PHP 8): the lines are what was sent.
+            stored.items = [
+                LineItem(
+                    name=line.description,
+                    description=line.long_description or None,
+                    quantity=line.qty,
+                    unit_price=line.rate,
+                    unit=line.unit or None,
+                    taxes=[TaxRate(name, rate) for name, rate in line.taxes],
+                    extra={"taxes_known": True, "as_sent": True},
+                )
+                for line in plan.lines
+            ]
+        elif len(stored.items) == len(plan.lines):
             for item, line in zip(stored.items, plan.lines, strict=True):
                 item.taxes = [TaxRate(name, rate) for name, rate in line.taxes]
                 item.extra["taxes_known"] = True
@@ -403,7 +491,9 @@ class PerfexBackend(HTTPBackend):
         for payment in done:
             self.record_payment(dataclasses.replace(payment, id=None, invoice_id=stored.id))
         after = self.get_invoice(stored.id)
-        if len(after.items) == len(stored.items):
+        if after.extra.get("items_known") is False:
+            after.items = stored.items
+        elif len(after.items) == len(stored.items):
             for item, known in zip(after.items, stored.items, strict=True):
                 item.taxes = known.taxes
                 item.extra.update(known.extra)
@@ -420,6 +510,14 @@ class PerfexBackend(HTTPBackend):
         if not invoice.id:
             raise NotFound("the invoice has no id", backend=self.name, status_code=None)
         current = self.get_invoice(invoice.id)
+        if current.extra.get("items_known") is False:
+            raise MappingError(
+                "this Perfex API module cannot read one invoice (HTML 500 on "
+                "GET /api/invoices/{id}, module <= 2.0.8 on PHP 8), so the stored lines are "
+                "unknown and an update would duplicate them; upgrade the module to 3.x",
+                backend=self.name,
+                field="items",
+            )
         if current.tax_total:
             for index, item in enumerate(invoice.items):
                 unknown = item.extra.get("taxes_known") is False
@@ -488,9 +586,13 @@ class PerfexBackend(HTTPBackend):
         name: str | None = None,
     ) -> Client | None:
         """The first customer matching every criterion by the core's
-        :func:`~invoicing_bridge.models.identity_key`, or None. Searches by email
-        (``/api/contacts/search``; customers carry no email in Perfex), else VAT number,
-        else name, then checks each one found."""
+        :func:`~invoicing_bridge.models.identity_key`, or None.
+
+        Perfex's customer search matches company names, contacts' names and emails, of
+        active customers only, and never the VAT number (M208 ``Api_model.php:711-737``).
+        So: by email through the contacts search (customers carry no email), else by name
+        through the customer search; when that finds no match (a tax number, an inactive
+        customer), the customer list is read and compared row by row."""
         if email is None and tax_number is None and name is None:
             return None
         wanted = {
@@ -499,16 +601,36 @@ class PerfexBackend(HTTPBackend):
             if value is not None
         }
         contact_emails: dict[str, str] = {}
+        ids: list[str] = []
         if email is not None:
             path = self.connection.path("contacts", "search", email.strip())
             for row in self.connection.records(path):
                 if identity_key("email", str(row.get("email") or "")) == wanted["email"]:
                     contact_emails[str(row.get("userid"))] = str(row["email"])
             ids = list(contact_emails)
-        else:
-            term = tax_number if tax_number is not None else str(name)
-            path = self.connection.path("customers", "search", term.strip())
+        elif name is not None:
+            path = self.connection.path("customers", "search", name.strip())
             ids = [str(r.get("userid")) for r in self.connection.records(path) if r.get("userid")]
+        found = self._first_matching(ids, wanted, contact_emails)
+        if found is not None or email is not None:
+            return found
+        # No email to search by: the list, compared on what its rows carry.
+        row_keys = {"name": "company", "tax_number": "vat"}
+        listed = [
+            str(row.get("userid"))
+            for row in self.connection.records("customers")
+            if row.get("userid")
+            and str(row.get("userid")) not in ids
+            and all(
+                identity_key(field, str(row.get(row_keys[field]) or "")) == key
+                for field, key in wanted.items()
+            )
+        ]
+        return self._first_matching(listed, wanted, contact_emails)
+
+    def _first_matching(
+        self, ids: list[str], wanted: Mapping[str, str], contact_emails: Mapping[str, str]
+    ) -> Client | None:
         for client_id in dict.fromkeys(ids):
             try:
                 client = self.get_client(client_id)

@@ -176,14 +176,38 @@ def test_html_500_page_raises_server_error(
     fixture_text: Callable[[str], str],
 ) -> None:
     recorded.get(
-        f"{BASE}/invoices/17",
+        f"{BASE}/customers/3",
         body=fixture_text("errors/php_error.html"),
         status=500,
         content_type="text/html",
     )
     with pytest.raises(ServerError) as caught:
-        backend.get_invoice("17")
+        backend.get_client("3", with_contact=False)
     assert caught.value.status_code == 500
+
+
+def test_html_500_on_the_single_invoice_get_reads_the_list_row_instead(
+    recorded: responses.RequestsMock,
+    backend: PerfexBackend,
+    fixture_text: Callable[[str], str],
+    payload: Callable[[str], Any],
+) -> None:
+    """Module 2.0.8 on PHP 8 (usort() on one object): the invoice comes from the list."""
+    recorded.get(
+        f"{BASE}/invoices/17",
+        body=fixture_text("errors/php_error.html"),
+        status=500,
+        content_type="text/html",
+    )
+    recorded.get(f"{BASE}/invoices", json=payload("invoices/list.json"))
+    recorded.get(f"{BASE}/payments", json=payload("payments/list.json"))
+    invoice = backend.get_invoice("17")
+    assert invoice.id == "17"
+    assert invoice.items == [] and invoice.extra["items_known"] is False
+    assert [p.id for p in invoice.payments] == ["41"]
+    assert invoice.amount_paid == Decimal("12000.00")
+    backend.get_invoice("17")  # known now: no second single GET
+    assert [c.request.url for c in recorded.calls].count(f"{BASE}/invoices/17") == 1
 
 
 def test_non_json_2xx_raises_transport_error(

@@ -39,7 +39,8 @@ class PerfexEmulator(Emulator):
     ``install`` options: ``prefix`` (``"INV-"``), ``number_format`` (1-4), ``padding`` (6),
     ``formatted_number`` (Perfex ≥ 3.2.0 column), ``empty_payment_answer`` (2.0.8's empty
     payment answer), ``always_envelope`` (3.x pages even without page parameters),
-    ``company_requires_vat``.
+    ``company_requires_vat``, ``usort_single_invoice`` (module ≤ 2.0.8 on PHP 8: the
+    single-invoice GET answers an HTML 500 page).
 
     Use as a context manager (or :meth:`start`/:meth:`stop`). Attributes: ``base_url``,
     ``token``, ``stats`` (request and connection counters), ``faults`` (the
@@ -68,6 +69,7 @@ class PerfexEmulator(Emulator):
         Knob("empty_payment_answer", False, cli=False),
         Knob("always_envelope", False, cli=False),
         Knob("company_requires_vat", True, cli=False),
+        Knob("usort_single_invoice", False, cli=False),
     )
 
     def create_app(self, knobs: Mapping[str, Any]) -> PerfexApp:

@@ -1,0 +1,122 @@
+"""The plugin without a server: Tryton's wire types, its error answers and the mapping of
+a captured invoice row (``fixtures/``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from invoicing_bridge_tryton.backend import TrytonBackend
+from invoicing_bridge_tryton.connection import from_wire, to_wire
+from invoicing_bridge_tryton.errors import parse_error, warning_name
+
+from invoicing_bridge.exceptions import ConfigurationError
+from invoicing_bridge.models import Address, InvoiceStatus, TaxRate
+
+FIXTURES = Path(__file__).parent / "fixtures"
+D = Decimal
+
+
+def load(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"), parse_float=Decimal)
+
+
+def test_decimals_and_dates_cross_the_wire_as_tryton_objects_and_back() -> None:
+    value = {
+        "amount": D("1500.10"),
+        "when": dt.date(2026, 9, 25),
+        "at": dt.datetime(2026, 9, 25, 13, 5, 1, 7),
+        "rows": [D("1E+2")],
+    }
+    wire = to_wire(value)
+    assert wire["amount"] == {"__class__": "Decimal", "decimal": "1500.10"}
+    assert wire["when"] == {"__class__": "date", "year": 2026, "month": 9, "day": 25}
+    assert wire["rows"] == [{"__class__": "Decimal", "decimal": "100"}]
+    assert from_wire(json.loads(json.dumps(wire))) == {**value, "rows": [D("100")]}
+
+
+def test_user_error_naming_a_field_is_invalid_request_with_that_field() -> None:
+    info = parse_error(200, load("errors/user_error_required.json"), "")
+    assert info is not None
+    assert info.category == "invalid"
+    assert list(info.field_errors) == ["Account"]
+
+
+def test_user_error_for_a_missing_record_is_not_found() -> None:
+    info = parse_error(200, load("errors/user_error_missing_record.json"), "")
+    assert info is not None and info.category == "not_found"
+
+
+def test_user_warning_is_invalid_request_and_its_name_is_read() -> None:
+    payload = load("errors/user_warning_payment_date.json")
+    info = parse_error(200, payload, "")
+    assert info is not None and info.category == "invalid"
+    assert "payment date" in (info.message or "")
+    assert warning_name(payload) == "9601eb2379ee3701cec28ab388a5f3c1.invoice_payment_term"
+    assert warning_name(load("errors/user_error_required.json")) is None
+
+
+def test_other_exception_is_server_error() -> None:
+    info = parse_error(200, load("errors/server_exception.json"), "")
+    assert info is not None and info.category == "server"
+
+
+def test_a_result_is_no_error() -> None:
+    assert parse_error(200, {"id": 1, "result": [1]}, "") is None
+
+
+def test_paid_invoice_row_maps_lines_markers_and_payments() -> None:
+    backend = TrytonBackend.for_parsing()
+    (invoice,) = backend.parse_payload("invoice", load("invoices/search_read_paid.json"))
+    assert invoice.id == "12"
+    assert invoice.number == "INV-000042"
+    assert invoice.extra["tryton_number"] == "202609-3"
+    assert invoice.status is InvoiceStatus.PAID
+    assert invoice.currency == "EGP"
+    assert invoice.due_date == dt.date(2026, 10, 25)
+    assert [i.name for i in invoice.items] == ["Consulting", "Travel"]
+    consulting, travel = invoice.items
+    assert consulting.description == "Two days on site"
+    assert consulting.quantity == D("2")
+    assert consulting.taxes == [TaxRate("VAT", D("15"))]
+    assert consulting.tax_amount == D("450.00")
+    assert (travel.unit_price, travel.discount, travel.net) == (
+        D("250.50"),
+        D("25.00"),
+        D("225.50"),
+    )
+    assert (invoice.subtotal, invoice.discount_total, invoice.adjustment) == (
+        D("3225.50"),
+        D("50.00"),
+        D("50.00"),
+    )
+    # Payments in the invoice's currency, not the company's.
+    assert [p.amount for p in invoice.payments] == [D("1000.00"), D("2675.50")]
+    assert [p.method for p in invoice.payments] == ["cash", "bank"]
+    assert invoice.payments[0].extra == {"method_name": "Cash"}
+    assert invoice.payments[0].reference == "TX-1"
+    assert invoice.amount_paid == D("3675.50") and invoice.balance_due == 0
+    assert invoice.check() == []
+    client = invoice.client
+    assert (client.id, client.tax_number, client.email) == ("4", "300000001", "a@example.com")
+    assert client.address == Address(
+        line1="1 Tahrir Square", line2="Floor 2", city="Cairo", postal_code="11511", country="EG"
+    )
+
+
+def test_missing_options_are_refused_naming_the_option() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        TrytonBackend(base_url="http://127.0.0.1:1", database="db", login="admin")
+    assert caught.value.option == "password"
+
+
+def test_repr_and_label_hide_the_password() -> None:
+    backend = TrytonBackend(
+        base_url="http://127.0.0.1:1", database="db", login="admin", password="s3cret-pw"
+    )
+    assert "s3cret-pw" not in repr(backend)
+    assert backend.label == "tryton:http://127.0.0.1:1/db"
