@@ -283,11 +283,12 @@ class TrytonBackend(HTTPBackend):
         self,
         *,
         since: dt.date | None = None,
-        status: InvoiceStatus | None = None,
+        status: InvoiceStatus | str | None = None,
         client_id: str | None = None,
     ) -> Iterator[Invoice]:
         """Every customer invoice in id order, page by page. ``since``: issued (invoice
         date) on or after it."""
+        status = InvoiceStatus.coerce(status)  # "open" too; a typo is refused
         domain: list[Any] = []
         if since is not None:
             domain.append(("invoice_date", ">=", since))
