@@ -1542,3 +1542,13 @@ def test_with_a_ledger_only_payments_the_migration_recorded_keep_their_date_unch
     assert only_difference(report) == FieldDifference(
         "payments[0].date", dt.date(2024, 2, 1), dt.date(2024, 2, 3)
     )
+
+
+def test_a_line_the_migration_added_is_explained_by_its_position() -> None:
+    change = {"field": "items[3]", "old": None, "new": "20.00", "rule": "tax_rounding"}
+    report = compare(*pair(_add_item), ledger=LedgerWithChanges([("1", "900")], {"1": [change]}))
+
+    (record,) = report.explained
+    assert [(d.path, d.explained) for d in record.differences] == [
+        ("items[right:3]", "migration: tax_rounding")
+    ]

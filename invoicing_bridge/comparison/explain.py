@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from .report import FieldDifference, text
@@ -15,6 +15,7 @@ from .report import FieldDifference, text
 __all__ = ["explain"]
 
 _RIGHT_INDEX = re.compile(r"\[right:(\d+)\]")
+_WHOLE_LINE = re.compile(r"items\[\d+\]")
 
 
 def _same(value: Any, reported: Any) -> bool:
@@ -25,7 +26,12 @@ def _same(value: Any, reported: Any) -> bool:
     if shown == str(reported):
         return True
     try:
-        return Decimal(shown) == Decimal(str(reported))
+        amount = Decimal(str(reported))
+        if isinstance(value, Decimal):
+            # The report's amounts are rounded to the currency: so is the reported one
+            # (the migration sent 0.0050, the comparison shows 0.01).
+            amount = amount.quantize(value, rounding=ROUND_HALF_UP)
+        return Decimal(shown) == amount
     except (InvalidOperation, ValueError):
         return False
 
@@ -51,11 +57,13 @@ def explain(
     out: list[FieldDifference] = []
     for row in rows:
         path = _RIGHT_INDEX.sub(r"[\1]", row.path)
+        whole_line = _WHOLE_LINE.fullmatch(path) is not None
         match = next(
             (
                 c
                 for c in by_field.get(path, ())
-                if _same(row.left, c.get("old")) and _same(row.right, c.get("new"))
+                # A line the migration added or dropped is named by its position only.
+                if whole_line or (_same(row.left, c.get("old")) and _same(row.right, c.get("new")))
             ),
             None,
         )

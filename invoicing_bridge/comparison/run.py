@@ -212,9 +212,12 @@ def compare(
     report.only_left.extend(s.ref for s in alone[0])
     report.only_right.extend(s.ref for s in alone[1])
 
-    # 3. Each pair compared.
+    # 3. Each pair compared. What one side never reported in this run (Daftra's lines have
+    # no unit) is not a difference on every invoice: it is left out, and said once.
+    unreported = _unreported(left, right, reported)
     for a, b, numbers in pairs:
         rows = differences(a, b, numbers, collect=True)
+        rows = [d for d in rows if _text_field(d.path) not in unreported]
         if keys is not None and a.ref.id is not None:
             rows = explain(rows, keys.changes.get(str(a.ref.id), ()))
         if a.ref.number != b.ref.number:
@@ -233,19 +236,6 @@ def compare(
             (report.explained if explained else report.different).append(found)
         else:
             report.equal += 1
-
-    # What one side never reported in this run (Daftra's lines have no unit) is not a
-    # difference on every invoice: it is left out, and said once.
-    unreported = _unreported(left, right, reported)
-    if unreported:
-        kept_records: list[RecordDifference] = []
-        for record in report.different:
-            kept = [d for d in record.differences if _text_field(d.path) not in unreported]
-            if kept:
-                kept_records.append(replace(record, differences=kept))
-            else:
-                report.equal += 1
-        report.different = kept_records
 
     # Client records: one row per field of a pair of clients; a field one backend's
     # records never hold in this run is left out and said once.
