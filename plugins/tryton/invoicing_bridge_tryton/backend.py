@@ -25,6 +25,7 @@ from invoicing_bridge.exceptions import (
     BackendError,
     Conflict,
     InvalidRequest,
+    MappingError,
     NotFound,
     UnsupportedOperation,
 )
@@ -711,7 +712,10 @@ class TrytonBackend(HTTPBackend):
 
         if isinstance(payload, dict) and "result" in payload:
             payload = payload["result"]
-        rows = from_wire(payload if isinstance(payload, list) else [payload])
+        try:
+            rows = from_wire(payload if isinstance(payload, list) else [payload])
+        except RecursionError:
+            raise MappingError("the payload is nested too deeply", backend=self.name) from None
         mapper = self.mapper
         if kind == "invoice":
             return [mapper.invoice(r) for r in rows]
