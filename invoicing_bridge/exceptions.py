@@ -54,6 +54,21 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PERMANENT_SERVER_STATUSES = frozenset({501, 505})
 
 
+#: The longest message an error keeps (a server may echo a page, or a value, in full).
+MAX_MESSAGE = 1000
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: its lines joined by spaces (a server's message may end in a
+    newline or hold an HTML page; an error is printed as one ``error:`` line), and cut
+    at :data:`MAX_MESSAGE` characters."""
+    if "\n" in text or "\r" in text:
+        text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    if len(text) > MAX_MESSAGE:
+        text = f"{text[: MAX_MESSAGE - 40]}... ({len(text)} characters)"
+    return text
+
+
 class InvoicingBridgeError(Exception):
     """Root of every error this library raises."""
 
@@ -124,6 +139,7 @@ class MappingError(InvoicingBridgeError):
         self.backend = backend
         self.field = field
         self.errors = dict(errors or {})
+        message = one_line(message)
         parts = [backend] if backend else []
         if field:
             parts.append(f"field {field!r}")
@@ -182,7 +198,7 @@ class BackendError(InvoicingBridgeError):
         status_code: int | None = None,
         details: Any = None,
     ):
-        self.message = message
+        self.message = one_line(message)
         self.backend = backend
         self.method = method
         self.path = path

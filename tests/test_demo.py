@@ -21,7 +21,7 @@ from invoicing_bridge.exceptions import BackendNotFound
 
 
 @pytest.mark.slow
-def test_demo_migrates_every_daftra_invoice_to_perfex_and_exits_0() -> None:
+def test_demo_migrates_every_realistic_daftra_invoice_to_perfex_and_exits_0() -> None:
     pytest.importorskip("invoicing_bridge_daftra.emulator")
     pytest.importorskip("invoicing_bridge_perfex.emulator")
     started = time.perf_counter()
@@ -30,17 +30,21 @@ def test_demo_migrates_every_daftra_invoice_to_perfex_and_exits_0() -> None:
     assert result.exit_code == 0, result.output
     assert "demo ok: 25 of 25 invoices migrated from Daftra to Perfex" in result.output
     assert "both sides agree" in result.output
+    # The realistic seed has line discounts and four-place payments: transformed, listed.
+    assert "Transformed (totals kept to the cent)" in result.output
+    assert "line_discount" in result.output and "amount_rounding" in result.output
     assert elapsed < 60
     assert re.search(r"HTTP requests: \d+ to Daftra, \d+ to Perfex", result.output)
 
 
 @pytest.mark.slow
-def test_demo_with_quirks_reports_each_refused_invoice_and_exits_1() -> None:
+def test_demo_with_the_portable_seed_needs_no_transformation() -> None:
     pytest.importorskip("invoicing_bridge_daftra.emulator")
     pytest.importorskip("invoicing_bridge_perfex.emulator")
-    result = CliRunner().invoke(main, ["demo", "--quirks", "--quiet"])
-    assert result.exit_code == 1
-    assert "demo found problems" in result.output
+    result = CliRunner().invoke(main, ["demo", "--portable"])
+    assert result.exit_code == 0, result.output
+    assert "demo ok: 25 of 25" in result.output
+    assert "line_discount" not in result.output
 
 
 # --------------------------------------------------------------------------- the glue

@@ -218,3 +218,23 @@ def test_the_memory_backend_refuses_deep_nesting_in_every_place(kind: str) -> No
 def test_the_memory_backend_parses_or_refuses_any_hostile_payload(kind: str, payload: Any) -> None:
     backend = MemoryBackend.for_parsing()
     assert_maps_or_refuses(lambda: backend.parse_payload(kind, payload))
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class AmountBody(BackendSchema[Any]):
+    total = Money(places=2, as_text=True)
+
+
+@pytest.mark.parametrize("amount", [Decimal("1E+400"), Decimal("NaN"), Decimal("-Infinity")])
+def test_an_absurd_amount_is_refused_before_anything_is_written(amount: Decimal) -> None:
+    from invoicing_bridge.schemas.base import dump_record
+
+    with pytest.raises(MappingError) as info:
+        dump_record(AmountBody(), {"total": amount}, backend="acme", what="invoice")
+    assert info.value.field == "total"
+    assert info.value.backend == "acme"
+    assert dump_record(AmountBody(), {"total": Decimal("12.5")}, backend="acme", what="x") == {
+        "total": "12.50"
+    }

@@ -307,3 +307,48 @@ def test_transport_error_from_refused_connection_has_no_secret(
     with pytest.raises(TransportError) as info:
         http.get(f"/invoices?token={SECRET}")
     assert leaks(*exception_texts(info.value), *log_texts(debug_logs.records)) == []
+
+
+def test_a_password_in_the_base_url_is_a_secret() -> None:
+    class Acme(HTTPBackend):
+        name = "acme"
+
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            self.http = self._make_http(base_url=self.options["base_url"])
+
+    backend = Acme(base_url="https://admin:pa%24%24word@erp.example.com/api")
+    http = backend.http
+    assert "pa%24%24word" not in repr(http) and "pa$$word" not in repr(http)
+    assert http.redactor.redact("echo pa$$word and pa%24%24word") == "echo *** and ***"
+    assert backend.label == "acme:https://erp.example.com/api"
+
+
+def test_check_masks_a_token_the_server_echoes_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from invoicing_bridge.cli import core as cli_core
+    from invoicing_bridge.cli import main
+
+    class Echoing(HTTPBackend):
+        name = "acme"
+
+        def __init__(self) -> None:
+            super().__init__(base_url="https://erp.example.com/api")
+            self.http = self._make_http(base_url="https://erp.example.com/api")
+            self.http.add_secret("t0k3n-s3cr3t")
+
+        def check_connection(self) -> dict[str, Any]:
+            return {"backend": "acme", "user": "bearer t0k3n-s3cr3t"}
+
+    class Loaded:
+        path = "c.toml"
+
+        def open(self) -> Echoing:
+            return Echoing()
+
+    monkeypatch.setattr(cli_core, "load_profile", lambda name, config=None: Loaded())
+    result = CliRunner().invoke(main, ["check", "p"])
+    assert result.exit_code == 0, result.output
+    assert "user=bearer ***" in result.output
+    assert "t0k3n" not in result.output

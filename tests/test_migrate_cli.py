@@ -305,3 +305,35 @@ def test_migrate_lists_each_transformation_and_policy_fail_refuses_it(
     }
     (stored,) = found["new"].iter_invoices()
     assert stored.items[0].unit_price == Decimal("11.50") and stored.total == Decimal("34.50")
+
+
+class Interrupted(MemoryBackend):
+    """Ctrl-C while the second invoice is being listed."""
+
+    def iter_invoices(self, **kw: Any) -> Iterator[Invoice]:
+        for index, invoice in enumerate(super().iter_invoices(**kw)):
+            if index == 1:
+                raise KeyboardInterrupt
+            yield invoice
+
+
+def test_ctrl_c_prints_the_summary_so_far_says_run_again_and_exits_130(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source = Interrupted(label="old")
+    client = source.create_client(Client(name="Acme", email="a@acme.test"))
+    for invoice in _source().iter_invoices():
+        source.create_invoice(invoice.copy(id=None, client=client))
+    found = {"old": source, "new": MemoryBackend(label="new", currencies=["EGP"])}
+    monkeypatch.setattr(
+        cli_migrate, "load_profile", lambda name, config=None: FakeProfile(found[name])
+    )
+    out = tmp_path / "r.json"
+    args = ["migrate", "old", "new", "--ledger", str(tmp_path / "l"), "--workers", "1"]
+    result = runner.invoke(main, [*args, "--report", str(out)])
+    assert result.exit_code == 130, result.output
+    assert "run again to resume" in result.stderr
+    assert "Migration: memory:old -> memory:new" in result.stdout
+    data = json.loads(out.read_text())
+    assert data["counts"]["invoice"]["created"] == 1  # the one done before Ctrl-C
+    assert len(list(found["new"].iter_invoices())) == 1

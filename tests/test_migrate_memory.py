@@ -30,6 +30,7 @@ from invoicing_bridge import (
 )
 from invoicing_bridge.backends.base import Feature
 from invoicing_bridge.backends.memory import MemoryBackend
+from invoicing_bridge.exceptions import ConfigurationError
 from invoicing_bridge.migration import MigrationReport, RecordResult
 from invoicing_bridge.migration.ledger import Ledger
 
@@ -750,3 +751,38 @@ def test_intent_from_an_older_source_version_is_adopted_then_updated(
     assert report.counts["invoice"].updated == 1
     assert by_number(target)["INV-00002"].terms == "Net 15"
     assert len(list(target.iter_invoices())) == 8
+
+
+def test_two_runs_on_one_ledger_never_interleave(
+    source: MemoryBackend, target: MemoryBackend, ledger_path: Path
+) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(MemoryBackend):
+        def create_client(self, client: Client) -> Client:
+            started.set()
+            release.wait(30)
+            return super().create_client(client)
+
+    outcome: dict[str, Any] = {}
+    with Slow(label="new") as slow:
+
+        def first() -> None:
+            outcome["report"] = run(source, slow, ledger_path, workers=1)
+
+        thread = threading.Thread(target=first)
+        thread.start()
+        try:
+            assert started.wait(30)
+            with pytest.raises(ConfigurationError, match="in use by another run"):
+                run(source, target, ledger_path)
+            # A dry run only reads: it may look while the run works.
+            assert run(source, target, ledger_path, dry_run=True).dry_run
+        finally:
+            release.set()
+            thread.join(30)
+        assert outcome["report"].ok
+        again = run(source, slow, ledger_path)  # the lock was released
+        assert again.counts["invoice"].skipped == 8
+        assert sum(c.created for c in again.counts.values()) == 0
+    assert (ledger_path.parent / f"{ledger_path.name}.lock").stat().st_mode & 0o077 == 0

@@ -51,6 +51,9 @@ class Feature:
     #: Recorded payments keep the date given (Perfex dates them when recorded); without
     #: it compare leaves payment dates out.
     PAYMENT_DATES = "payments.date"
+    #: ``find_client(tax_number=...)`` finds a client by its tax number (some APIs'
+    #: searches never look at it; a backend declares it when it can find one anyway).
+    FIND_CLIENT_BY_TAX_NUMBER = "clients.find.tax_number"
 
     ALL: ClassVar[frozenset[str]] = frozenset(
         {
@@ -73,6 +76,7 @@ class Feature:
             PARSE,
             ITEM_TAX_DETAIL,
             PAYMENT_DATES,
+            FIND_CLIENT_BY_TAX_NUMBER,
         }
     )
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import requests
 from marshmallow import fields, validate
@@ -536,6 +537,11 @@ class HTTPClient:
         self.rate_limiter = RateLimiter(rate_limit, sleep=sleep) if rate_limit else None
         self.error_parser = error_parser
         self.redactor = Redactor(secrets)
+        # A password in the URL (https://user:password@host) is a secret like a token.
+        password = urlsplit(self.base_url).password
+        if password:
+            self.redactor.add(password)
+            self.redactor.add(unquote(password))
         self._sleep = sleep
         self._count_lock = threading.Lock()
         self.request_count = 0

@@ -75,6 +75,9 @@ def check(ctx: click.Context, profile: str) -> None:
     with loaded.open() as backend:
         info = backend.check_connection()
     facts = ", ".join(f"{k}={v}" for k, v in info.items() if v not in (None, ""))
+    redactor = getattr(getattr(backend, "http", None), "redactor", None)
+    if redactor is not None:
+        facts = redactor.redact(facts)  # a server may echo the token back in what it says
     click.secho(f"ok: {profile} ({backend.name}) reachable and authenticated", fg="green")
     if facts:
         click.echo(facts)

@@ -118,14 +118,22 @@ def _emulator_classes() -> tuple[type[Emulator], type[Emulator]]:
     help="Afterwards, keep both emulators up (with profiles to paste) until Ctrl-C.",
 )
 @click.option(
-    "--quirks",
+    "--portable",
     is_flag=True,
-    help="Seed Daftra as real accounts are (line discounts, four-place and client-credit "
-    "payments), which Perfex refuses: see how failures are reported.",
+    help="Seed Daftra with only what Perfex can store as it is (no line discounts, cents "
+    "only, no client credit). By default the seed is realistic, as Daftra accounts are, and "
+    "the migration transforms what Perfex cannot store, listing each change.",
 )
+@click.option("--quirks", is_flag=True, hidden=True, help="The default now (realistic seed).")
 @click.option("--quiet", "-q", is_flag=True, help="Only the final line.")
 def demo(
-    invoices: int, seed: int, workers: int, keep_running: bool, quirks: bool, quiet: bool
+    invoices: int,
+    seed: int,
+    workers: int,
+    keep_running: bool,
+    portable: bool,
+    quirks: bool,
+    quiet: bool,
 ) -> None:
     """Migrate a seeded Daftra emulator into an empty Perfex emulator, then compare them.
 
@@ -138,8 +146,8 @@ def demo(
     with contextlib.ExitStack() as stack:
         seeding: dict[str, Any] = {"invoices": invoices, "seed": seed}
         if "portable" in source_cls.knob_names():
-            # Only what another system can store, unless the quirks are asked for.
-            seeding["portable"] = not quirks
+            # Realistic by default; only what another system can store when asked for.
+            seeding["portable"] = portable and not quirks
         daftra_emulator = stack.enter_context(source_cls(**seeding))
         perfex_emulator = stack.enter_context(target_cls(invoices=0, seed=seed))
         if not quiet:

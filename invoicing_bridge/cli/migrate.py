@@ -45,6 +45,8 @@ __all__ = ["migrate_command", "progress_reporter", "render_report", "write_repor
 
 #: Exit status when the run finished but some records failed.
 FAILED_EXIT = 1
+#: Exit status after Ctrl-C (128 + SIGINT), the summary so far printed.
+INTERRUPTED_EXIT = 130
 
 _TITLES = {"client": "clients", "invoice": "invoices", "payment": "payments"}
 _COLUMNS = (
@@ -376,18 +378,44 @@ def migrate_command(
         open_with_rate(target_profile, rate) as target_backend,
         progress_reporter(quiet=quiet) as progress,
     ):
-        report = run_migration(
-            source_backend,
-            target_backend,
-            since=since_date,
-            dry_run=dry_run,
-            ledger=ledger_path,
-            workers=workers,
-            update=update,
-            client_match=criteria,
-            progress=progress,
-            policy=policy,
+        # What happened so far, for a summary when the run is interrupted.
+        so_far = MigrationReport(
+            source=source_backend.label, target=target_backend.label, dry_run=dry_run
         )
+
+        def record(result: RecordResult) -> None:
+            so_far.add(result)
+            if progress is not None:
+                progress(result)
+
+        try:
+            report = run_migration(
+                source_backend,
+                target_backend,
+                since=since_date,
+                dry_run=dry_run,
+                ledger=ledger_path,
+                workers=workers,
+                update=update,
+                client_match=criteria,
+                progress=record,
+                policy=policy,
+            )
+        except KeyboardInterrupt:
+            report = None
+    if report is None:
+        so_far.finished_at = dt.datetime.now(dt.UTC)
+        if report_path is not None:
+            write_report(so_far, report_path)
+        if not quiet and report_path != "-":
+            render_report(so_far)
+        click.echo(
+            "interrupted: the summary above is what was done so far; run again to resume "
+            "(the ledger keeps every record done)",
+            err=True,
+        )
+        ctx.exit(INTERRUPTED_EXIT)
+        return
     if report_path is not None:
         write_report(report, report_path)
     if not quiet and report_path != "-":

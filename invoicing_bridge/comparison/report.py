@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import enum
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -52,6 +53,20 @@ def jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return value.value
+    return value
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP's CSV injection list).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
+
+
+def csv_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula (``=``, ``+``,
+    ``-``, ``@``, tab, carriage return) gets a leading ``'``, unless it is a plain number
+    (``-12.50`` stays a number)."""
+    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return f"'{value}"
     return value
 
 
@@ -312,7 +327,8 @@ class ComparisonReport:
         writer.writerow(CSV_COLUMNS)
         count = 0
         for row in self.csv_rows():
-            writer.writerow(row)
+            # Names, numbers and notes come from the backends: never a live formula.
+            writer.writerow([csv_cell(cell) for cell in row])
             count += 1
         return count
 

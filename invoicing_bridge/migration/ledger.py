@@ -49,6 +49,11 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 from ..exceptions import ConfigurationError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
 from ..models import Client, Invoice, Payment
 
 __all__ = [
@@ -514,6 +519,41 @@ class Ledger:
                 "WHERE source = ? AND target = ? AND kind = ? AND source_id = ?",
                 (source, target, kind, source_id),
             )
+
+    # ----------------------------------------------------------------- the run lock
+
+    @contextlib.contextmanager
+    def run_lock(self) -> Iterator[None]:
+        """Hold the ledger for one run: a second run on the same file (another process or
+        this one) gets a ConfigurationError instead of interleaving with the first. An
+        advisory lock on ``<ledger>.lock`` (readable by the owner alone), released when
+        the run ends or its process dies; a no-op for ``:memory:`` and where ``fcntl`` is
+        missing."""
+        if str(self.path) == ":memory:" or fcntl is None:
+            yield
+            return
+        lock_path = Path(f"{self.path}.lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigurationError(f"ledger {str(self.path)!r}: {exc}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip() or "another"
+                raise ConfigurationError(
+                    f"ledger {str(self.path)!r} is in use by another run (process {holder}): "
+                    "wait for it to finish, or use another ledger"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode("ascii"))
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     # ----------------------------------------------------------------- runs
 

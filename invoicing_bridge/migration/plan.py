@@ -371,11 +371,13 @@ class Planner:
 
     def _fold_discounts(self, plan: InvoicePlan) -> None:
         """Each line discount folded into the unit price where that is exact at the
-        target's places, else a negative discount line with the line's taxes; the
-        cents a rounded discount line leaves go to the adjustment."""
+        target's places, else a negative discount line with the line's taxes (after the
+        source's lines, which keep their places); the cents a rounded discount line
+        leaves go to the adjustment."""
         sent = plan.invoice
         step = quantum(2 if self.places is None else self.places)
         items: list[LineItem] = []
+        added: list[LineItem] = []  # after the source's lines, which keep their places
         for index, item in enumerate(sent.items):
             if not item.discount:
                 items.append(item)
@@ -414,7 +416,7 @@ class Planner:
             item.discount = ZERO
             item.net_amount = item.quantity * item.unit_price
             items.append(item)
-            items.append(
+            added.append(
                 LineItem(
                     name=f"Discount: {item.name}",
                     quantity=Decimal(1),
@@ -423,7 +425,17 @@ class Planner:
                     extra={"migration": "line_discount"},
                 )
             )
-        sent.items = items
+            plan.changes.append(
+                Change(
+                    f"items[{len(sent.items) + len(added) - 1}]",
+                    None,
+                    None,
+                    "line_discount",
+                    f"added: 'Discount: {item.name}', 1 x -{rounded}, with the taxes of "
+                    f"line {index + 1}",
+                )
+            )
+        sent.items = items + added
         self._balance(plan, "line_discount", "the cents the rounded discount lines leave")
         sent.subtotal = sum((i.net for i in sent.items), ZERO)
 
@@ -466,7 +478,13 @@ class Planner:
             )
             sent.subtotal = sum((i.net for i in sent.items), ZERO)
             plan.changes.append(
-                Change(f"items[{len(sent.items) - 1}]", None, str(delta), "tax_rounding", label)
+                Change(
+                    f"items[{len(sent.items) - 1}]",
+                    None,
+                    None,
+                    "tax_rounding",
+                    f"added: 'Tax rounding adjustment', 1 x {delta}, untaxed; {label}",
+                )
             )
             return
         sent.subtotal = sum((i.net for i in sent.items), ZERO)

@@ -102,6 +102,8 @@ def migrate(
             book = stack.enter_context(Ledger(":memory:"))  # a dry run creates no file
         else:
             book = stack.enter_context(Ledger(ledger))
+        if not dry_run:
+            stack.enter_context(book.run_lock())  # one run per ledger at a time
         run_id = None if dry_run else book.start_run(source=source_name, target=target_name)
         job = Job(
             source=source,

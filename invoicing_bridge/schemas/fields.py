@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
+import reprlib
 import unicodedata
 from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
@@ -42,6 +43,7 @@ __all__ = [
     "bounded",
     "iso_date",
     "iso_datetime",
+    "short_repr",
     "slugify",
     "to_decimal",
     "to_flag",
@@ -102,12 +104,24 @@ def to_id(value: Any) -> str | None:
     raise ValidationError(f"expected an id, got {type(value).__name__}")
 
 
-def _short(value: Any, limit: int = 40) -> str:
-    """``repr(value)`` cut to ``limit`` characters (error messages stay one short line)."""
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = 60
+_REPR.maxother = 60
+_REPR.maxlong = 40
+
+
+def short_repr(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` for an error message: one short line, whatever the value (a huge
+    integer, a wall of text, a structure nested thousands deep: reprlib stops at three
+    levels, so no RecursionError)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
         return f"a {value.bit_length()}-bit integer"
-    text = repr(value)
+    text = _REPR.repr(value)
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+_short = short_repr
 
 
 def bounded(number: Decimal, value: Any) -> Decimal:
@@ -263,7 +277,12 @@ class Money(Number):
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if value is None:
             return None
-        number = value if isinstance(value, Decimal) else to_decimal(value)
+        try:
+            number = bounded(value, value) if isinstance(value, Decimal) else to_decimal(value)
+        except ValidationError as exc:
+            # An absurd amount (NaN, 1E+400) is refused before anything is written, naming
+            # the field (marshmallow does not name it for errors raised while dumping).
+            raise ValidationError(exc.messages, field_name=attr or "_schema") from None
         if number is None:
             return None
         if self.places is not None:

@@ -22,7 +22,7 @@ from invoicing_bridge.backends.http import loads_json
 from invoicing_bridge.exceptions import MappingError
 from invoicing_bridge.models import Client, Invoice, Payment
 from invoicing_bridge.schemas.base import BackendSchema, dump_record, load_record
-from invoicing_bridge.schemas.fields import to_id
+from invoicing_bridge.schemas.fields import short_repr, to_id
 
 from .dates import ContextPending, DateReader
 from .schemas.read import (
@@ -228,7 +228,7 @@ def _payload_rows(payload: Any, backend: str) -> list[Any]:
     result = payload.get("result")
     if isinstance(result, str) and result.lower() == "failed":
         raise MappingError(
-            f"this payload is a Daftra error answer: {payload.get('message')!r}",
+            f"this payload is a Daftra error answer: {short_repr(payload.get('message'), 200)}",
             backend=backend,
         )
     if "data" in payload:

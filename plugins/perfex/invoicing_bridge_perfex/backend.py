@@ -65,6 +65,7 @@ from .plan import (
     check_invoice,
     created_invoice_id,
     gateway_id,
+    kept_settings,
     new_payment,
     person_names,
     primary_contact,
@@ -118,6 +119,7 @@ class PerfexBackend(HTTPBackend):
             Feature.LIST_CLIENTS,
             Feature.GET_CLIENT,
             Feature.FIND_CLIENT,
+            Feature.FIND_CLIENT_BY_TAX_NUMBER,  # by listing: the search never matches it
             Feature.CREATE_CLIENT,
             Feature.UPDATE_CLIENT,
             Feature.LIST_PAYMENTS,
@@ -406,6 +408,7 @@ class PerfexBackend(HTTPBackend):
             billing=self._billing(invoice, current),
             draft=creating and invoice.status is InvoiceStatus.DRAFT,
             item_ids=item_ids,
+            kept=kept_settings(current.raw) if current is not None and current.raw else {},
         )
 
     def _locate_invoice(self, plan: InvoicePlan, invoice: Invoice) -> str | None:
@@ -575,9 +578,13 @@ class PerfexBackend(HTTPBackend):
         name: str | None = None,
     ) -> Client | None:
         """The first customer matching every criterion by the core's
-        :func:`~invoicing_bridge.models.identity_key`, or None. Searches by email
-        (``/api/contacts/search``; customers carry no email in Perfex), else VAT number,
-        else name, then checks each one found."""
+        :func:`~invoicing_bridge.models.identity_key`, or None.
+
+        Perfex's customer search matches company names, contacts' names and emails, of
+        active customers only, and never the VAT number (M208 ``Api_model.php:711-737``).
+        So: by email through the contacts search (customers carry no email), else by name
+        through the customer search; when that finds no match (a tax number, an inactive
+        customer), the customer list is read and compared row by row."""
         if email is None and tax_number is None and name is None:
             return None
         wanted = {
@@ -586,16 +593,36 @@ class PerfexBackend(HTTPBackend):
             if value is not None
         }
         contact_emails: dict[str, str] = {}
+        ids: list[str] = []
         if email is not None:
             path = self.connection.path("contacts", "search", email.strip())
             for row in self.connection.records(path):
                 if identity_key("email", str(row.get("email") or "")) == wanted["email"]:
                     contact_emails[str(row.get("userid"))] = str(row["email"])
             ids = list(contact_emails)
-        else:
-            term = tax_number if tax_number is not None else str(name)
-            path = self.connection.path("customers", "search", term.strip())
+        elif name is not None:
+            path = self.connection.path("customers", "search", name.strip())
             ids = [str(r.get("userid")) for r in self.connection.records(path) if r.get("userid")]
+        found = self._first_matching(ids, wanted, contact_emails)
+        if found is not None or email is not None:
+            return found
+        # No email to search by: the list, compared on what its rows carry.
+        row_keys = {"name": "company", "tax_number": "vat"}
+        listed = [
+            str(row.get("userid"))
+            for row in self.connection.records("customers")
+            if row.get("userid")
+            and str(row.get("userid")) not in ids
+            and all(
+                identity_key(field, str(row.get(row_keys[field]) or "")) == key
+                for field, key in wanted.items()
+            )
+        ]
+        return self._first_matching(listed, wanted, contact_emails)
+
+    def _first_matching(
+        self, ids: list[str], wanted: Mapping[str, str], contact_emails: Mapping[str, str]
+    ) -> Client | None:
         for client_id in dict.fromkeys(ids):
             try:
                 client = self.get_client(client_id)

@@ -22,6 +22,7 @@ from .cents import ZERO, round_cents
 from .countries import country_id
 from .numbers import DRAFT_NUMBER, MAX_NUMBER, as_int, parse_number
 from .schemas.context import PerfexContext, method_slug
+from .schemas.fields import br2nl
 from .schemas.write import InvoicePlan, PerfexLine, PerfexTotals
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "check_invoice",
     "created_invoice_id",
     "gateway_id",
+    "kept_settings",
     "new_payment",
     "perfex_lines",
     "perfex_number_of",
@@ -305,3 +307,40 @@ def person_names(client: Client) -> tuple[str, str]:
         first = first or (" ".join(words[:-1]) if len(words) > 1 else "".join(words))
         last = last or (words[-1] if words else first)
     return first or "-", last or "-"
+
+
+_SHIPPING = ("street", "city", "state", "zip", "country")
+
+
+def kept_settings(stored: Mapping[str, Any]) -> dict[str, str]:
+    """What an update must send back of the stored invoice ``stored`` (its GET row) so
+    Perfex keeps it: ``Invoices_model::update`` resets every one of these the body omits
+    (an absent ``recurring`` stops a recurring invoice and clears its cycles; an absent
+    ``include_shipping`` hides the shipping address; an absent ``cancel_overdue_reminders``
+    turns reminders back on), and the key's presence, not its value, is what counts for
+    the flags (core 3.2 ``Invoices_model.php:746-774``, ``map_shipping_columns``), so a
+    flag that is off is left out."""
+    kept: dict[str, str] = {}
+    if as_int(stored.get("cancel_overdue_reminders")):
+        kept["cancel_overdue_reminders"] = "1"
+    recurring = as_int(stored.get("recurring"))
+    if recurring > 0:
+        if as_int(stored.get("custom_recurring")):
+            kept["recurring"] = "custom"
+            kept["repeat_every_custom"] = str(recurring)
+            kept["repeat_type_custom"] = str(stored.get("recurring_type") or "")
+        else:
+            kept["recurring"] = str(recurring)
+    if as_int(stored.get("cycles")):
+        kept["cycles"] = str(as_int(stored.get("cycles")))
+    if as_int(stored.get("include_shipping")):
+        kept["include_shipping"] = "1"
+        if as_int(stored.get("show_shipping_on_invoice")):
+            kept["show_shipping_on_invoice"] = "1"
+        for suffix in _SHIPPING:
+            value = stored.get(f"shipping_{suffix}")
+            text = br2nl(str(value)) if value is not None else ""
+            kept[f"shipping_{suffix}"] = text or ""
+    if as_int(stored.get("show_quantity_as")):
+        kept["show_quantity_as"] = str(as_int(stored.get("show_quantity_as")))
+    return kept

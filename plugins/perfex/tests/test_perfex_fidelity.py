@@ -13,6 +13,7 @@ import pytest
 import requests
 from invoicing_bridge_perfex.backend import PerfexBackend
 from invoicing_bridge_perfex.emulator import PerfexEmulator
+from invoicing_bridge_perfex.plan import kept_settings
 
 from invoicing_bridge import get_backend
 from invoicing_bridge.exceptions import MappingError
@@ -121,3 +122,175 @@ def test_create_and_payment_are_confirmed_without_the_single_get(
         # An update would have to guess the stored lines: refused, nothing sent.
         with pytest.raises(MappingError, match="HTML 500"):
             backend.update_invoice(created.copy(notes="changed"))
+
+
+# ------------------------------------------------- update resets what the body omits
+
+
+def test_emulated_update_resets_the_settings_the_body_omits(emulator: PerfexEmulator) -> None:
+    state = emulator.state
+    invoice = next(i for i in state.invoices.values() if i.recurring)
+    invoice.include_shipping, invoice.cancel_overdue_reminders = 1, 1
+    body = {
+        "clientid": str(invoice.clientid),
+        "number": str(invoice.number),
+        "date": invoice.date.isoformat(),
+        "currency": str(invoice.currency),
+        "items": {
+            str(n): {
+                "itemid": str(item.id),
+                "description": item.description,
+                "qty": "1",
+                "rate": "1",
+            }
+            for n, item in enumerate(invoice.items, start=1)
+        },
+        "allowed_payment_modes": ["1"],
+        "billing_street": "Somewhere 1",
+        "subtotal": str(invoice.subtotal),
+        "total": str(invoice.total),
+        "adminnote": "touched",
+    }
+    answer = requests.put(
+        f"{emulator.base_url}/invoices/{invoice.id}",
+        json=body,
+        headers={"authtoken": emulator.token},
+        timeout=5,
+    )
+    assert answer.status_code == 200, answer.text
+    assert (invoice.recurring, invoice.cycles, invoice.total_cycles) == (0, 0, 0)
+    assert (invoice.include_shipping, invoice.show_shipping_on_invoice) == (0, 1)
+    assert invoice.cancel_overdue_reminders == 0
+
+
+def test_update_sends_back_the_settings_it_read(emulator: PerfexEmulator) -> None:
+    state = emulator.state
+    target = next(i for i in state.invoices.values() if i.recurring and i.status != 6)
+    target.include_shipping, target.show_shipping_on_invoice = 1, 0
+    target.shipping = ("Dock 4<br />\nGate 2", "Jeddah", None, "21577", "191")
+    target.cancel_overdue_reminders, target.show_quantity_as = 1, 2
+    target.custom_recurring, target.recurring_type, target.recurring = 1, "week", 3
+    kept = (
+        target.recurring,
+        target.custom_recurring,
+        target.recurring_type,
+        target.cycles,
+        target.total_cycles,
+        target.last_recurring_date,
+        target.include_shipping,
+        target.show_shipping_on_invoice,
+        target.shipping,
+        target.cancel_overdue_reminders,
+        target.show_quantity_as,
+    )
+    with backend_for(emulator) as backend:
+        invoice = backend.get_invoice(str(target.id))
+        for item in invoice.items:  # the seed's taxes, as Perfex stores them
+            stored = next(i for i in target.items if str(i.id) == item.extra["item_id"])
+            item.taxes = [TaxRate(name, rate) for name, rate in stored.taxes]
+        backend.update_invoice(invoice.copy(due_date=invoice.issue_date))
+    assert target.duedate == target.date
+    assert (
+        target.recurring,
+        target.custom_recurring,
+        target.recurring_type,
+        target.cycles,
+        target.total_cycles,
+        target.last_recurring_date,
+        target.include_shipping,
+        target.show_shipping_on_invoice,
+        target.shipping,
+        target.cancel_overdue_reminders,
+        target.show_quantity_as,
+    ) == kept
+
+
+def test_kept_settings_of_a_recurring_invoice_with_shipping(payload: Any) -> None:
+    assert kept_settings(payload("invoices/get_recurring_shipping.json")) == {
+        "cancel_overdue_reminders": "1",
+        "recurring": "custom",
+        "repeat_every_custom": "2",
+        "repeat_type_custom": "week",
+        "cycles": "10",
+        "include_shipping": "1",
+        "shipping_street": "Warehouse 3\nGate 2",
+        "shipping_city": "Jeddah",
+        "shipping_state": "Makkah",
+        "shipping_zip": "21577",
+        "shipping_country": "191",
+        "show_quantity_as": "2",
+    }
+    # A plain invoice: nothing that is off is sent (Perfex reads a key's presence).
+    assert kept_settings(payload("invoices/get.json")) == {"show_quantity_as": "1"}
+
+
+# ------------------------------------------------- customer search never looks at the VAT
+
+
+def test_emulated_customer_search_ignores_vat_and_inactive_customers(
+    emulator: PerfexEmulator,
+) -> None:
+    state = emulator.state
+    client = next(c for c in state.clients.values() if c.get("vat"))
+    headers = {"authtoken": emulator.token}
+    base = emulator.base_url
+    by_vat = requests.get(f"{base}/customers/search/{client['vat']}", headers=headers, timeout=5)
+    assert by_vat.status_code == 404 and by_vat.json()["message"] == "No data were found"
+    by_name = requests.get(
+        f"{base}/customers/search/{client['company']}", headers=headers, timeout=5
+    )
+    assert client["userid"] in {r["userid"] for r in by_name.json()}
+    client["active"] = "0"
+    hidden = requests.get(
+        f"{base}/customers/search/{client['company']}", headers=headers, timeout=5
+    )
+    assert hidden.status_code == 404
+
+
+def test_find_client_by_tax_number_lists_and_compares(emulator: PerfexEmulator) -> None:
+    state = emulator.state
+    client = next(c for c in state.clients.values() if c.get("vat"))
+    client["active"] = "0"  # the search would not see it either way
+    vat = str(client["vat"])
+    spaced = f"{vat[:3]} {vat[3:]}"  # compared by the core's identity_key
+    with backend_for(emulator) as backend:
+        found = backend.find_client(tax_number=spaced)
+        assert found is not None and found.id == client["userid"]
+        assert backend.find_client(tax_number="999999999999999") is None
+        assert "clients.find.tax_number" in backend.features
+
+
+# ------------------------------------------------- notes and terms are stored with nl2br
+
+
+def test_notes_and_terms_read_plain_and_round_trip_without_new_breaks(
+    emulator: PerfexEmulator, payload: Any
+) -> None:
+    # As the module answers them (core nl2br_save_html on write).
+    stored = payload("invoices/get_notes_nl2br.json")
+    with backend_for(emulator) as backend:
+        read = backend.parse_payload("invoice", stored)[0]
+        assert isinstance(read, Invoice)
+        assert read.notes == "Thank you.\nBank: Riyad Bank\nIBAN SA03 8000"
+        assert read.terms == "Net 30.\nLate fee 2%."
+        client = backend.get_client("1")
+        created = backend.create_invoice(
+            Invoice.build(
+                number="7002",
+                issue_date=dt.date(2026, 9, 2),
+                currency="USD",
+                client=client,
+                items=[LineItem("Work", Decimal("1"), Decimal("10.00"))],
+                notes="Line one\nLine two",
+                terms="Pay\nnow",
+            )
+        )
+        assert created.id is not None
+        record = emulator.state.invoices[int(created.id)]
+        assert record.clientnote == "Line one<br />\nLine two"
+        assert record.terms == "Pay<br />\nnow"
+        assert (created.notes, created.terms) == ("Line one\nLine two", "Pay\nnow")
+        again = backend.update_invoice(created.copy(due_date=dt.date(2026, 10, 2)))
+        again = backend.update_invoice(again.copy(due_date=dt.date(2026, 10, 3)))
+    assert record.clientnote == "Line one<br />\nLine two"
+    assert again.notes == "Line one\nLine two"

@@ -262,7 +262,7 @@ class TrytonBackend(HTTPBackend):
         return self.mapper
 
     def check_connection(self) -> dict[str, Any]:
-        self.rpc.open()
+        self.rpc.open(stale=self.rpc.generation)  # a login now, whatever was open
         lookups = self.lookups()
         return {
             "database": self.options["database"],

@@ -106,16 +106,22 @@ class TrytonConnection:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.user_id: int | None = None
+        self.generation = 0
         self.context: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- session
 
-    def open(self) -> None:
+    def open(self, *, stale: int | None = None) -> None:
         """Log in and read the user's preferences (company, language) as the context.
 
+        ``stale``: the session generation a caller saw refused; when another thread has
+        logged in again since, nothing is done. Thread-safe: one login at a time.
         Raises AuthenticationError for refused credentials."""
         with self._lock:
-            self.http.set_header("Authorization", None)
+            if stale is not None and stale != self.generation:
+                return
+            if stale is None and self.user_id is not None:
+                return
             try:
                 result = self._post(
                     "common.db.login", [self._login, {"password": self._password}], retry=False
@@ -134,21 +140,22 @@ class TrytonConnection:
                 raise AuthenticationError(
                     "Tryton refused the login", backend=self.http.backend, status_code=200
                 )
-            self.user_id = int(result[0])
             token = f"{self._login}:{result[0]}:{result[1]}"
             self.http.add_secret(str(result[1]))
             self.http.set_header(
                 "Authorization", "Session " + base64.b64encode(token.encode()).decode()
             )
-        preferences = self._post("model.res.user.get_preferences", [True, {}], retry=True)
-        # The context the desktop client sends: the user's preferences (company,
-        # language, groups; the field states that let an account administrator edit a
-        # posted invoice's comment are evaluated on it).
-        self.context = {
-            k: v
-            for k, v in (preferences or {}).items()
-            if not k.endswith(".") and "." not in k and k != "locale"
-        }
+            preferences = self._post("model.res.user.get_preferences", [True, {}], retry=True)
+            # The context the desktop client sends: the user's preferences (company,
+            # language, groups; the field states that let an account administrator edit
+            # a posted invoice's comment are evaluated on it).
+            self.context = {
+                k: v
+                for k, v in (preferences or {}).items()
+                if not k.endswith(".") and "." not in k and k != "locale"
+            }
+            self.user_id = int(result[0])
+            self.generation += 1
 
     def close(self) -> None:
         if self.user_id is not None:
@@ -180,6 +187,7 @@ class TrytonConnection:
         confirmed: set[str] = set()
         relogged = False
         while True:
+            generation = self.generation
             try:
                 merged = {**self.context, **(context or {})}
                 return self._post(method, [*params, merged], retry=retry)
@@ -187,7 +195,7 @@ class TrytonConnection:
                 if relogged:
                     raise
                 relogged = True
-                self.open()
+                self.open(stale=generation)
             except InvalidRequest as exc:
                 name = warning_name(exc.details)
                 if name is None or not self.accept_warnings or name in confirmed:

@@ -49,7 +49,7 @@ def test_server_answers_a_login_and_has_the_invoicing_setup(
         session=session,
     )
     rates = {t["name"]: Decimal(t["rate"]["decimal"]) for t in taxes}
-    assert rates["VAT"] == Decimal("0.15") and rates["VAT EG"] == Decimal("0.14")
+    assert rates["VAT"] == Decimal("0.15") and rates["ضريبة القيمة المضافة"] == Decimal("0.14")
     methods = _rpc(
         tryton_server,
         "model.account.invoice.payment.method.search_read",

@@ -96,7 +96,8 @@ def test_paid_invoice_row_maps_lines_markers_and_payments() -> None:
     )
     # Payments in the invoice's currency, not the company's.
     assert [p.amount for p in invoice.payments] == [D("1000.00"), D("2675.50")]
-    assert [p.method for p in invoice.payments] == ["Cash", "Bank"]
+    assert [p.method for p in invoice.payments] == ["cash", "bank"]
+    assert invoice.payments[0].extra == {"method_name": "Cash"}
     assert invoice.payments[0].reference == "TX-1"
     assert invoice.amount_paid == D("3675.50") and invoice.balance_due == 0
     assert invoice.check() == []

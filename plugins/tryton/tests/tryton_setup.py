@@ -19,7 +19,9 @@ from typing import Any
 #: the Daftra and Perfex seeds use.
 TAXES = [
     ("VAT", "15"),
-    ("VAT EG", "14"),
+    # Egypt's VAT as Egyptian installs (and the Daftra emulator's seed) name it.
+    ("ضريبة القيمة المضافة", "14"),
+    ("Stamp duty", "0.4"),
     ("VAT 5", "5"),
     ("VAT 10", "10"),
     ("VAT 20", "20"),
@@ -180,6 +182,21 @@ def _fill(
                         }
                     ]
                 )
+            # A payment in another currency than the company's leaves a rounding
+            # difference when it settles the invoice: booked to these accounts.
+            Configuration = pool.get("account.configuration")
+            configuration = Configuration(1)
+            (income,) = Account.search(
+                [("company", "=", company.id), ("type.revenue", "=", True), ("closed", "!=", True)],
+                limit=1,
+            )
+            (expense,) = Account.search(
+                [("company", "=", company.id), ("type.expense", "=", True), ("closed", "!=", True)],
+                limit=1,
+            )
+            configuration.currency_exchange_credit_account = income
+            configuration.currency_exchange_debit_account = expense
+            configuration.save()
             PaymentTerm = pool.get("account.invoice.payment_term")
             PaymentTerm.create([{"name": "Direct", "lines": [("create", [{"type": "remainder"}])]}])
             Journal = pool.get("account.journal")

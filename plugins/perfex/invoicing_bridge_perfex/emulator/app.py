@@ -496,15 +496,15 @@ class PerfexApp:
                 [str(v) for v in php_values(data.get("allowed_payment_modes"))]
             ),
             items=[],
-            clientnote=_opt(data.get("clientnote")),
+            clientnote=_opt(_nl2br(str(data.get("clientnote") or ""))),
             adminnote=_opt(data.get("adminnote")),
-            terms=_opt(data.get("terms")),
+            terms=_opt(_nl2br(str(data.get("terms") or ""))),
             billing=_address_fields(data, "billing"),
             shipping=_address_fields(data, "shipping", empty=None),
             sale_agent=_int_field(data, "sale_agent", 0),
-            cancel_overdue_reminders=1 if "cancel_overdue_reminders" in data else 0,
             show_quantity_as=_int_field(data, "show_quantity_as", 1),
         )
+        _apply_settings(invoice, data)
         if invoice.discount_total != 0 or invoice.discount_percent != 0:
             invoice.discount_type = str(data.get("discount_type") or "")
         for order, line in enumerate(php_values(data.get("newitems")), start=1):
@@ -566,10 +566,17 @@ class PerfexApp:
             invoice.discount_type = str(data.get("discount_type") or "")
         if invoice.discount_total == 0 and invoice.discount_percent == 0:
             invoice.discount_type = ""
-        for key in ("clientnote", "adminnote", "terms"):
+        if "adminnote" in data:
+            invoice.adminnote = _opt(data.get("adminnote"))
+        for key in ("clientnote", "terms"):
             if key in data:
-                setattr(invoice, key, _opt(data.get(key)))
+                # nl2br_save_html before update (core pre_query_data_formatters_helper).
+                setattr(invoice, key, _opt(_nl2br(str(data.get(key) or ""))))
         invoice.billing = _address_fields(data, "billing", current=invoice.billing)
+        if "show_quantity_as" in data:
+            invoice.show_quantity_as = _int_field(data, "show_quantity_as", 1)
+        # Invoices_model::update resets what the body omits (core 3.2 :746-774).
+        _apply_settings(invoice, data)
         invoice.allowed_payment_modes = php_serialize(
             [str(v) for v in php_values(data.get("allowed_payment_modes"))]
         )
@@ -892,3 +899,51 @@ def _address_fields(
         else:
             values.append(empty if suffix != "country" else None)
     return tuple(values)
+
+
+def _apply_settings(invoice: InvoiceRecord, data: Mapping[str, Any]) -> None:
+    """The settings ``Invoices_model::add``/``update`` derive from what the body has and
+    has not (core 3.2 ``Invoices_model.php:746-774``, ``map_shipping_columns``): an absent
+    key is not "unchanged" but reset.
+
+    - ``cancel_overdue_reminders``: set (any value) → 1, absent → 0.
+    - ``cycles``: absent → 0.
+    - ``recurring``: absent → not recurring (``recurring=0``, ``custom_recurring=0``,
+      ``recurring_type=null``; a recurring invoice also loses ``cycles``,
+      ``total_cycles`` and ``last_recurring_date``); ``"custom"`` → every
+      ``repeat_every_custom`` ``repeat_type_custom``; a number → every that many months.
+    - ``include_shipping``: set (any value, even ``"0"``) → 1 and
+      ``show_shipping_on_invoice`` = 1 only when sent as 1/``on``; absent → 0, the
+      shipping columns sent are cleared and ``show_shipping_on_invoice`` = 1.
+    """
+    invoice.cancel_overdue_reminders = 1 if "cancel_overdue_reminders" in data else 0
+    invoice.cycles = _int_field(data, "cycles", 0) if "cycles" in data else 0
+    was_recurring = invoice.recurring > 0
+    recurring = str(data.get("recurring") or "").strip()
+    if recurring == "custom":
+        invoice.recurring = _int_field(data, "repeat_every_custom", 0)
+        invoice.recurring_type = str(data.get("repeat_type_custom") or "") or None
+        invoice.custom_recurring = 1
+    elif recurring.isdigit() and int(recurring) > 0:
+        invoice.recurring = int(recurring)
+        invoice.recurring_type = None
+        invoice.custom_recurring = 0
+    else:
+        invoice.recurring = 0
+        invoice.recurring_type = None
+        invoice.custom_recurring = 0
+        if was_recurring:
+            invoice.cycles = 0
+            invoice.total_cycles = 0
+            invoice.last_recurring_date = None
+    if "include_shipping" in data:
+        invoice.include_shipping = 1
+        shown = str(data.get("show_shipping_on_invoice") or "").strip()
+        invoice.show_shipping_on_invoice = 1 if shown in ("1", "on") else 0
+        invoice.shipping = _address_fields(data, "shipping", empty=None, current=invoice.shipping)
+    else:
+        invoice.include_shipping = 0
+        invoice.show_shipping_on_invoice = 1
+        cleared = {f"shipping_{s}": None for s in ("street", "city", "state", "zip", "country")}
+        sent = {k: v for k, v in cleared.items() if k in data}
+        invoice.shipping = _address_fields(sent, "shipping", empty=None, current=invoice.shipping)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from ..cents import ZERO, round_cents
 from ..phpforms import php_serialize
@@ -271,6 +273,7 @@ def seed_install(state: PerfexState, invoices: int, seed: int) -> None:
             ),
             sent=1 if kind != "draft" else 0,
         )
+        _settings(invoice, client)
         state.recompute_tax(invoice)
         invoice.total = round_cents(subtotal - discount + invoice.total_tax + adjustment)
         state.invoices[invoice.id] = invoice
@@ -347,3 +350,24 @@ def _phone(rng: random.Random, country: str) -> str:
 
 
 # --------------------------------------------------------------------------- the emulator
+
+
+def _settings(invoice: InvoiceRecord, client: Mapping[str, Any]) -> None:
+    """Settings an update must not lose (by id, so the random draws stay as they were):
+    monthly recurring invoices, printed shipping addresses, hours, stopped reminders."""
+    if invoice.id % 5 == 0:
+        invoice.recurring, invoice.cycles, invoice.total_cycles = 1, 12, 2
+        invoice.last_recurring_date = f"{invoice.date:%Y-%m-%d}"
+    if invoice.id % 7 == 0:
+        invoice.recurring, invoice.custom_recurring, invoice.recurring_type = 2, 1, "week"
+    if invoice.id % 4 == 0:
+        invoice.include_shipping, invoice.show_shipping_on_invoice = 1, 1
+        invoice.shipping = (
+            client.get("shipping_street") or client.get("billing_street"),
+            client.get("shipping_city") or client.get("billing_city"),
+            client.get("shipping_state") or client.get("billing_state"),
+            client.get("shipping_zip") or client.get("billing_zip"),
+            client.get("shipping_country") or client.get("billing_country"),
+        )
+    if invoice.id % 6 == 0:
+        invoice.cancel_overdue_reminders, invoice.show_quantity_as = 1, 2

@@ -155,7 +155,15 @@ class InvoiceRecord:
     cancel_overdue_reminders: int = 0
     show_quantity_as: int = 1
     include_shipping: int = 0
+    show_shipping_on_invoice: int = 1
     deleted_customer_name: str | None = None
+    # Recurring settings (recurring = months, or the custom count with custom_recurring).
+    recurring: int = 0
+    recurring_type: str | None = None
+    custom_recurring: int = 0
+    cycles: int = 0
+    total_cycles: int = 0
+    last_recurring_date: str | None = None
 
 
 @dataclass(slots=True)
@@ -492,13 +500,13 @@ class PerfexState:
                 "discount_percent": money_text(invoice.discount_percent),
                 "discount_total": money_text(invoice.discount_total),
                 "discount_type": invoice.discount_type,
-                "recurring": "0",
-                "recurring_type": None,
-                "custom_recurring": "0",
-                "cycles": "0",
-                "total_cycles": "0",
+                "recurring": _s(invoice.recurring),
+                "recurring_type": invoice.recurring_type,
+                "custom_recurring": _s(invoice.custom_recurring),
+                "cycles": _s(invoice.cycles),
+                "total_cycles": _s(invoice.total_cycles),
                 "is_recurring_from": None,
-                "last_recurring_date": None,
+                "last_recurring_date": invoice.last_recurring_date,
                 "terms": invoice.terms,
                 "sale_agent": _s(invoice.sale_agent),
                 "billing_street": b_street,
@@ -512,7 +520,7 @@ class PerfexState:
                 "shipping_zip": s_zip,
                 "shipping_country": s_country,
                 "include_shipping": _s(invoice.include_shipping),
-                "show_shipping_on_invoice": "1",
+                "show_shipping_on_invoice": _s(invoice.show_shipping_on_invoice),
                 "show_quantity_as": _s(invoice.show_quantity_as),
                 "project_id": "0",
                 "subscription_id": "0",
@@ -640,21 +648,19 @@ class PerfexState:
         return found
 
     def search_clients(self, term: str) -> list[dict[str, Any]]:
+        """``customers/search/{q}``: ``company``, a contact's full name or email (and
+        custom fields, which this install has none of), of **active** customers only;
+        never ``vat``, phone or address (M208 ``Api_model.php:711-737``)."""
         needle = term.strip().casefold()
         found = []
         for userid, client in self.clients.items():
-            texts = [
-                client.get(c)
-                for c in ("company", "vat", "phonenumber", "city", "zip", "state", "address")
-            ]
-            texts += [client.get("website")]
+            if client.get("active") != "1":
+                continue
+            texts = [client.get("company")]
             for contact in self.contacts.values():
                 if contact.get("userid") == str(userid):
-                    texts += [
-                        contact.get("firstname"),
-                        contact.get("lastname"),
-                        contact.get("email"),
-                    ]
+                    full_name = f"{contact.get('firstname') or ''} {contact.get('lastname') or ''}"
+                    texts += [full_name, contact.get("email")]
             if any(needle in (t or "").casefold() for t in texts):
                 found.append(client)
         return found

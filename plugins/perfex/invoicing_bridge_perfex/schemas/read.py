@@ -500,8 +500,8 @@ class PerfexInvoiceSchema(PerfexSchema):
             amount_paid=amount_paid,
             balance_due=total - amount_paid,
             payments=payments,
-            notes=data["clientnote"],
-            terms=data["terms"],
+            notes=_plain(data["clientnote"]),
+            terms=_plain(data["terms"]),
             created_at=data["datecreated"],
             source=self.ref(invoice_id),
             raw=row,
@@ -534,6 +534,15 @@ class PerfexInvoiceSchema(PerfexSchema):
             company_name=data["deleted_customer_name"],
             source=self.ref(client_id),
         )
+
+
+def _plain(text: str | None) -> str | None:
+    """Notes and terms as plain text: core stores them through ``nl2br_save_html`` (a
+    ``<br />`` before each newline), so the breaks are undone and ``\r\n`` is ``\n``;
+    writing the text back then stores what was there (core 3.2
+    ``pre_query_data_formatters_helper.php:51-57``)."""
+    plain = br2nl(text)
+    return plain.replace("\r\n", "\n") if plain is not None else None
 
 
 def _int_or_none(value: Any) -> int | None:

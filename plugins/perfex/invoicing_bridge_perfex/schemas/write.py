@@ -65,6 +65,9 @@ class InvoicePlan:
     billing: dict[str, str]
     draft: bool = False
     item_ids: list[str] = field(default_factory=list)  # existing lines (updates)
+    #: Settings read from the stored invoice and sent back on an update, since Perfex
+    #: resets what an update omits (recurring, cycles, reminders, shipping display).
+    kept: dict[str, str] = field(default_factory=dict)
 
 
 def _line_fields(line: PerfexLine, order: int) -> dict[str, Any]:
@@ -161,6 +164,7 @@ class PerfexInvoiceWriteSchema(Schema):
             }
             data["removed_items"] = plan.item_ids[len(lines) :]
             data["isedit"] = ""
+            data.update(plan.kept)
         else:
             data["newitems"] = lines
             if plan.draft:

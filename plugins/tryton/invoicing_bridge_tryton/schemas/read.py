@@ -28,7 +28,7 @@ from invoicing_bridge.models import (
     TaxRate,
 )
 from invoicing_bridge.schemas.base import BackendSchema, SchemaContext
-from invoicing_bridge.schemas.fields import Date, DateTime, Money, RemoteId, Text
+from invoicing_bridge.schemas.fields import Date, DateTime, Money, RemoteId, Text, slugify
 
 __all__ = [
     "CLIENT_FIELDS",
@@ -210,7 +210,7 @@ class TrytonInvoiceSchema(BackendSchema[TrytonContext]):
       note) come back as ``discount_total`` and ``adjustment``; a line discount written
       into the price comes back as price and discount.
     - payments: the invoice's payment lines (``account.move.line``), in the invoice's
-      currency; ``method`` is the payment method of the line's journal.
+      currency; ``method`` is the payment method of the line's journal, as a slug.
     """
 
     id = RemoteId(required=True)
@@ -370,7 +370,9 @@ class TrytonInvoiceSchema(BackendSchema[TrytonContext]):
             else:
                 amount = _dec(line.get("credit"), "credit") - _dec(line.get("debit"), "debit")
             journal = _nested(line, "journal") or {}
-            method = self.context.journal_methods.get(journal.get("id", -1)) or journal.get("name")
+            name = self.context.journal_methods.get(journal.get("id", -1)) or journal.get("name")
+            # The neutral method is a slug, as the other backends give it: Tryton's
+            # "Bank transfer" reads "bank_transfer"; the name is in extra.
             payments.append(
                 Payment(
                     id=str(line["id"]),
@@ -378,10 +380,11 @@ class TrytonInvoiceSchema(BackendSchema[TrytonContext]):
                     amount=amount,
                     currency=currency,
                     date=line["date"],
-                    method=str(method or "unknown"),
+                    method=slugify(str(name or "")) or "unknown",
                     reference=line.get("move_description_used") or None,
                     source=self.ref(str(line["id"])),
                     raw=line,
+                    extra={"method_name": name} if name else {},
                 )
             )
         return payments

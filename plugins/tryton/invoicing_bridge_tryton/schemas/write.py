@@ -7,7 +7,8 @@ written where it reads back losslessly:
 - the invoice's own number goes to ``reference`` (Tryton's ``number`` is read-only: its
   sequence numbers the invoice when it is posted);
 - an invoice discount (``discount_total``) and an ``adjustment`` become lines of their
-  own, marked in their note, without taxes;
+  own, marked in their note: the adjustment untaxed, the discount untaxed or spread over
+  the lines' taxes, whichever reproduces the invoice's tax;
 - a line discount is folded into the price when ``net / quantity`` is exact at Tryton's
   4 price digits, the price and discount kept in the line's note; otherwise it is
   refused (InvalidRequest), never rounded away.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -29,6 +30,7 @@ from .read import MARKER
 __all__ = ["WriteContext", "client_values", "invoice_values", "line_values", "tax_id"]
 
 PRICE_DIGITS = Decimal("0.0001")
+CENT = Decimal("0.01")
 BACKEND = "tryton"
 
 
@@ -102,7 +104,14 @@ def line_values(item: LineItem, index: int, context: WriteContext) -> dict[str, 
     }
 
 
-def _extra_line(role: str, name: str, amount: Decimal, context: WriteContext) -> dict[str, Any]:
+def _extra_line(
+    role: str,
+    name: str,
+    amount: Decimal,
+    context: WriteContext,
+    taxes: tuple[TaxRate, ...] = (),
+) -> dict[str, Any]:
+    where = "discount_total" if role == "discount_total" else "adjustment"
     return {
         "type": "line",
         "description": name,
@@ -110,27 +119,84 @@ def _extra_line(role: str, name: str, amount: Decimal, context: WriteContext) ->
         "unit_price": amount,
         "account": context.revenue_account,
         "note": f"{MARKER} role={role}",
-        "taxes": [],
+        "taxes": [["add", [tax_id(t, context, where) for t in taxes]]],
     }
 
 
+def _tax_total(bases: dict[TaxRate, Decimal]) -> Decimal:
+    # Tryton's default: tax computed per invoice and tax on the summed base, rounded
+    # half-even by the currency.
+    return sum(
+        ((base * tax.rate / 100).quantize(CENT, ROUND_HALF_EVEN) for tax, base in bases.items()),
+        Decimal(0),
+    )
+
+
+def _discount_lines(invoice: Invoice, context: WriteContext) -> list[dict[str, Any]]:
+    """The invoice discount as lines. Untaxed when that gives the invoice's tax; spread
+    over the lines' tax sets in proportion to their amounts when that gives it (the
+    discount was taken before tax, as Daftra does)."""
+    discount = invoice.discount_total
+    untaxed = [_extra_line("discount_total", "Discount", -discount, context)]
+    sets: dict[tuple[TaxRate, ...], Decimal] = {}
+    for item in invoice.items:
+        key = tuple(item.taxes)
+        sets[key] = sets.get(key, Decimal(0)) + item.net
+    subtotal = sum(sets.values(), Decimal(0))
+    if not subtotal or not any(sets):
+        return untaxed
+    bases: dict[TaxRate, Decimal] = {}
+    for key, net in sets.items():
+        for tax in key:
+            bases[tax] = bases.get(tax, Decimal(0)) + net
+    shares: dict[tuple[TaxRate, ...], Decimal] = {}
+    for key, net in sets.items():
+        if key:
+            shares[key] = (discount * net / subtotal).quantize(CENT, ROUND_HALF_UP)
+    rest = discount - sum(shares.values(), Decimal(0))
+    spread_bases = dict(bases)
+    for key, share in shares.items():
+        for tax in key:
+            spread_bases[tax] -= share
+    if abs(_tax_total(spread_bases) - invoice.tax_total) >= abs(
+        _tax_total(bases) - invoice.tax_total
+    ):
+        return untaxed
+    lines = [
+        _extra_line("discount_total", "Discount", -share, context, key)
+        for key, share in shares.items()
+        if share
+    ]
+    if rest:
+        lines.append(_extra_line("discount_total", "Discount", -rest, context))
+    return lines
+
+
+def _currency(invoice: Invoice, context: WriteContext) -> int:
+    currency = context.currencies.get(invoice.currency.upper())
+    if currency is None:
+        known = ", ".join(sorted(context.currencies)) or "none"
+        raise _invalid(f"Tryton has no currency {invoice.currency} (known: {known})", "currency")
+    return currency
+
+
 def invoice_lines(invoice: Invoice, context: WriteContext) -> list[dict[str, Any]]:
+    """The lines of ``invoice``, each in its currency (a line's currency defaults to the
+    company's, and the invoice's lines must share the invoice's)."""
     lines = [line_values(item, i, context) for i, item in enumerate(invoice.items)]
     if invoice.discount_total:
-        lines.append(_extra_line("discount_total", "Discount", -invoice.discount_total, context))
+        lines.extend(_discount_lines(invoice, context))
     if invoice.adjustment:
         lines.append(_extra_line("adjustment", "Adjustment", invoice.adjustment, context))
-    return lines
+    currency = _currency(invoice, context)
+    return [{**line, "currency": currency} for line in lines]
 
 
 def invoice_values(
     invoice: Invoice, context: WriteContext, *, party: int, address: int
 ) -> dict[str, Any]:
     """A draft customer invoice with its lines. Raises InvalidRequest."""
-    currency = context.currencies.get(invoice.currency.upper())
-    if currency is None:
-        known = ", ".join(sorted(context.currencies)) or "none"
-        raise _invalid(f"Tryton has no currency {invoice.currency} (known: {known})", "currency")
+    currency = _currency(invoice, context)
     return {
         "type": "out",
         "party": party,
