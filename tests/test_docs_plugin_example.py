@@ -53,12 +53,15 @@ def test_guide_layout_is_the_bundled_plugins_layout() -> None:
         if not p.name.endswith(".egg-info")
     ]
     assert len(plugins) >= 2
+    # A plugin tested against a real server (Tryton) has no emulator, and one whose API
+    # needs no table or write plan has no lookups or plan: those are the optional files.
+    core = named - {"plan.py"}
     for plugin in plugins:
-        for name in sorted(named):
+        for name in sorted(core):
             assert (plugin / name.rstrip("/")).exists(), f"{plugin.name} has no {name}"
-        for part in ("state.py", "app.py", "seed.py", "__init__.py"):
-            assert (plugin / "emulator" / part).exists(), f"{plugin.name}: emulator/{part}"
-        assert any((plugin / f).exists() for f in ("lookups.py", "taxes.py")), plugin.name
+        if (plugin / "emulator").exists():
+            for part in ("state.py", "app.py", "seed.py", "__init__.py"):
+                assert (plugin / "emulator" / part).exists(), f"{plugin.name}: emulator/{part}"
 
 
 def test_guide_layout_names_every_file_of_the_example() -> None:
@@ -111,5 +114,7 @@ def test_example_is_installed_and_found_by_name() -> None:
 @pytest.mark.parametrize("group", ["invoicing_bridge.backends", "invoicing_bridge.emulators"])
 def test_example_uses_the_bundled_plugins_entry_point_groups(group: str) -> None:
     for setup in (ROOT / "plugins").glob("*/setup.cfg"):
+        if group.endswith("emulators") and "emulator" not in setup.read_text(encoding="utf-8"):
+            continue  # tested against a real server: no emulator to register
         assert group in setup.read_text(encoding="utf-8")
     assert f'"{group}"' in (EXAMPLE / "pyproject.toml").read_text(encoding="utf-8")
