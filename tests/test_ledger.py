@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -209,3 +210,67 @@ def test_fingerprint_changes_with_content() -> None:
 def test_fingerprint_of_client_ignores_id() -> None:
     assert fingerprint(Client(name="A", id="1")) == fingerprint(Client(name="A", id="2"))
     assert fingerprint(Client(name="A")) != fingerprint(Client(name="A", email="a@x.io"))
+
+
+# --------------------------------------------------------------------------- a ledger is a check
+
+
+def test_new_ledger_is_private_and_complete_from_the_start(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    Ledger(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with sqlite3.connect(path) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert {"meta", "records", "runs"} <= tables and version == ("1",)
+    assert sorted(p.name for p in tmp_path.iterdir() if ".new" in p.name) == []
+
+
+def test_empty_file_is_refused_not_taken_for_a_new_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(ConfigurationError, match="is empty"):
+        Ledger(path)
+    assert path.stat().st_size == 0  # left as it was
+
+
+def test_foreign_sqlite_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE customers (id INTEGER)")
+    before = path.read_bytes()
+    with pytest.raises(ConfigurationError, match=r"not an invoicing-bridge ledger.*customers"):
+        Ledger(path)
+    assert path.read_bytes() == before
+
+
+def test_ledger_without_schema_version_is_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    Ledger(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM meta")
+    with pytest.raises(ConfigurationError, match="damaged"):
+        Ledger(path)
+
+
+def test_truncated_ledger_is_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as ledger:
+        for i in range(300):
+            ledger.record_done("invoice", str(i), source=S, target=T, target_id=str(i) * 40)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ConfigurationError, match="ledger"), Ledger(path) as ledger:
+        list(ledger.entries())
+
+
+def test_ledger_of_another_direction_is_refused_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as ledger:
+        ledger.check_direction(S, T)  # empty: fine
+        ledger.record_done("invoice", "1", source=S, target=T, target_id="10")
+        ledger.check_direction(S, T)  # its own direction: fine
+        with pytest.raises(ConfigurationError, match="belongs to another migration"):
+            ledger.check_direction(S, "perfex:https://moved.example.com/api")

@@ -339,3 +339,13 @@ def test_ctrl_c_prints_the_summary_so_far_says_run_again_and_exits_130(
     data = json.loads(out.read_text())
     assert data["counts"]["invoice"]["created"] == 1  # the one done before Ctrl-C
     assert len(list(found["new"].iter_invoices())) == 1
+
+
+def test_empty_ledger_file_stops_the_run_with_one_error_line(
+    runner: CliRunner, backends: dict[str, MemoryBackend], tmp_path: Path
+) -> None:
+    ledger = tmp_path / "l"
+    ledger.write_bytes(b"")
+    result = runner.invoke(main, ["migrate", "old", "new", "-q", "--ledger", str(ledger)])
+    assert result.exit_code == 2 and "is empty" in result.stderr
+    assert list(backends["new"].iter_invoices()) == []

@@ -9,7 +9,9 @@ import threading
 from decimal import Decimal
 from pathlib import Path
 
-from invoicing_bridge import Client, Invoice, LineItem, migrate
+import pytest
+
+from invoicing_bridge import Client, ConfigurationError, Invoice, LineItem, migrate
 from invoicing_bridge.backends.memory import MemoryBackend
 
 
@@ -74,3 +76,16 @@ def test_one_worker_still_migrates_every_client_before_any_invoice(tmp_path: Pat
     )
     assert seen[:2] == ["client", "client"]
     assert "client" not in seen[2:]
+
+
+def test_a_ledger_of_another_migration_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    assert migrate(_source(), MemoryBackend(label="target"), ledger=ledger).ok
+    moved = MemoryBackend(label="target-moved")  # the same account under another label
+    with pytest.raises(ConfigurationError, match="belongs to another migration"):
+        migrate(_source(), moved, ledger=ledger)
+    assert list(moved.iter_clients()) == [] and list(moved.iter_invoices()) == []
+    again = migrate(_source(), moved, ledger=ledger, new_direction=True)
+    assert again.ok and again.counts["invoice"].created == 3

@@ -339,6 +339,11 @@ def write_report(report: MigrationReport, path: str | Path) -> None:
     + "; ".join(f"{name}={'|'.join(choices)}" for name, choices in POLICIES.items())
     + " (the first is the default).",
 )
+@click.option(
+    "--new-direction",
+    is_flag=True,
+    help="Accept a --ledger that so far holds only other migrations (other backends).",
+)
 @click.option("--force", is_flag=True, help="Replace the --report file if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; the exit status says.")
 @click.pass_context
@@ -355,6 +360,7 @@ def migrate_command(
     match_clients: str,
     report_path: str | None,
     policies: tuple[str, ...],
+    new_direction: bool,
     force: bool,
     quiet: bool,
 ) -> None:
@@ -401,6 +407,7 @@ def migrate_command(
                 client_match=criteria,
                 progress=record,
                 policy=policy,
+                new_direction=new_direction,
             )
         except KeyboardInterrupt:
             report = None

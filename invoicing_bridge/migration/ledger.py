@@ -41,6 +41,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -202,13 +203,58 @@ def _entry(row: tuple[Any, ...]) -> LedgerEntry:
     )
 
 
+def _is_file(path: Path) -> bool:
+    return str(path) != ":memory:" and not str(path).startswith("file:")
+
+
 def _create_private(path: Path) -> None:
-    """Create a missing ledger file readable by its owner alone (it names every client
-    and invoice migrated); SQLite gives its -wal and -shm files the same mode."""
-    if str(path) == ":memory:" or str(path).startswith("file:") or path.exists():
-        return
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    """Create a missing ledger file, readable by its owner alone (it names every client
+    and invoice migrated), with its schema already in it: the file is built under a
+    temporary name (mkstemp: 0600 whatever the umask) and linked into place whole, so a
+    ledger file never exists empty or half-made, and an empty file found later is damage,
+    not a new ledger. SQLite gives the -wal and -shm files the same mode."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    os.close(fd)
+    try:
+        db = sqlite3.connect(temp, isolation_level=None)
+        try:
+            db.executescript(_SCHEMA)
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        finally:
+            db.close()
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            os.link(temp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+
+
+def _check_existing(path: Path, db: sqlite3.Connection) -> None:
+    """Refuse a file that is not a sound ledger, before anything is written to it."""
+    where = f"ledger {str(path)!r}"
+    if path.stat().st_size == 0:
+        raise ConfigurationError(
+            f"{where} is empty (0 bytes), not a ledger: it cannot say what was migrated. "
+            "Restore it from a backup, or delete it to start a new migration"
+        )
+    tables = {
+        str(row[0]) for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    if not {"meta", "records", "runs"} <= tables:
+        found = ", ".join(sorted(tables)) or "none"
+        raise ConfigurationError(
+            f"{where} is not an invoicing-bridge ledger (its tables: {found}): "
+            "pass the ledger file of this migration, or a new path with --ledger"
+        )
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is None:
+        raise ConfigurationError(f"{where} is damaged: it has no schema version")
+    problems = [str(r[0]) for r in db.execute("PRAGMA quick_check")]
+    if problems != ["ok"]:
+        raise ConfigurationError(f"{where} is damaged: {'; '.join(problems[:3])}")
 
 
 class Ledger:
@@ -222,13 +268,18 @@ class Ledger:
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_LEDGER, *, timeout: float = 30.0):
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
         try:
-            _create_private(self.path)
+            is_file = _is_file(self.path)
+            if is_file and not self.path.exists():
+                _create_private(self.path)
             # Autocommit (isolation_level=None): every statement is its own transaction,
             # durable before the call returns. One connection shared under self._lock.
-            self._db: sqlite3.Connection | None = sqlite3.connect(
+            self._db = sqlite3.connect(
                 self.path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
+            if is_file:
+                _check_existing(self.path, self._db)
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL is durable against a killed process (not against a power cut).
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -236,7 +287,11 @@ class Ledger:
             self._add_columns()
             self._check_version()
         except (sqlite3.DatabaseError, OSError) as exc:
+            self.close()
             raise ConfigurationError(f"ledger {str(self.path)!r}: {exc}") from None
+        except ConfigurationError:
+            self.close()
+            raise
 
     def _add_columns(self) -> None:
         db = self._conn()
@@ -380,6 +435,24 @@ class Ledger:
                 .fetchall()
             )
         return [(str(s), str(t)) for s, t in rows]
+
+    def check_direction(self, source: str, target: str) -> None:
+        """Refuse a ledger that holds rows only for other directions than ``source`` to
+        ``target``: most likely the ledger of another migration, or the same one with a
+        backend whose label changed (moved to another URL), where every record would be
+        taken for new and created again. A ledger with no rows, or with rows for this
+        direction, passes."""
+        held = self.labels()
+        if held and (source, target) not in held:
+            listed = "; ".join(f"{s} -> {t}" for s, t in held[:3])
+            more = f" and {len(held) - 3} more" if len(held) > 3 else ""
+            raise ConfigurationError(
+                f"ledger {str(self.path)!r} belongs to another migration ({listed}{more}), "
+                f"not {source} -> {target}: pass this migration's own ledger; if a backend "
+                "moved to another URL, pass its old label (source_label/target_label); to "
+                "start a new direction in this ledger, pass new_direction=True "
+                "(--new-direction)"
+            )
 
     # ----------------------------------------------------------------- writing
 

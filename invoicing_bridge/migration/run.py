@@ -46,6 +46,7 @@ def migrate(
     source_label: str | None = None,
     target_label: str | None = None,
     policy: Mapping[str, str] | None = None,
+    new_direction: bool = False,
 ) -> MigrationReport:
     """Move clients, invoices and their payments from ``source`` to ``target``.
 
@@ -78,6 +79,10 @@ def migrate(
       ``void``: ``skip`` (default) or ``fail``). Every transformation keeps the total and
       the amount paid to the cent and is reported (``transformed``, with each field's old
       and new value).
+    - ``new_direction``: accept a ledger that so far holds only other directions (other
+      source/target labels). Without it such a ledger is refused
+      (:class:`~invoicing_bridge.exceptions.ConfigurationError`): it is most likely the
+      wrong file, or a backend's label changed, and every record would be created again.
 
     Every invoice is planned first (mapped, transformed, validated by the target's own
     rules); nothing is written for one that planning refuses. After writing, the invoice
@@ -116,6 +121,8 @@ def migrate(
             book = stack.enter_context(Ledger(":memory:"))  # a dry run creates no file
         else:
             book = stack.enter_context(Ledger(ledger))
+        if not new_direction:
+            book.check_direction(source_name, target_name)
         if not dry_run:
             stack.enter_context(book.run_lock())  # one run per ledger at a time
         run_id = None if dry_run else book.start_run(source=source_name, target=target_name)
