@@ -15,8 +15,15 @@ from typing import Any, ClassVar, Self
 
 import marshmallow
 
-from ..exceptions import ConfigurationError, UnsupportedOperation
-from ..models import CLIENT_IDENTITY_FIELDS, Client, Invoice, InvoiceStatus, Payment
+from ..exceptions import ConfigurationError, InvalidRequest, UnsupportedOperation
+from ..models import (
+    CLIENT_IDENTITY_FIELDS,
+    Client,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+)
 from ..models import client_matches as _client_matches
 
 __all__ = ["RECORD_KINDS", "Feature", "InvoicingBackend", "OptionsSchema"]
@@ -289,7 +296,9 @@ class InvoicingBackend:
         ``invoice``: its mapping to this backend's payload and the checks that need no
         write (currency, tax rates, totals). ``invoice.client.id`` may be None (a client
         not created yet). Dry-run migrations call it. Raises ``MappingError``,
-        ``InvalidRequest`` or ``UnsupportedOperation``; by default accepts everything."""
+        ``InvalidRequest`` or ``UnsupportedOperation``; by default checks only the amounts
+        (:meth:`check_amounts`)."""
+        self.check_amounts(invoice)
 
     def update_invoice(self, invoice: Invoice) -> Invoice:
         """Replace the stored invoice ``invoice.id`` with this one; return it as stored."""
@@ -342,8 +351,49 @@ class InvoicingBackend:
         raise self._unsupported("get_payment")
 
     def record_payment(self, payment: Payment) -> Payment:
-        """Record a payment against ``payment.invoice_id``; return it as stored."""
+        """Record a payment against ``payment.invoice_id``; return it as stored.
+        Raises ``InvalidRequest`` for an amount that is not positive (:meth:`check_amounts`)."""
         raise self._unsupported("record_payment")
+
+    def check_amounts(self, record: Invoice | Payment) -> None:
+        """Refuse, before anything is written, amounts no invoice or payment can carry:
+        a payment of zero or less (a refund is not a payment), an invoice whose total or
+        amount paid is negative (the neutral model has no credit notes). Every backend's
+        ``create_invoice``, ``validate_invoice`` and ``record_payment`` call it first.
+        Absurd magnitudes (NaN, 1E+400) are refused by the money fields when dumped.
+        Raises ``InvalidRequest`` (no request sent) naming the backend and, in
+        ``field_errors``, the field."""
+        payments: list[tuple[str, Payment]] = []
+        if isinstance(record, Payment):
+            payments.append(("amount", record))
+        else:
+            for name in ("total", "amount_paid"):
+                if getattr(record, name) < 0:
+                    reason = (
+                        f"a negative {name} ({getattr(record, name)}) cannot be written "
+                        "(credit notes are not supported)"
+                    )
+                    raise InvalidRequest(
+                        f"invoice {record.number}: {reason}",
+                        backend=self.name,
+                        field_errors={name: reason},
+                    )
+            payments.extend(
+                (f"payments[{index}].amount", payment)
+                for index, payment in enumerate(record.payments)
+                if payment.status is PaymentStatus.COMPLETED
+            )
+        for field, payment in payments:
+            if payment.amount <= 0:
+                reason = (
+                    f"a payment of {payment.amount} cannot be recorded: an amount must be "
+                    "positive (a refund is not a payment)"
+                )
+                raise InvalidRequest(
+                    "payment refused before sending",
+                    backend=self.name,
+                    field_errors={field: reason},
+                )
 
     # ----------------------------------------------------------------- numbering
 

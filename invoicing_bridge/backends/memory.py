@@ -112,6 +112,7 @@ class MemoryBackend(InvoicingBackend):
 
     def validate_invoice(self, invoice: Invoice) -> None:
         """The checks of a create that need no write: the accepted currencies."""
+        self.check_amounts(invoice)
         accepted = self.options.get("currencies") or []
         if accepted and invoice.currency not in accepted:
             raise InvalidRequest(
@@ -174,6 +175,7 @@ class MemoryBackend(InvoicingBackend):
         return stored.copy()
 
     def create_invoice(self, invoice: Invoice) -> Invoice:
+        self.check_amounts(invoice)
         self._count("create_invoice")
         completed = [p for p in invoice.payments if p.status is PaymentStatus.COMPLETED]
         if completed and Feature.RECORD_PAYMENT not in self.features:
@@ -330,6 +332,7 @@ class MemoryBackend(InvoicingBackend):
         return _copy_payment(stored)
 
     def record_payment(self, payment: Payment) -> Payment:
+        self.check_amounts(payment)
         self._count("record_payment")
         with self._lock:
             if payment.invoice_id is None or payment.invoice_id not in self._invoices:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from ..backends.base import Feature, InvoicingBackend
-from ..exceptions import NotFound, UnsupportedOperation
+from ..exceptions import InvalidRequest, NotFound, UnsupportedOperation
 from ..models import (
     Address,
     Client,
@@ -467,6 +467,22 @@ class BackendContract:
             listed = backend.iter_invoices(client_id=client.id)
             assert sent.number not in {i.number for i in listed}
 
+    def test_create_invoice_refuses_a_negative_payment_before_writing(
+        self, backend: InvoicingBackend, client: Client
+    ) -> None:
+        self._require(backend, Feature.CREATE_INVOICE, Feature.RECORD_PAYMENT)
+        sent = self.make_invoice(
+            client, payments=[self._payment("100.00"), self._payment("-40.00")]
+        )
+        with pytest.raises(InvalidRequest) as info:
+            backend.create_invoice(sent)
+        assert "payments[1].amount" in info.value.field_errors
+        assert info.value.backend == backend.name
+        with pytest.raises(InvalidRequest):
+            backend.validate_invoice(sent)
+        if Feature.FIND_INVOICE in backend.features:
+            assert backend.find_invoice(sent.number) is None
+
     # ------------------------------------------------------------------ payments
 
     def test_record_payment_updates_amount_paid_and_status(
@@ -500,6 +516,27 @@ class BackendContract:
             )
         )
         assert backend.get_invoice(invoice.id).status is InvoiceStatus.PAID
+
+    @pytest.mark.parametrize("amount", ["-10.00", "0.00"])
+    def test_record_payment_refuses_an_amount_that_is_not_positive(
+        self, backend: InvoicingBackend, invoice: Invoice, amount: str
+    ) -> None:
+        self._require(backend, Feature.RECORD_PAYMENT, Feature.GET_INVOICE)
+        assert invoice.id
+        with pytest.raises(InvalidRequest) as info:
+            backend.record_payment(
+                Payment(
+                    invoice_id=invoice.id,
+                    amount=Decimal(amount),
+                    date=dt.date(2026, 10, 1),
+                    method=self.payment_method,
+                )
+            )
+        assert "amount" in info.value.field_errors
+        assert info.value.backend == backend.name
+        fetched = backend.get_invoice(invoice.id)
+        assert _completed_amounts(fetched) == _completed_amounts(invoice)
+        assert fetched.amount_paid == invoice.amount_paid
 
     def test_payments_listed_and_fetched(self, backend: InvoicingBackend, invoice: Invoice) -> None:
         self._require(backend, Feature.RECORD_PAYMENT, Feature.LIST_PAYMENTS)

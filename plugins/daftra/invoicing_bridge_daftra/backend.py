@@ -235,6 +235,7 @@ class DaftraBackend(HTTPBackend):
     def create_invoice(self, invoice: Invoice) -> Invoice:
         """POST the v1 body (``Invoice``, ``InvoiceItem``, ``Payment`` as siblings), then
         read the stored invoice back. Raises InvalidRequest, MappingError."""
+        self.check_amounts(invoice)
         body = create_body(self.mapper.dump("invoice", invoice))
         return self.get_invoice(self.connection.create("invoices.json", body))
 
@@ -244,6 +245,7 @@ class DaftraBackend(HTTPBackend):
         account, which reads ``/taxes``; a due date not before the issue date) and what
         Daftra validates (payment amounts above zero, a payment method on each).
         ``invoice.client.id`` may be None. Raises MappingError, InvalidRequest."""
+        self.check_amounts(invoice)
         probe = invoice
         if not invoice.client.id:
             probe = dataclasses.replace(invoice, client=dataclasses.replace(invoice.client, id="0"))
@@ -347,5 +349,6 @@ class DaftraBackend(HTTPBackend):
     def record_payment(self, payment: Payment) -> Payment:
         """POST ``{"InvoicePayment": {...}}`` (amount with four decimals); return it as
         stored. Raises InvalidRequest, MappingError (no ``invoice_id``)."""
+        self.check_amounts(payment)
         body = self.mapper.dump("payment", payment)
         return self.get_payment(self.connection.create("invoice_payments.json", body))

@@ -384,6 +384,7 @@ class PerfexBackend(HTTPBackend):
         a known currency id, lines Perfex can hold (no line discounts, 2 decimals), totals
         that agree with Perfex's own computation and are above zero, a number with digits,
         not void. Raises MappingError."""
+        self.check_amounts(invoice)
         check_invoice(invoice, self.lookups.context(), creating=True)
 
     def _plan(self, invoice: Invoice, current: Invoice | None = None) -> InvoicePlan:
@@ -465,6 +466,7 @@ class PerfexBackend(HTTPBackend):
         InvalidRequest (Perfex's validation, e.g. a number already used this year),
         TransportError or ServerError when the answer is lost.
         """
+        self.check_amounts(invoice)
         plan = self._plan(invoice)
         answer = self.connection.create("invoices", self.mapper.invoice_form(invoice, plan))
         new_id = None
@@ -813,6 +815,7 @@ class PerfexBackend(HTTPBackend):
         InvalidRequest, APIError when the payment cannot be confirmed, TransportError or
         ServerError when the answer is lost (the migration job looks it up).
         """
+        self.check_amounts(payment)
         if not payment.invoice_id:
             raise NotFound("the payment has no invoice id", backend=self.name, status_code=None)
         known_ids, currency = self._before_payment(str(payment.invoice_id))

@@ -172,10 +172,20 @@ CONTACT_SECRETS = frozenset(
 )
 
 
-def without_secrets(payload: Any) -> Any:
-    """``payload`` without :data:`CONTACT_SECRETS` at any depth."""
+#: How deep :func:`without_secrets` looks: contact rows sit at most a few levels down (a
+#: list of rows, a row's ``contacts``); deeper is junk the load refuses as nested too deeply,
+#: and following it would exhaust the stack before that refusal.
+SECRETS_DEPTH = 16
+
+
+def without_secrets(payload: Any, depth: int = 0) -> Any:
+    """``payload`` without :data:`CONTACT_SECRETS` down to :data:`SECRETS_DEPTH` levels."""
+    if depth >= SECRETS_DEPTH:
+        return payload
     if isinstance(payload, Mapping):
-        return {k: without_secrets(v) for k, v in payload.items() if k not in CONTACT_SECRETS}
+        return {
+            k: without_secrets(v, depth + 1) for k, v in payload.items() if k not in CONTACT_SECRETS
+        }
     if isinstance(payload, list | tuple):
-        return [without_secrets(v) for v in payload]
+        return [without_secrets(v, depth + 1) for v in payload]
     return payload

@@ -351,6 +351,7 @@ class TrytonBackend(HTTPBackend):
 
     def validate_invoice(self, invoice: Invoice) -> None:
         """Checks the currency, taxes and discounts map (no write)."""
+        self.check_amounts(invoice)
         context = self.lookups().write
         invoice_values(invoice, context, party=0, address=0)
         self._check_payments(invoice)
@@ -378,6 +379,7 @@ class TrytonBackend(HTTPBackend):
         Pay wizard. A failure before posting deletes the draft: nothing is left.
 
         Raises InvalidRequest, MappingError."""
+        self.check_amounts(invoice)
         context = self.lookups().write
         completed = self._check_payments(invoice)
         party, address = self._party_address(invoice.client.id)
@@ -626,6 +628,7 @@ class TrytonBackend(HTTPBackend):
 
         Raises NotFound, InvalidRequest (a draft or void invoice: Tryton pays posted
         invoices only)."""
+        self.check_amounts(payment)
         if payment.invoice_id is None:
             raise InvalidRequest(
                 "a payment without invoice_id",

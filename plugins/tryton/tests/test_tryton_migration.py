@@ -151,7 +151,7 @@ def test_daftra_to_tryton_to_perfex_keeps_totals_and_compares_equal(
         ][:3]
         assert (report.left_count, report.right_count, report.equal) == (6, 6, 6)
 
-        second = migrate(tryton, perfex, ledger=ledger, since=SINCE)
+        second = migrate(tryton, perfex, ledger=ledger, since=SINCE, new_direction=True)
         assert second.ok, [f.reason for f in second.failures]
         assert second.counts["invoice"].created == INVOICES
         _assert_pairs_equal(tryton, perfex, ledger)

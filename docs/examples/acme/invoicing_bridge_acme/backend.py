@@ -89,9 +89,11 @@ class AcmeBackend(HTTPBackend):
 
     def validate_invoice(self, invoice: Invoice) -> None:
         """What a create would refuse, found without writing (dry-run migrations)."""
+        self.check_amounts(invoice)
         self.mapper.invoice_body(invoice)  # raises MappingError (say, two taxes on one line)
 
     def create_invoice(self, invoice: Invoice) -> Invoice:
+        self.check_amounts(invoice)
         created = self.connection.post("/invoices", "invoice", self.mapper.invoice_body(invoice))
         invoice_id = str(created["id"])
         for payment in invoice.payments:  # Acme records payments one by one
@@ -112,6 +114,7 @@ class AcmeBackend(HTTPBackend):
     # ------------------------------------------------------------------ payments
 
     def record_payment(self, payment: Payment) -> Payment:
+        self.check_amounts(payment)
         path = f"/invoices/{payment.invoice_id}/payments"
         body = self.mapper.payment_body(payment)
         return self.mapper.payment(self.connection.post(path, "payment", body))
