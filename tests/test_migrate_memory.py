@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from invoicing_bridge import (
     AuthenticationError,
@@ -30,6 +33,7 @@ from invoicing_bridge import (
 )
 from invoicing_bridge.backends.base import Feature
 from invoicing_bridge.backends.memory import MemoryBackend
+from invoicing_bridge.cli.migrate import render_report
 from invoicing_bridge.exceptions import ConfigurationError
 from invoicing_bridge.migration import MigrationReport, RecordResult
 from invoicing_bridge.migration.ledger import Ledger
@@ -522,6 +526,40 @@ def test_changed_source_is_reported_then_updated_with_update(
     stored = by_number(target)[invoice.number]
     assert content(stored) == content(source.get_invoice("5"))
     assert run(source, target, ledger_path).counts["invoice"].skipped == 9 - 1
+
+
+def test_a_changed_invoice_names_the_fields_that_changed(
+    source: MemoryBackend, target: MemoryBackend, ledger_path: Path
+) -> None:
+    run(source, target, ledger_path)
+    invoice = source.get_invoice("5")
+    source.update_invoice(invoice.copy(notes="revised", terms="net 15"))
+
+    report = run(source, target, ledger_path)
+    [changed] = [c for c in report.changes if c.kind == "invoice"]
+    assert changed.reason == (
+        "changed in the source since it was migrated: notes, terms (run with update)"
+    )
+
+    report = run(source, target, ledger_path, update=True)
+    [updated] = [r for r in report.records if r.kind == "invoice" and r.outcome == "updated"]
+    assert updated.reason == "changed in the source: notes, terms"
+    out = io.StringIO()
+    render_report(report, Console(file=out, width=200))
+    assert "Updated from the source" in out.getvalue()
+    assert "changed in the source: notes, terms" in out.getvalue()
+
+
+def test_a_ledger_without_field_prints_still_reports_a_change(
+    source: MemoryBackend, target: MemoryBackend, ledger_path: Path
+) -> None:
+    # A ledger written before field prints were kept: the change is reported, unnamed.
+    run(source, target, ledger_path)
+    with sqlite3.connect(ledger_path) as db:
+        db.execute("UPDATE records SET parts = NULL")
+    source.update_invoice(source.get_invoice("5").copy(notes="revised"))
+    [changed] = [c for c in run(source, target, ledger_path).changes if c.kind == "invoice"]
+    assert changed.reason == "changed in the source since it was migrated (run with update)"
 
 
 def test_a_client_update_that_failed_is_tried_again(

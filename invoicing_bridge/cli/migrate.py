@@ -232,6 +232,11 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
         ("Needs attention (written, not right; run again)", report.attention, "red"),
         ("Changed in the source since migrated (run with --update)", report.changes, "yellow"),
         (
+            "Updated from the source",
+            [r for r in report.records if r.outcome == "updated" and r.reason],
+            "yellow",
+        ),
+        (
             "Skipped on purpose",
             [r for r in report.records if r.outcome == "skipped" and r.reason],
             "yellow",

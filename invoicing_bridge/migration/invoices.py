@@ -10,7 +10,7 @@ from ..exceptions import AuthenticationError, InvoicingBridgeError, PermissionDe
 from ..models import Client, Invoice, InvoiceStatus, Payment
 from .clients import ClientStage
 from .job import AlreadyRecorded, Job, RecordFailed, cents, reason
-from .ledger import LedgerEntry, fingerprint
+from .ledger import LedgerEntry, changed_fields, field_prints, fingerprint
 from .payloads import source_id
 from .payments import PaymentStage
 from .plan import InvoicePlan, Planner
@@ -84,9 +84,13 @@ class InvoiceStage:
         entry = job.scope.get("invoice", sid)
         existing = entry.target_id if entry is not None else None
         must_update = False
+        parts = field_prints(invoice)
+        changed = ""
         if entry is not None and existing is not None and entry.fingerprint != fp:
+            fields = changed_fields(entry.parts, parts)
+            changed = f": {', '.join(fields)}" if fields else ""
             if not job.update:
-                why = "changed in the source since it was migrated (run with update)"
+                why = f"changed in the source since it was migrated{changed} (run with update)"
                 return RecordResult("invoice", sid, CHANGED, number, existing, why)
             must_update = True
         elif entry is not None and entry.done and existing is not None:
@@ -153,10 +157,11 @@ class InvoiceStage:
         except InvoicingBridgeError as exc:
             job.scope.failed("invoice", sid, reason(exc), number=number, target_id=target_id)
             raise AlreadyRecorded(reason(exc)) from exc
-        note = None
+        note = f"changed in the source{changed}" if outcome == UPDATED and changed else None
         if problems:
             # Repair what was written: the planned invoice again, then read back again.
-            note = "repaired after verification (" + "; ".join(problems) + ")"
+            repaired = "repaired after verification (" + "; ".join(problems) + ")"
+            note = f"{note}; {repaired}" if note else repaired
             problems = self._repair(invoice, plan, target_id)
         if problems:
             why = f"target invoice {target_id} disagrees with the plan: " + "; ".join(problems)
@@ -174,6 +179,7 @@ class InvoiceStage:
             fingerprint=fp,
             outcome=outcome,
             changes=[c.to_dict() for c in changes],
+            parts=parts,
         )
         return RecordResult("invoice", sid, outcome, number, target_id, note, tuple(changes))
 

@@ -63,6 +63,7 @@ __all__ = [
     "Ledger",
     "LedgerEntry",
     "LedgerScope",
+    "field_prints",
     "fingerprint",
 ]
 
@@ -92,6 +93,7 @@ CREATE TABLE IF NOT EXISTS records (
     updated_at  TEXT NOT NULL,
     outcome     TEXT,                       -- the report's outcome when done
     changes     TEXT,                       -- JSON list of the report's changes
+    parts       TEXT,                       -- JSON {field path: hash}: what changed since
     PRIMARY KEY (source, target, kind, source_id)
 );
 CREATE INDEX IF NOT EXISTS records_target ON records (source, target, kind, target_id);
@@ -108,10 +110,10 @@ CREATE TABLE IF NOT EXISTS runs (
 
 _COLUMNS = (
     "source, target, kind, source_id, number, fingerprint, state, target_id, error, "
-    "attempts, created_at, updated_at, outcome, changes"
+    "attempts, created_at, updated_at, outcome, changes, parts"
 )
 #: Columns added after the first release, added to older files when opened.
-_ADDED_COLUMNS = (("outcome", "TEXT"), ("changes", "TEXT"))
+_ADDED_COLUMNS = (("outcome", "TEXT"), ("changes", "TEXT"), ("parts", "TEXT"))
 
 
 def _now() -> str:
@@ -144,6 +146,44 @@ def fingerprint(record: Invoice | Client | Payment) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def field_prints(record: Invoice | Client | Payment) -> dict[str, str]:
+    """A short hash per field of the content :func:`fingerprint` covers, keyed by its path
+    (``notes``, ``items[1].quantity``, ``payments[0].amount``): kept beside the fingerprint
+    so that a record changed in the source can say *which* fields changed."""
+    data = _strip(record.to_dict())
+    if isinstance(record, Invoice):
+        data["client"] = record.client.id
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, list):
+            flat[f"{key}.count"] = len(value)
+            for index, element in enumerate(value):
+                if isinstance(element, Mapping):
+                    for sub, item in element.items():
+                        flat[f"{key}[{index}].{sub}"] = item
+                else:
+                    flat[f"{key}[{index}]"] = element
+        elif isinstance(value, Mapping):
+            for sub, item in value.items():
+                flat[f"{key}.{sub}"] = item
+        else:
+            flat[key] = value
+    return {
+        path: hashlib.sha256(
+            json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        ).hexdigest()[:16]
+        for path, value in flat.items()
+    }
+
+
+def changed_fields(before: Mapping[str, str] | None, now: Mapping[str, str]) -> list[str]:
+    """The paths whose content differs between two :func:`field_prints` (added and removed
+    paths included), in a stable order; empty when ``before`` is unknown (an older ledger)."""
+    if not before:
+        return []
+    return sorted(path for path in before.keys() | now.keys() if before.get(path) != now.get(path))
+
+
 # --------------------------------------------------------------------------- rows
 
 
@@ -165,6 +205,7 @@ class LedgerEntry:
     updated_at: str
     outcome: str | None = None
     changes: tuple[dict[str, Any], ...] = ()
+    parts: Mapping[str, str] | None = None
 
     @property
     def done(self) -> bool:
@@ -199,7 +240,10 @@ def _entry(row: tuple[Any, ...]) -> LedgerEntry:
     parsed: tuple[dict[str, Any], ...] = tuple(json.loads(changes)) if changes else ()
     entry = LedgerEntry(*row[:12])
     return dataclasses.replace(
-        entry, outcome=None if row[12] is None else str(row[12]), changes=parsed
+        entry,
+        outcome=None if row[12] is None else str(row[12]),
+        changes=parsed,
+        parts=json.loads(row[14]) if row[14] else None,
     )
 
 
@@ -492,22 +536,26 @@ class Ledger:
         fingerprint: str | None = None,
         outcome: str | None = None,
         changes: Sequence[Mapping[str, Any]] | None = None,
+        parts: Mapping[str, str] | None = None,
     ) -> None:
         """After success: the record is ``target_id`` in the target, from content
-        ``fingerprint``; ``outcome`` and ``changes`` as reported (kept when None)."""
+        ``fingerprint`` (per field: ``parts``, :func:`field_prints`); ``outcome`` and
+        ``changes`` as reported (each kept when None)."""
         now = _now()
         text = None if changes is None else json.dumps(list(changes), ensure_ascii=False)
+        parts_text = None if parts is None else json.dumps(dict(parts), sort_keys=True)
         with self._lock:
             self._conn().execute(
                 "INSERT INTO records (source, target, kind, source_id, number, fingerprint, "
-                "state, target_id, error, attempts, created_at, updated_at, outcome, changes) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'done', ?, NULL, 1, ?, ?, ?, ?) "
+                "state, target_id, error, attempts, created_at, updated_at, outcome, changes, "
+                "parts) VALUES (?, ?, ?, ?, ?, ?, 'done', ?, NULL, 1, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (source, target, kind, source_id) DO UPDATE SET "
                 "number = COALESCE(excluded.number, number), "
                 "fingerprint = COALESCE(excluded.fingerprint, fingerprint), "
                 "state = 'done', target_id = excluded.target_id, error = NULL, "
                 "outcome = COALESCE(excluded.outcome, outcome), "
                 "changes = COALESCE(excluded.changes, changes), "
+                "parts = COALESCE(excluded.parts, parts), "
                 "updated_at = excluded.updated_at",
                 (
                     source,
@@ -521,6 +569,7 @@ class Ledger:
                     now,
                     outcome,
                     text,
+                    parts_text,
                 ),
             )
 
@@ -719,6 +768,7 @@ class LedgerScope:
         fingerprint: str | None = None,
         outcome: str | None = None,
         changes: Sequence[Mapping[str, Any]] | None = None,
+        parts: Mapping[str, str] | None = None,
     ) -> None:
         self.ledger.record_done(
             kind,
@@ -730,6 +780,7 @@ class LedgerScope:
             fingerprint=fingerprint,
             outcome=outcome,
             changes=changes,
+            parts=parts,
         )
 
     def target_known(self, kind: str, source_id: str, target_id: str) -> None:
