@@ -288,6 +288,22 @@ class InvoicingBackend:
         None."""
         raise self._unsupported("find_client")
 
+    def find_clients(
+        self,
+        *,
+        email: str | None = None,
+        tax_number: str | None = None,
+        name: str | None = None,
+    ) -> list[Client]:
+        """Every client matching every given criterion, as :meth:`find_client` compares.
+
+        The default gives :meth:`find_client`'s one answer (or none): a backend whose
+        search returns several records overrides it to give them all, so that a caller
+        can choose among namesakes instead of taking the first.
+        """
+        found = self.find_client(email=email, tax_number=tax_number, name=name)
+        return [] if found is None else [found]
+
     def client_matches(self, client: Client, candidate: Client) -> bool:
         """Whether ``candidate`` (a client of this backend) is ``client``: the rule of
         :func:`invoicing_bridge.models.client_matches` on email, tax number and name."""

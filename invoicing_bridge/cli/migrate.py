@@ -339,6 +339,12 @@ def write_report(report: MigrationReport, path: str | Path) -> None:
     + " (the first is the default).",
 )
 @click.option(
+    "--client-names-may-differ",
+    "client_name_may_differ",
+    is_flag=True,
+    help="Match a target client with the same email or tax number though its name differs.",
+)
+@click.option(
     "--new-direction",
     is_flag=True,
     help="Accept a --ledger that so far holds only other migrations (other backends).",
@@ -359,6 +365,7 @@ def migrate_command(
     match_clients: str,
     report_path: str | None,
     policies: tuple[str, ...],
+    client_name_may_differ: bool,
     new_direction: bool,
     force: bool,
     quiet: bool,
@@ -407,6 +414,7 @@ def migrate_command(
                 progress=record,
                 policy=policy,
                 new_direction=new_direction,
+                client_name_may_differ=client_name_may_differ,
             )
         except KeyboardInterrupt:
             report = None

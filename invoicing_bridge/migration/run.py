@@ -44,6 +44,7 @@ def migrate(
     target_label: str | None = None,
     policy: Mapping[str, str] | None = None,
     new_direction: bool = False,
+    client_name_may_differ: bool = False,
 ) -> MigrationReport:
     """Move clients, invoices and their payments from ``source`` to ``target``.
 
@@ -60,7 +61,11 @@ def migrate(
     - ``workers``: threads migrating invoices concurrently.
     - ``client_match``: how a source client is found in the target before creating it:
       any of ``"email"``, ``"tax_number"``, ``"name"`` (case- and space-insensitive), in
-      order; ``()`` always creates.
+      order; ``()`` always creates. Two different companies are never merged: a
+      target client whose email or tax number differs from the source client's is never
+      taken for it, nor one whose name differs (compared case- and space-insensitively)
+      unless ``client_name_may_differ`` (for clients renamed in the target). Every
+      candidate the target holds is considered, the one agreeing on most fields wins.
     - ``progress``: called with each
       :class:`~invoicing_bridge.migration.report.RecordResult` as it happens (from worker
       threads).
@@ -126,6 +131,7 @@ def migrate(
             max_attempts=max(1, max_attempts),
             verify_fields=tuple(verify),
             policy=policies,
+            client_name_may_differ=client_name_may_differ,
         )
         try:
             _run(job)
