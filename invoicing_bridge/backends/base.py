@@ -288,6 +288,15 @@ class InvoicingBackend:
         None."""
         raise self._unsupported("find_client")
 
+    def unmigrated_counts(self) -> dict[str, int] | None:
+        """How many records of each kind this backend holds that a migration does not
+        move, by kind (``"credit_note"``, ``"estimate"``, ``"product"``,
+        ``"client_credit"``...), for the migration report to account for every source
+        record. None (the default) when the backend cannot tell; a kind it can tell
+        has none of is given as 0.
+        """
+        return None
+
     def find_clients(
         self,
         *,

@@ -203,6 +203,22 @@ def progress_reporter(
 # --------------------------------------------------------------------------- report
 
 
+def _render_not_migrated(report: MigrationReport, out: Console) -> None:
+    """The source records of kinds a migration does not move, counted by kind."""
+    if not report.not_migrated:
+        return
+    table = Table(
+        title="Not migrated (kinds the migration does not move)",
+        title_style="yellow",
+        title_justify="left",
+    )
+    table.add_column("kind")
+    table.add_column("source records", justify="right")
+    for kind, count in report.not_migrated.items():
+        table.add_row(kind.replace("_", " "), str(count))
+    out.print(table)
+
+
 def render_report(report: MigrationReport, out: Console | None = None) -> None:
     """The report as rich tables: counts per kind, then failures and changes left."""
     out = out or console()
@@ -225,6 +241,7 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
             cells.append(text)
         table.add_row(_TITLES[kind], *cells)
     out.print(table)
+    _render_not_migrated(report, out)
     _render_transformations(report, out)
     for heading, rows, style in (
         ("Failed", report.failures, "red"),

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..backends.base import Feature, InvoicingBackend
-from ..exceptions import UnsupportedOperation
+from ..exceptions import (
+    AuthenticationError,
+    InvoicingBridgeError,
+    PermissionDenied,
+    UnsupportedOperation,
+)
 from .clients import CLIENT_MATCH_FIELDS, ClientStage
 from .invoices import VERIFIED_FIELDS, InvoiceStage
 from .job import Job
@@ -159,6 +164,18 @@ def _run(job: Job) -> None:
         partial(invoices.task, i) for i in job.source.iter_invoices(since=job.since)
     )
     _pool(job.workers, itertools.chain(client_tasks, invoice_tasks), _call)
+    job.report.not_migrated = _not_migrated(job.source)
+
+
+def _not_migrated(source: InvoicingBackend) -> dict[str, int] | None:
+    """What the source holds that the run does not move, by kind (None: cannot tell)."""
+    try:
+        counts = source.unmigrated_counts()
+    except (AuthenticationError, PermissionDenied):
+        raise
+    except InvoicingBridgeError:
+        return None  # the records moved are reported; this count is a bonus
+    return None if counts is None else {kind: int(n) for kind, n in sorted(counts.items())}
 
 
 def _call(task: Callable[[], None]) -> None:
