@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from .backends.base import InvoicingBackend
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, UnsupportedOperation
 from .registry import backend_class
 
 __all__ = [
@@ -84,15 +84,29 @@ class Profile:
     #: What is unsafe but allowed about this profile (each also logged as a warning).
     warnings: tuple[str, ...] = ()
 
-    def open(self) -> InvoicingBackend:
-        """The backend instance. Raises ConfigurationError naming this profile."""
+    def open(self, *, check: bool = False) -> InvoicingBackend:
+        """The backend instance, its errors naming this profile. With ``check``, it has
+        proved it reaches the real API with working credentials
+        (:meth:`~invoicing_bridge.backends.base.InvoicingBackend.check`) before it is
+        handed back (a backend without ``check_connection`` is not checked). Raises
+        ConfigurationError naming this profile, and with ``check`` what the check raises."""
         cls = backend_class(self.backend)
         try:
-            return cls(**self.options)
+            backend = cls(**self.options)
         except ConfigurationError as exc:
             if exc.profile is None:
                 raise ConfigurationError(str(exc), profile=self.name, option=exc.option) from None
             raise
+        backend.profile = self.name
+        if check:
+            try:
+                backend.check()
+            except UnsupportedOperation:
+                pass  # a backend that has no way to check is used unchecked
+            except BaseException:
+                backend.close()
+                raise
+        return backend
 
 
 def config_paths(explicit: str | os.PathLike[str] | None = None) -> list[Path]:

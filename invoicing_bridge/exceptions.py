@@ -171,7 +171,17 @@ class BackendError(InvoicingBridgeError):
 
     Attributes: ``backend`` (name), ``method`` and ``path`` of the request, ``status_code``
     (None when no response came), ``details`` (the parsed error body, secrets redacted) and
-    ``message`` (what the backend said, or what went wrong).
+    ``message`` (what the backend said, or what went wrong). ``profile``: the config
+    profile the backend was opened from, when it was (the HTTP layer fills it in).
+    ``hint``: what to fix, in the user's words (``the token was refused; check `token```,
+    ``cannot connect to myshop.daftra.com:443``); when there is one, the text leads with
+    it and the request and the backend's own words follow in parentheses::
+
+        perfex (profile crm): the token was refused; check `token` (GET common/payment_mode
+        HTTP 404: Wrong number of segments)
+
+    ``str()`` is computed when asked, so a hint or profile set after the error was raised
+    (by :meth:`~invoicing_bridge.backends.base.InvoicingBackend.check`) shows.
 
     Two read-only verdicts, computed from the class, the status and (for a
     :class:`TransportError`) what was known about sending, in one place (:func:`_assess`):
@@ -197,6 +207,8 @@ class BackendError(InvoicingBridgeError):
         path: str | None = None,
         status_code: int | None = None,
         details: Any = None,
+        profile: str | None = None,
+        hint: str | None = None,
     ):
         self.message = one_line(message)
         self.backend = backend
@@ -204,12 +216,22 @@ class BackendError(InvoicingBridgeError):
         self.path = path
         self.status_code = status_code
         self.details = details
+        self.profile = profile
+        self.hint = hint
         super().__init__(self._text())
 
+    def __str__(self) -> str:
+        return self._text()
+
     def _text(self) -> str:
+        who = f"{self.backend} (profile {self.profile})" if self.profile else self.backend
         where = f"{self.method} {self.path}" if self.method and self.path else ""
         status = f"HTTP {self.status_code}" if self.status_code is not None else ""
-        head = " ".join(part for part in (self.backend, where, status) if part)
+        request = " ".join(part for part in (where, status) if part)
+        if self.hint:
+            said = f"{request}: {self.message}" if request else self.message
+            return f"{who}: {self.hint} ({said})"
+        head = " ".join(part for part in (who, request) if part)
         return f"{head}: {self.message}"
 
     @property

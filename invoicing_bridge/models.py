@@ -6,6 +6,7 @@ Field names are the Python attribute names and the JSON keys of ``to_dict()``; s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import enum
@@ -55,6 +56,19 @@ class InvoiceStatus(enum.StrEnum):
             return cls(value)
         except ValueError:
             return cls.UNKNOWN
+
+    @classmethod
+    def coerce(cls, value: InvoiceStatus | str | None) -> InvoiceStatus | None:
+        """A status filter (``iter_invoices(status=...)``): a member, its string value
+        (``"open"``, any case), or None for no filter. Raises ValueError naming the
+        values accepted for anything else: a typo must not silently match nothing."""
+        if value is None or isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return cls(value.strip().lower())
+        accepted = ", ".join(member.value for member in cls)
+        raise ValueError(f"unknown invoice status {value!r}; use one of: {accepted}")
 
     @classmethod
     def from_amounts(cls, total: Decimal, amount_paid: Decimal) -> InvoiceStatus:

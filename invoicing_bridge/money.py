@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["DEFAULT_PRECISION", "minor_unit", "precision", "round_money"]
+__all__ = ["DEFAULT_PRECISION", "format_amount", "minor_unit", "precision", "round_money"]
 
 #: Decimal places of a currency ISO 4217 does not list otherwise (most have two).
 DEFAULT_PRECISION = 2
@@ -48,3 +48,16 @@ def round_money(amount: Decimal, currency: str | None) -> Decimal:
     if isinstance(amount, float):
         raise TypeError("money is a Decimal, not a float")
     return Decimal(amount).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+
+
+def format_amount(amount: Decimal, currency: str | None = None) -> str:
+    """``amount`` written for people (tables, reports): plain digits with the precision of
+    ``currency`` (``53135`` USD is ``"53135.00"``, ``0`` is ``"0.00"``, ``1.5`` KWD is
+    ``"1.500"``). Digits beyond it are kept (``12.3456`` USD stays ``"12.3456"``): the
+    display rounds nothing away. Never an exponent, never ``-0``."""
+    if amount == 0:
+        amount = Decimal(0)
+    exponent = amount.normalize().as_tuple().exponent
+    needed = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    places = max(precision(currency), needed)
+    return format(amount.quantize(Decimal(1).scaleb(-places)), "f")

@@ -35,8 +35,10 @@ class Opened:
         self.backend = backend
         self.opened = 0
 
-    def open(self) -> MemoryBackend:
+    def open(self, *, check: bool = False) -> MemoryBackend:
         self.opened += 1
+        if check:  # migrate checks both sides before reading, as Profile.open does
+            self.backend.check()
         return self.backend
 
 

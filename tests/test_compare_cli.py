@@ -67,8 +67,10 @@ class Env:
         self.closed: list[str] = []
         env = self
 
-        def open_seeded(profile: Profile) -> InvoicingBackend:
+        def open_seeded(profile: Profile, *, check: bool = False) -> InvoicingBackend:
             backend = env.backends[profile.name]
+            if check:  # compare checks both sides before reading, as Profile.open does
+                backend.check()
             original_close = backend.close
 
             def close() -> None:

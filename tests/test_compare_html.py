@@ -174,7 +174,9 @@ class _Env:
             "books": seeded("books", name=EVIL_NAME, notes="a", price="1.00", paid="1.00"),
         }
 
-        def open_seeded(profile: Profile) -> Any:
+        def open_seeded(profile: Profile, *, check: bool = False) -> Any:
+            if check:  # compare checks both sides before reading, as Profile.open does
+                backends[profile.name].check()
             return backends[profile.name]
 
         monkeypatch.setattr(Profile, "open", open_seeded)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 from collections.abc import Iterator
 from decimal import Decimal as D
 from typing import Any
@@ -24,16 +23,13 @@ from invoicing_bridge.exceptions import BackendNotFound
 def test_demo_migrates_every_realistic_daftra_invoice_to_perfex_and_exits_0() -> None:
     pytest.importorskip("invoicing_bridge_daftra.emulator")
     pytest.importorskip("invoicing_bridge_perfex.emulator")
-    started = time.perf_counter()
     result = CliRunner().invoke(main, ["demo"])
-    elapsed = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     assert "demo ok: 25 of 25 invoices migrated from Daftra to Perfex" in result.output
     assert "both sides agree" in result.output
     # The realistic seed has line discounts and four-place payments: transformed, listed.
     assert "Transformed (totals kept to the cent)" in result.output
     assert "line_discount" in result.output and "amount_rounding" in result.output
-    assert elapsed < 60
     assert re.search(r"HTTP requests: \d+ to Daftra, \d+ to Perfex", result.output)
 
 

@@ -7,8 +7,8 @@
   directory whose ``invoicing-bridge.toml`` has the profiles the docs use, ``shop`` (Daftra)
   and ``crm`` (Perfex), pointing at emulators started for the test. The README's example,
   which names a real Daftra subdomain, gets the same treatment (see ``_daftra_standin``).
-- The plugin guide's example package (``docs/examples/invoicing_bridge_acme``) is importable,
-  as if it were installed.
+- The plugin guide's example plugin (``docs/examples/acme``) is installed, as the README's
+  install line does, so its blocks import it and ``get_backend("acme")`` finds it.
 - Each ```toml block is parsed, and each ``[profiles.NAME]`` in it is validated against the
   backend's options schema, so option names in the docs match the code.
 - Each ``invoicing-bridge ...`` line of a ```sh block is checked against the click commands
@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import re
 import shlex
-import sys
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -44,10 +43,6 @@ from invoicing_bridge.config import dumps_profiles, profile_from_table
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SOURCES = [*sorted(DOCS.rglob("*.md")), ROOT / "README.md"]
-
-# The plugin guide's example package imports as if it were installed.
-if str(DOCS / "examples") not in sys.path:
-    sys.path.insert(0, str(DOCS / "examples"))
 
 #: Modules that other work is still adding; a block that needs one is skipped, loudly.
 PENDING = {
@@ -74,10 +69,28 @@ class Block:
     lang: str
     code: str
     skip: str | None
+    #: For a block that shows one module of an example plugin (``--8<--
+    #: "examples/acme/invoicing_bridge_acme/backend.py"``): its package, so that the
+    #: module's relative imports work when it runs.
+    package: str | None = None
 
     @property
     def where(self) -> str:
         return f"{self.path.relative_to(ROOT)} {self.lang} block {self.number} (line {self.line})"
+
+
+EXAMPLE_MODULE = re.compile(r"^examples/[^/]+/(?P<module>[\w/]+)\.py$")
+
+
+def _package_of(code: str) -> str | None:
+    """The package of the example plugin module a block consists of, or None."""
+    lines = [line for line in code.splitlines() if line.strip()]
+    include = INCLUDE.match(lines[0]) if len(lines) == 1 else None
+    module = EXAMPLE_MODULE.match(include["path"]) if include else None
+    if module is None:
+        return None
+    parts = module["module"].split("/")[:-1]  # a module's package; __init__'s is its own
+    return ".".join(parts)
 
 
 def _expand(code: str) -> str:
@@ -123,6 +136,7 @@ def blocks(path: Path) -> Iterator[Block]:
             lang=lang,
             code=_expand("\n".join(body)),
             skip=(marker["reason"].strip() or "no reason given") if marker else None,
+            package=_package_of("\n".join(body)),
         )
 
 
@@ -197,6 +211,10 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     directory = tmp_path_factory.mktemp("docs")
     with contextlib.ExitStack() as stack:
         profiles, env = _start_emulators(stack)
+        # The profile names `emulate` prints, which the quickstart's walkthrough uses.
+        for alias, name in (("daftra-emulator", "shop"), ("perfex-emulator", "crm")):
+            if name in profiles:
+                profiles[alias] = profiles[name]
         (directory / "invoicing-bridge.toml").write_text(dumps_profiles(profiles), encoding="utf-8")
         yield Harness(directory=directory, profiles=profiles, env=env)
 
@@ -248,6 +266,8 @@ def test_python_block_runs(block: Block, in_harness: Harness) -> None:
         pytest.skip(f"{block.where} is marked to skip: {block.skip}")
     code = compile(block.code, block.where, "exec")
     namespace: dict[str, Any] = {"__name__": "__docs__"}
+    if block.package:
+        namespace.update(__name__=f"{block.package}.__docs__", __package__=block.package)
     with _daftra_standin(block, in_harness):
         try:
             exec(code, namespace)
@@ -334,7 +354,14 @@ def _commands(block: Block) -> Iterator[list[str]]:
         line = raw.strip().removeprefix("$ ")
         if not line.startswith("invoicing-bridge"):
             continue
-        words = shlex.split(line, comments=True)
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        lexer.commenters = "#"
+        words = []
+        for word in lexer:  # the command, up to a redirection, pipe or `&`
+            if word and set(word) <= set("();<>|&"):
+                break
+            words.append(word)
         if words and words[0] == "invoicing-bridge":
             yield words[1:]
 

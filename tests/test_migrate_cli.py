@@ -29,7 +29,9 @@ from invoicing_bridge.migration import RecordResult
 class FakeProfile:
     backend: MemoryBackend
 
-    def open(self) -> MemoryBackend:
+    def open(self, *, check: bool = False) -> MemoryBackend:
+        if check:  # migrate checks both sides before reading, as Profile.open does
+            self.backend.check()
         return self.backend
 
 

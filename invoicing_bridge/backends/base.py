@@ -54,6 +54,9 @@ class Feature:
     #: ``find_client(tax_number=...)`` finds a client by its tax number (some APIs'
     #: searches never look at it; a backend declares it when it can find one anyway).
     FIND_CLIENT_BY_TAX_NUMBER = "clients.find.tax_number"
+    #: Recording a payment emails the customer a receipt, and the API cannot turn it off
+    #: (Perfex): migration warns before recording historical payments.
+    PAYMENTS_EMAIL_CUSTOMER = "payments.email_customer"
 
     ALL: ClassVar[frozenset[str]] = frozenset(
         {
@@ -77,6 +80,7 @@ class Feature:
             ITEM_TAX_DETAIL,
             PAYMENT_DATES,
             FIND_CLIENT_BY_TAX_NUMBER,
+            PAYMENTS_EMAIL_CUSTOMER,
         }
     )
 
@@ -108,6 +112,9 @@ class InvoicingBackend:
     money_places: ClassVar[int | None] = 2
     #: Schema validating the constructor's options.
     Options: ClassVar[type[OptionsSchema]] = OptionsSchema
+    #: The options that say where the API is, most specific first: a :meth:`check` that
+    #: finds no API there names the first one the profile sets.
+    location_options: ClassVar[tuple[str, ...]] = ("base_url",)
 
     def __init__(self, **options: Any) -> None:
         self.options: dict[str, Any] = self.load_options(options)
@@ -180,12 +187,36 @@ class InvoicingBackend:
     def _unsupported(self, operation: str, reason: str | None = None) -> UnsupportedOperation:
         return UnsupportedOperation(self.name, operation, reason)
 
+    @property
+    def profile(self) -> str | None:
+        """The config profile this backend was opened from (set by
+        :meth:`~invoicing_bridge.config.Profile.open`), or None; errors name it."""
+        return self.__dict__.get("_profile")
+
+    @profile.setter
+    def profile(self, name: str | None) -> None:
+        self.__dict__["_profile"] = name
+
     def check_connection(self) -> dict[str, Any]:
         """Reach the backend and authenticate; return facts about the account.
 
+        A plugin overrides it with a request that proves both: it is authenticated, and
+        only the API answers it in the shape expected (an answer from anything else, such
+        as a web server's 404 page for a base URL that misses the API root, must fail).
         Raises :class:`~invoicing_bridge.exceptions.BackendError` subclasses on failure.
         """
         raise self._unsupported("check_connection")
+
+    def check(self) -> dict[str, Any]:
+        """Prove that the backend reached the real API and that the credentials work, or
+        fail saying what to fix: ``invoicing-bridge check`` runs it, and ``migrate`` and
+        ``compare`` run it on both sides before reading anything.
+
+        Returns :meth:`check_connection`'s facts. Raises what it raises, with a ``hint``
+        where the cause is known (HTTP backends: ``no API found at URL; check
+        `base_url```; a refused credential names its option).
+        """
+        return self.check_connection()
 
     # ----------------------------------------------------------------- invoices
 
@@ -193,13 +224,15 @@ class InvoicingBackend:
         self,
         *,
         since: dt.date | None = None,
-        status: InvoiceStatus | None = None,
+        status: InvoiceStatus | str | None = None,
         client_id: str | None = None,
     ) -> Iterator[Invoice]:
         """Every invoice (lazily, page by page), optionally filtered.
 
         ``since`` keeps invoices issued on or after that date (backends without a
-        modified-since filter document what they use).
+        modified-since filter document what they use). ``status`` is a member or its
+        string value (``"open"``); an implementation reads it with
+        :meth:`InvoiceStatus.coerce`, which raises ValueError for an unknown one.
         """
         raise self._unsupported("iter_invoices")
 

@@ -25,7 +25,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -42,8 +42,10 @@ from .. import __version__
 from ..exceptions import (
     SAFE_METHODS,
     APIError,
+    AuthenticationError,
     BackendError,
     InvalidRequest,
+    NotFound,
     RateLimited,
     TransportError,
     error_class_for,
@@ -61,6 +63,7 @@ __all__ = [
     "RetryPolicy",
     "dumps_json",
     "loads_json",
+    "parse_rate_limit_reset",
     "parse_retry_after",
 ]
 
@@ -240,6 +243,22 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return None
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
+
+
+def parse_rate_limit_reset(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from an ``X-RateLimit-Reset`` header, for a 429 without
+    ``Retry-After`` (Perfex 3.x): a unix time (what Perfex sends), or delta-seconds when
+    the number is too small to be one."""
+    if not value:
+        return None
+    try:
+        reset = float(value.strip())
+    except ValueError:
+        return None
+    if reset < 1_000_000_000:  # not a unix time (2001 or later): a delta
+        return max(0.0, reset)
+    current = time.time() if now is None else now
+    return max(0.0, reset - current)
 
 
 class RateLimiter:
@@ -527,8 +546,13 @@ class HTTPClient:
         sleep: Callable[[float], None] = time.sleep,
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         request_deadline: float | None = DEFAULT_REQUEST_DEADLINE,
+        credentials: Iterable[str] = (),
     ):
         self.backend = backend
+        #: The config profile the backend was opened from (errors name it), or None.
+        self.profile: str | None = None
+        #: The option names of the credentials sent (``token``): a refusal names them.
+        self.credentials = tuple(credentials)
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.max_response_bytes = max_response_bytes
@@ -645,12 +669,13 @@ class HTTPClient:
                 wait = self._retry_wait(exc, attempt, idempotent)
                 if wait is None:
                     raise
+                said = exc.hint or exc.message
                 log.warning(
                     "%s %s %s failed (%s); retry %d/%d in %.2fs",
-                    self.backend,
+                    self.backend if self.profile is None else f"{self.backend} ({self.profile})",
                     method,
                     self.redactor.redact(path),
-                    exc.message if exc.status_code is None else f"HTTP {exc.status_code}",
+                    said if exc.status_code is None else f"HTTP {exc.status_code}",
                     attempt + 1,
                     self.retry.max_retries,
                     wait,
@@ -767,10 +792,18 @@ class HTTPClient:
             if deadline is not None and deadline.expired:
                 raise self._past_deadline(method, path, deadline) from None
             sent = not _never_sent(exc)
-            kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-            raise self._transport(
-                f"{kind}: {type(exc).__name__}", method, path, request_sent=sent
-            ) from None
+            where = _host_port(self.url(path))
+            if isinstance(exc, requests.ConnectTimeout):
+                what, hint = "timed out connecting", f"cannot connect to {where}"
+            elif isinstance(exc, requests.Timeout):
+                read = self.timeout[1]
+                what = "timed out"
+                hint = f"{where} did not answer within {read:g} s (read_timeout)"
+            elif sent:
+                what, hint = f"connection failed: {_reason(exc)}", f"connection to {where} failed"
+            else:
+                what, hint = _reason(exc), f"cannot connect to {where}"
+            raise self._transport(what, method, path, request_sent=sent, hint=hint) from None
 
     def _read_body(
         self,
@@ -837,6 +870,7 @@ class HTTPClient:
         status_code: int | None = None,
         details: Any = None,
         retryable: bool | None = None,
+        hint: str | None = None,
     ) -> TransportError:
         return TransportError(
             self.redactor.redact(message),
@@ -847,6 +881,8 @@ class HTTPClient:
             details=details,
             request_sent=request_sent,
             retryable=retryable,
+            profile=self.profile,
+            hint=None if hint is None else self.redactor.redact(hint),
         )
 
     def _excerpt(self, text: str, limit: int = 300) -> str:
@@ -877,10 +913,15 @@ class HTTPClient:
             "path": self.redactor.redact(path),
             "status_code": status,
             "details": details,
+            "profile": self.profile,
         }
+        if issubclass(cls, AuthenticationError) and self.credentials:
+            kwargs["hint"] = refused_hint(self.credentials)
         if issubclass(cls, InvalidRequest):
             kwargs["field_errors"] = self.redactor.redact_data(info.field_errors)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is None and status == 429:
+            retry_after = parse_rate_limit_reset(response.headers.get("X-RateLimit-Reset"))
         if issubclass(cls, RateLimited):
             kwargs["retry_after"] = retry_after
         error = cls(self.redactor.redact(message), **kwargs)
@@ -904,6 +945,41 @@ def _size(count: int) -> str:
         if count >= scale:
             return f"{count / scale:g} {unit}"
     return f"{count} bytes"
+
+
+def refused_hint(credentials: Sequence[str]) -> str:
+    """``the token was refused; check `token``` for the credential options sent."""
+    names = ", ".join(f"`{name}`" for name in credentials)
+    if len(credentials) == 1:
+        noun = credentials[0].replace("_", " ").replace("api ", "API ")
+        return f"the {noun} was refused; check {names}"
+    return f"the credentials were refused; check {names}"
+
+
+def _host_port(url: str) -> str:
+    """``myshop.daftra.com:443`` of a URL (the scheme's port when none is written)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    return f"{parts.hostname or parts.netloc}:{port}"
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """Why a connection failed, in words (the exception names are urllib3's)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    kind = type(reason).__name__
+    if kind == "NameResolutionError":
+        return "host name not found"
+    if kind == "NewConnectionError":
+        text = str(reason).lower()
+        return "connection refused" if "refused" in text else "host unreachable"
+    if "RemoteDisconnected" in str(exc) or "reset" in str(exc).lower():
+        return "connection dropped"
+    return type(exc).__name__
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
@@ -968,13 +1044,12 @@ class HTTPBackend(InvoicingBackend):
 
     Options = HTTPOptions
     http: HTTPClient
+    _clients: list[HTTPClient]
 
     @property
     def label(self) -> str:
         """``"<name>:<base URL>"``, the URL without credentials (no ``user:password@``,
         and every secret the client knows masked)."""
-        from urllib.parse import urlsplit
-
         http = getattr(self, "http", None)
         url = http.base_url if http is not None else self.options.get("base_url")
         if not url:
@@ -993,7 +1068,7 @@ class HTTPBackend(InvoicingBackend):
         error_parser: ErrorParser | None = None,
     ) -> HTTPClient:
         o = self.options
-        return HTTPClient(
+        client = HTTPClient(
             backend=self.name,
             base_url=base_url,
             headers=headers,
@@ -1010,7 +1085,38 @@ class HTTPBackend(InvoicingBackend):
             error_parser=error_parser,
             max_response_bytes=o["max_response_bytes"],
             request_deadline=o["request_deadline"],
+            credentials=[name for name in sorted(self.secret_options()) if o.get(name)],
         )
+        client.profile = self.profile
+        self._clients = [*getattr(self, "_clients", []), client]
+        return client
+
+    @property
+    def profile(self) -> str | None:
+        """The config profile this backend was opened from; its errors name it."""
+        return self.__dict__.get("_profile")
+
+    @profile.setter
+    def profile(self, name: str | None) -> None:
+        self.__dict__["_profile"] = name
+        for client in getattr(self, "_clients", []):
+            client.profile = name
+
+    def check(self) -> dict[str, Any]:
+        """:meth:`InvoicingBackend.check`; an answer that is not the API's (a 404, an HTML
+        page where JSON was due) says the base URL is not the API root, and names the
+        option to fix (``base_url``, or what the backend builds it from)."""
+        try:
+            return super().check()
+        except (NotFound, TransportError) as exc:
+            if isinstance(exc, TransportError) and exc.status_code is None:
+                raise  # no answer at all: the hint already names host and port
+            http = getattr(self, "http", None)
+            url = http.redactor.redact(http.base_url) if http is not None else "the base URL"
+            options = [name for name in self.location_options if self.options.get(name)]
+            fix = f"; check `{options[0]}`" if options else ""
+            exc.hint = f"no API found at {url}{fix}"
+            raise
 
     def close(self) -> None:
         http = getattr(self, "http", None)

@@ -124,9 +124,10 @@ class MemoryBackend(InvoicingBackend):
         self,
         *,
         since: dt.date | None = None,
-        status: InvoiceStatus | None = None,
+        status: InvoiceStatus | str | None = None,
         client_id: str | None = None,
     ) -> Iterator[Invoice]:
+        status = InvoiceStatus.coerce(status)
         self._count("iter_invoices")
         with self._lock:
             ids = list(self._invoices)

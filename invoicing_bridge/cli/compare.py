@@ -160,8 +160,8 @@ def compare(
     right_profile = load_profile(right, config)
     try:
         with (
-            left_profile.open() as left_backend,
-            right_profile.open() as right_backend,
+            left_profile.open(check=True) as left_backend,  # checked before any read
+            right_profile.open(check=True) as right_backend,
             _Progress(left, right) as progress,
         ):
             if auto:

@@ -73,12 +73,15 @@ def check(ctx: click.Context, profile: str) -> None:
     loaded = load_profile(profile, (ctx.obj or {}).get("config"))
     click.echo(f"config: {loaded.path}")
     with loaded.open() as backend:
-        info = backend.check_connection()
+        info = backend.check()
     facts = ", ".join(f"{k}={v}" for k, v in info.items() if v not in (None, ""))
     redactor = getattr(getattr(backend, "http", None), "redactor", None)
     if redactor is not None:
         facts = redactor.redact(facts)  # a server may echo the token back in what it says
-    click.secho(f"ok: {profile} ({backend.name}) reachable and authenticated", fg="green")
+    click.secho(
+        f"ok: {profile} ({backend.label}): the API answered and accepted the credentials",
+        fg="green",
+    )
     if facts:
         click.echo(facts)
 

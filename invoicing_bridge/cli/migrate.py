@@ -112,10 +112,11 @@ def _parse_match(value: str) -> tuple[str, ...]:
 def open_with_rate(profile: Profile, rate: float | None) -> InvoicingBackend:
     """Open ``profile``'s backend, its ``rate_limit`` option set to ``rate`` (requests per
     second) when given and the backend has that option (HTTP backends do); a backend
-    without it is opened unlimited."""
+    without it is opened unlimited. It is checked (it reaches the real API with working
+    credentials) before anything is read."""
     if rate is not None and "rate_limit" in backend_class(profile.backend).Options().fields:
         profile = dataclasses.replace(profile, options={**profile.options, "rate_limit": rate})
-    return profile.open()
+    return profile.open(check=True)
 
 
 # --------------------------------------------------------------------------- progress

@@ -10,10 +10,12 @@ from typing import Any
 
 import click
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
 from ..models import Client, Invoice, Payment
+from ..money import format_amount
 
 Record = Invoice | Client | Payment
 FORMATS = ("table", "json", "ndjson")
@@ -38,6 +40,12 @@ def dumps(data: Any, *, indent: int | None = 2) -> str:
     return json.dumps(data, indent=indent, ensure_ascii=False, default=_default)
 
 
+def _money(amount: Decimal, currency: str | None) -> str:
+    """An amount with its currency's decimals, and its code when known."""
+    text = format_amount(amount, currency)
+    return f"{text} {currency}" if currency else text
+
+
 def _row(record: Record) -> list[str]:
     if isinstance(record, Invoice):
         return [
@@ -46,9 +54,9 @@ def _row(record: Record) -> list[str]:
             record.issue_date.isoformat(),
             record.client.name,
             record.status.value,
-            record.currency,
-            str(record.total),
-            str(record.balance_due),
+            _money(record.total, record.currency),
+            # The row's currency is written once, after the total.
+            format_amount(record.balance_due, record.currency),
         ]
     if isinstance(record, Client):
         return [
@@ -63,19 +71,85 @@ def _row(record: Record) -> list[str]:
         record.invoice_id or "",
         record.date.isoformat(),
         record.method,
-        str(record.amount),
-        record.currency or "",
+        _money(record.amount, record.currency),
         record.status.value,
     ]
 
 
 HEADERS: dict[type, list[str]] = {
-    Invoice: ["id", "number", "date", "client", "status", "currency", "total", "balance"],
+    Invoice: ["id", "number", "date", "client", "status", "total", "balance"],
     Client: ["id", "name", "email", "tax number", "currency"],
-    Payment: ["id", "invoice", "date", "method", "amount", "currency", "status"],
+    Payment: ["id", "invoice", "date", "method", "amount", "status"],
 }
 RIGHT_ALIGNED = {"total", "balance", "amount"}
-WRAPPING = {"client", "name", "email", "status"}
+#: Free text that may wrap onto more lines (at spaces, else folded, never cut); every
+#: other cell (ids, numbers, dates, statuses, amounts) is printed whole, on one line.
+WRAPPING = {"client", "name", "email", "method"}
+#: The narrowest a wrapping column gets (less when its longest text is shorter).
+WRAP_MIN = 8
+#: Columns apart by two spaces, no margin at the edges: ``sum(widths) + 2 * (n - 1)``.
+_GAP = 2
+
+
+def _widths(headers: list[str], rows: list[list[str]]) -> list[int]:
+    """Each column's narrowest width that cuts nothing: a whole cell for one-line
+    columns, ``WRAP_MIN`` (or its longest text, if shorter) for wrapping ones."""
+    widths = []
+    for index, header in enumerate(headers):
+        longest = max([cell_len(header), *(cell_len(row[index]) for row in rows)])
+        widths.append(min(WRAP_MIN, longest) if header in WRAPPING else longest)
+    return widths
+
+
+def _table(headers: list[str], rows: list[list[str]], title: str) -> Table:
+    table = Table(
+        title=title or None,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),  # with the column separator: _GAP spaces
+    )
+    for header, width in zip(headers, _widths(headers, rows), strict=True):
+        wraps = header in WRAPPING
+        table.add_column(
+            header,
+            justify="right" if header in RIGHT_ALIGNED else "left",
+            no_wrap=not wraps,
+            overflow="fold",
+            min_width=width,
+        )
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _records(headers: list[str], rows: list[list[str]], title: str) -> Table:
+    """The narrow layout: one block per record, a field per line, so that a terminal too
+    narrow for the table loses no column and cuts no amount."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(overflow="fold")
+    if title:
+        grid.title = title
+    for index, row in enumerate(rows):
+        if index:
+            grid.add_row("", "")
+        for header, value in zip(headers, row, strict=True):
+            grid.add_row(header, value)
+    return grid
+
+
+def render_records(
+    headers: list[str], rows: list[list[str]], *, title: str = "", out: Console | None = None
+) -> None:
+    """Print rows under headers: a table when it fits the console's width whole (no
+    column dropped, no id, date or amount cut), else one block per record."""
+    out = out or console()
+    needed = sum(_widths(headers, rows)) + _GAP * (len(headers) - 1)
+    if needed <= out.width:
+        out.print(_table(headers, rows, title))
+    else:
+        out.print(_records(headers, rows, title))
 
 
 def emit(records: Iterable[Record], fmt: str, *, single: bool = False, title: str = "") -> int:
@@ -96,17 +170,5 @@ def emit(records: Iterable[Record], fmt: str, *, single: bool = False, title: st
     if not items:
         click.echo("(no records)")
         return 0
-    table = Table(title=title or None, box=box.SIMPLE_HEAD)
-    for header in HEADERS[type(items[0])]:
-        # Ids, dates and amounts are never cut; names and emails wrap instead.
-        table.add_column(
-            header,
-            justify="right" if header in RIGHT_ALIGNED else "left",
-            no_wrap=header not in WRAPPING,
-            min_width=8 if header in WRAPPING else None,
-            overflow="fold",
-        )
-    for record in items:
-        table.add_row(*_row(record))
-    console().print(table)
+    render_records(HEADERS[type(items[0])], [_row(r) for r in items], title=title)
     return len(items)

@@ -4,20 +4,22 @@
 
     from invoicing_bridge import compare
 
-    report = compare(daftra, perfex)                      # match by invoice number
-    report = compare(daftra, perfex, match="ledger", ledger="invoicing-bridge-ledger.sqlite")
+    report = compare(daftra, perfex)                      # by number, then content
+    report = compare(daftra, perfex, ledger="invoicing-bridge-ledger.sqlite")
     print(report.ok, report.equal, len(report.different))
 
-How it works, in linear time (a hash join, never all pairs):
+How it works, in linear time (hash tables, never all pairs):
 
-1. The left side is read once, each invoice reduced to what is compared and kept in a
-   dict under its key: the number normalised by the left backend
-   (:meth:`~invoicing_bridge.backends.base.InvoicingBackend.normalize_number`: ``"INV-000002"``,
-   ``"000002"`` and ``"2"`` all give ``"2"``), or with ``match="ledger"`` its id, which the
-   migration ledger pairs with an id on the right.
-2. The right side is streamed and each invoice looked up by its key (the right backend's
-   normalised number, or the source id the ledger gives for its id) and compared field by
-   field.
+1. Both sides are read once, each invoice reduced to what is compared and grouped under
+   its key: the number normalised by its backend
+   (:meth:`~invoicing_bridge.backends.base.InvoicingBackend.normalize_number`:
+   ``"INV-000002"``, ``"000002"`` and ``"2"`` all give ``"2"``; a number without a digit,
+   a draft's placeholder, has none), or with ledger matching the source id (a right
+   invoice's is the one the ledger pairs its id with).
+2. Invoices under the same key are paired (several under one key each with the candidate
+   it differs least from); by number, what is left is paired by client, issue date and
+   total where exactly one on each side agrees, and the rest reported as ambiguous.
+3. Each pair is compared field by field, one row per cause.
 
 What is compared: status, issue and due dates, currency, the client's name, email and tax
 number, subtotal, discount, tax, adjustment, total, amount paid and balance (Decimal, rounded
@@ -35,12 +37,15 @@ Paths name fields as in the neutral JSON form: ``total``, ``client.email``,
 invoice, which has no counterpart on the left), ``payments[0].date``.
 
 The package, one module per concern: ``report`` (what a comparison reports), ``pairing``
-(number or ledger keys), ``diff`` (what is compared of an invoice, and how), and ``run``
+(number or ledger keys), ``diff`` (what is compared of an invoice, and how, one row per
+cause), ``clients`` (client records, once per pair), ``explain`` (differences the
+migration's reported changes explain), ``html`` (the self-contained page) and ``run``
 (:func:`compare`). The terminal rendering is the CLI's (:mod:`invoicing_bridge.cli.compare`).
 """
 
 from __future__ import annotations
 
+from .clients import ClientDifference
 from .pairing import MATCH_MODES, PairSource
 from .report import (
     CSV_COLUMNS,
@@ -56,6 +61,7 @@ __all__ = [
     "CSV_COLUMNS",
     "DEFAULT_TOLERANCE",
     "MATCH_MODES",
+    "ClientDifference",
     "ComparisonReport",
     "DuplicateKey",
     "FieldDifference",

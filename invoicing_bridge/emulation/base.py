@@ -90,7 +90,9 @@ class Knob:
 def _shared_options(default_invoices: int) -> list[click.Option]:
     return [
         click.Option(["--host"], default="127.0.0.1", show_default=True, help="Address to bind."),
-        click.Option(["--port"], type=int, default=0, help="Port (0: a free one)."),
+        click.Option(
+            ["--port"], type=click.IntRange(0, 65535), default=0, help="Port (0: a free one)."
+        ),
         click.Option(
             ["--invoices"],
             type=click.IntRange(min=0),
@@ -262,12 +264,17 @@ class Emulator(Running):
 def print_profile_and_serve(
     server: EmulatorServer, profile_name: str, profile: Mapping[str, Any]
 ) -> None:
-    """Print a ready-to-paste config profile, then serve in the foreground until Ctrl-C."""
+    """Print a ready-to-paste config profile, then serve in the foreground until Ctrl-C.
+
+    The profile alone goes to stdout, the rest to stderr, so that
+    ``invoicing-bridge emulate daftra >> invoicing-bridge.toml &`` adds the profile to a
+    config file as it is.
+    """
     options = dict(profile)
     options = {"backend": options.pop("backend"), "base_url": server.base_url, **options}
-    click.echo(f"Emulator listening on {server.root_url} (Ctrl-C to stop).")
-    click.echo("Paste this profile into invoicing-bridge.toml:\n")
+    click.echo(f"Emulator listening on {server.root_url} (Ctrl-C to stop).", err=True)
+    click.echo("Paste this profile into invoicing-bridge.toml:\n", err=True)
     click.echo(dumps_profile(profile_name, options))
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    click.echo(f"stopped; served {server.stats.requests} requests")
+    click.echo(f"stopped; served {server.stats.requests} requests", err=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import io
 import random
 import socket
@@ -23,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import unquote
+
+from ..exceptions import ConfigurationError
 
 __all__ = ["FAULT_KINDS", "EmulatorServer", "EmulatorStats", "FaultInjector", "WSGIApp"]
 
@@ -302,6 +305,33 @@ class Running:
         self.stop()
 
 
+def _bind(host: str, port: int, app: WSGIApp, stats: EmulatorStats) -> _Server:
+    """The listening server, or a ConfigurationError that names the option to change
+    (``emulate daftra --port 8001`` on a busy port, ``--port 99999``, an unknown host)."""
+    if not 0 <= port <= 65535:
+        raise ConfigurationError(f"port {port} is out of range (0-65535)", option="port")
+    try:
+        return _Server((host, port), app, stats)
+    except socket.gaierror:
+        raise ConfigurationError(
+            f"cannot listen on {host!r}: no such address", option="host"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the port is in use (another emulator?); pick another, or 0 for a free one"
+        elif exc.errno == errno.EACCES:
+            reason = "permission denied (ports below 1024 need privileges); pick another"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            raise ConfigurationError(
+                f"cannot listen on {host}: not an address of this machine", option="host"
+            ) from None
+        else:
+            reason = exc.strerror or type(exc).__name__
+        raise ConfigurationError(
+            f"cannot listen on {host}:{port}: {reason}", option="port"
+        ) from None
+
+
 class EmulatorServer(Running):
     """Serve a WSGI app on a loopback port in a background thread.
 
@@ -334,7 +364,7 @@ class EmulatorServer(Running):
         self.app = app
         self.api_path = api_path.rstrip("/")
         self.host = host
-        self._server = _Server((host, port), self.faults, self.stats)
+        self._server = _bind(host, port, self.faults, self.stats)
         self._thread: threading.Thread | None = None
 
     @property

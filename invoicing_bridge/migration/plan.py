@@ -47,6 +47,9 @@ POLICIES: Mapping[str, tuple[str, ...]] = {
     "line_taxes": ("transform", "fail"),
     # void invoices a target cannot store: reported as skipped, or failed
     "void": ("skip", "fail"),
+    # the invoices' payments: recorded, or left out (a target that emails a receipt for
+    # each payment recorded, like Perfex, would mail customers about old payments)
+    "payments": ("record", "skip"),
 }
 DEFAULT_POLICY: Mapping[str, str] = {name: choices[0] for name, choices in POLICIES.items()}
 
@@ -140,6 +143,11 @@ class Planner:
         if skip is not None:
             plan.skip = skip
             return plan
+        if self.policy["payments"] == "skip" and plan.sources:
+            plan.changes.append(
+                Change("payments", str(len(plan.sources)), "0", "payments", "not recorded (policy)")
+            )
+            plan.sources = []
         plan.payments = [target_payment(p, None, invoice.currency) for p in plan.sources]
         if invoice.status is InvoiceStatus.DRAFT and not any(c.isdigit() for c in invoice.number):
             # A draft's placeholder (Perfex's "INV-DRAFT", the same for every draft) is no

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -26,6 +27,8 @@ from .ledger import DEFAULT_LEDGER, Ledger
 from .payments import PaymentStage
 from .plan import Planner, check_policy
 from .report import MigrationReport, RecordResult
+
+log = logging.getLogger("invoicing_bridge.migration")
 
 __all__ = ["migrate"]
 
@@ -107,6 +110,17 @@ def migrate(
     if workers < 1:
         raise ValueError("workers must be at least 1")
     policies = check_policy(policy)
+    if (
+        Feature.PAYMENTS_EMAIL_CUSTOMER in target.features
+        and policies["payments"] == "record"
+        and not dry_run
+    ):
+        log.warning(
+            "%s emails the customer a receipt for every payment recorded, and its API "
+            "cannot turn that off: migrating payments mails customers about old payments "
+            "(policy payments=skip leaves payments out)",
+            target.label,
+        )
     source_name = source_label or source.label
     target_name = target_label or target.label
     report = MigrationReport(source=source_name, target=target_name, dry_run=dry_run, update=update)

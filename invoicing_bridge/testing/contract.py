@@ -319,6 +319,20 @@ class BackendContract:
         assert all(i.status is InvoiceStatus.OPEN for i in opened)
         assert invoice.id not in {i.id for i in backend.iter_invoices(status=InvoiceStatus.PAID)}
 
+    def test_iter_invoices_status_accepts_the_enum_values_as_strings(
+        self, backend: InvoicingBackend, invoice: Invoice
+    ) -> None:
+        self._require(backend, Feature.LIST_INVOICES)
+        by_member = {i.id for i in backend.iter_invoices(status=InvoiceStatus.OPEN)}
+        by_string = {i.id for i in backend.iter_invoices(status="open")}
+        assert invoice.id in by_string
+        assert by_string == by_member
+
+    def test_iter_invoices_unknown_status_is_refused(self, backend: InvoicingBackend) -> None:
+        self._require(backend, Feature.LIST_INVOICES)
+        with pytest.raises(ValueError, match="unknown invoice status 'opn'; use one of: draft"):
+            list(backend.iter_invoices(status="opn"))
+
     def test_find_invoice_by_number(self, backend: InvoicingBackend, invoice: Invoice) -> None:
         self._require(backend, Feature.FIND_INVOICE)
         found = backend.find_invoice(invoice.number)

@@ -90,6 +90,7 @@ class DaftraBackend(HTTPBackend):
     )
     money_places = 4  # amounts are stored with four places (api-notes §6.1)
     Options = DaftraOptions
+    location_options = ("base_url", "subdomain")  # a failed check() names the one set
 
     connection: DaftraConnection
     taxes: TaxTable
@@ -155,11 +156,12 @@ class DaftraBackend(HTTPBackend):
         self,
         *,
         since: dt.date | None = None,
-        status: InvoiceStatus | None = None,
+        status: InvoiceStatus | str | None = None,
         client_id: str | None = None,
     ) -> Iterator[Invoice]:
         """Every invoice, page by page. ``since`` keeps invoices *dated* on or after it
         (``date_from``): Daftra has no modified-since filter."""
+        status = InvoiceStatus.coerce(status)  # "open" too; a typo is refused
         params: dict[str, Any] = {**ORDER, "recursive": 1}
         if client_id:
             params["client_id"] = client_id

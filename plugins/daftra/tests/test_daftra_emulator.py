@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import json
 import re
 import subprocess
@@ -18,11 +20,12 @@ from invoicing_bridge_daftra.backend import DaftraBackend
 from invoicing_bridge_daftra.emulator import DaftraEmulator, cli
 
 from invoicing_bridge.exceptions import ServerError, TransportError
-from invoicing_bridge.models import Client
+from invoicing_bridge.models import Client, Invoice, LineItem, TaxRate
 from invoicing_bridge.registry import emulator_class
 from invoicing_bridge.testing.emulator import EmulatorServer
 
 KEY = "emu-key-42"
+VAT15 = TaxRate("VAT", Decimal(15))
 
 
 @pytest.fixture(scope="module")
@@ -342,16 +345,15 @@ def test_a_create_dropped_after_processing_is_not_sent_twice(knobs: DaftraEmulat
 
 
 def test_keep_alive_counts_one_connection_for_many_requests(knobs: DaftraEmulator) -> None:
+    # Thirty requests through one backend reuse one kept-alive connection, and the
+    # emulator counts each of them (timings belong in benchmarks/, not here).
     before = knobs.stats.snapshot()
-    started = time.perf_counter()
     with _backend(knobs) as daftra:
         for _ in range(30):
             daftra.get_client("1")
-    elapsed = time.perf_counter() - started
     after = knobs.stats.snapshot()
     assert after["requests"] - before["requests"] == 30
     assert after["connections"] - before["connections"] == 1
-    assert elapsed < 1.0  # no per-request stall on a kept-alive connection
 
 
 def test_latency_knob_delays_each_request() -> None:
@@ -474,3 +476,33 @@ def test_portable_invoices_pass_the_perfex_backends_checks() -> None:
         for invoice in invoices:
             perfex.validate_invoice(invoice)  # raises on anything Perfex cannot store
     assert len(invoices) == 40
+
+
+def test_clients_read_from_the_emulator_carry_their_creation_time(emu: DaftraEmulator) -> None:
+    with _backend(emu) as daftra:
+        client = daftra.get_client("1")
+    assert client.extra["created"] == emu.state.clients[1]["created"]
+
+
+def test_emulator_keeps_sub_cent_tax_and_the_read_totals_add_up(knobs: DaftraEmulator) -> None:
+    # api-notes "Findings", Precision: Daftra keeps 4+ decimals (summary_total
+    # 839.5000115 live) and no source says it rounds a line's tax to the cent.
+    knobs.state.unrounded_tax = True
+    client = knobs.state.clients[1]
+    line = LineItem(name="Pin", quantity=Decimal(1), unit_price=Decimal("0.10"), taxes=[VAT15])
+    invoice = Invoice.build(
+        number="SUBCENT-1",
+        issue_date=dt.date(2026, 9, 25),
+        currency="SAR",
+        client=Client(id="1", name=str(client["business_name"] or "x")),
+        items=[line, copy.deepcopy(line), copy.deepcopy(line)],
+    )
+    invoice.tax_total = Decimal("0.06")  # rounded per line, as the plan expects
+    invoice.total = invoice.subtotal + invoice.tax_total
+    with _backend(knobs) as daftra:
+        stored = daftra.create_invoice(invoice)
+    assert stored.tax_total == Decimal("0.045")  # kept unrounded, not 0.06
+    assert stored.total == Decimal("0.345")
+    assert stored.total == (
+        stored.subtotal - stored.discount_total + stored.tax_total + stored.adjustment
+    )

@@ -396,7 +396,11 @@ def test_business_client(parser: DaftraBackend, fixture: Load) -> None:
     assert client.email == "accounts@alnoor.example"
     assert client.phone == "+966 50 123 4567"
     assert client.tax_number == "310122393500003"
-    assert client.extra == {"client_number": "0000715", "tax_number_field": "bn2"}
+    assert client.extra == {
+        "client_number": "0000715",
+        "tax_number_field": "bn2",
+        "created": dt.datetime(2025, 2, 10, 8, 30),
+    }
     assert client.currency == "SAR"
     assert client.address is not None and client.address.country == "SA"
 
@@ -410,6 +414,16 @@ def test_individual_client_named_by_first_and_last_name(
     assert (client.first_name, client.last_name) == ("Ahmed", "Hassan")
     assert client.tax_number is None  # bn1 "" and bn2 null
     assert client.phone == "+20 100 555 0101"
+
+
+def test_bare_client_row_keeps_its_creation_time(parser: DaftraBackend, fixture: Load) -> None:
+    # api-notes "Findings": a live /clients.json row may have no business, first or last
+    # name and no type; `created` is the only creation time a client has.
+    client: Client = one(parser.parse_payload("client", fixture("clients/get_bare.json")))
+    assert client.name == "orders@bare.example"
+    assert client.company_name is None and client.first_name is None
+    assert client.extra["created"] == dt.datetime(2025, 6, 1, 14, 5, 9)
+    assert client.to_dict()["extra"]["created"] == "2025-06-01T14:05:09"
 
 
 def test_client_list_rows(parser: DaftraBackend, fixture: Load) -> None:

@@ -21,6 +21,7 @@ at all, so every payment is confirmed by reading the invoice back [§6].
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -39,6 +40,7 @@ from invoicing_bridge.exceptions import (
     ConfigurationError,
     MappingError,
     NotFound,
+    PermissionDenied,
     ServerError,
 )
 from invoicing_bridge.models import (
@@ -125,6 +127,7 @@ class PerfexBackend(HTTPBackend):
             Feature.LIST_PAYMENTS,
             Feature.GET_PAYMENT,
             Feature.RECORD_PAYMENT,
+            Feature.PAYMENTS_EMAIL_CUSTOMER,  # a receipt per payment, not switchable [core]
             Feature.DRAFT_INVOICES,  # save_as_draft → status 6
             Feature.PARSE,
         }
@@ -190,9 +193,14 @@ class PerfexBackend(HTTPBackend):
     def check_connection(self) -> dict[str, Any]:
         """Authenticate by reading the payment modes (a small answer on every install).
 
-        Raises AuthenticationError (Perfex's 404 for a bad token), PermissionDenied,
+        Strict, unlike the lookups (which read an unreadable list as none): an answer
+        that is not the module's fails, such as the web server's 404 page for a
+        ``base_url`` without ``/api``. A token without the permission has still proved
+        itself. Raises AuthenticationError (Perfex's 404 for a bad token), NotFound,
         TransportError.
         """
+        with contextlib.suppress(PermissionDenied):
+            self.connection.records("common/payment_mode")  # "No data were found" is []
         modes = self.lookups.ensure_modes(again=True)
         return {
             "backend": self.name,
@@ -273,7 +281,7 @@ class PerfexBackend(HTTPBackend):
         self,
         *,
         since: dt.date | None = None,
-        status: InvoiceStatus | None = None,
+        status: InvoiceStatus | str | None = None,
         client_id: str | None = None,
     ) -> Iterator[Invoice]:
         """Every invoice, page by page. ``since`` keeps invoices issued on or after it.
@@ -282,6 +290,7 @@ class PerfexBackend(HTTPBackend):
         Perfex status can mean), then each remaining invoice is fetched in full unless
         ``list_details`` is off (then items, customer and partial payments are absent).
         """
+        status = InvoiceStatus.coerce(status)  # "open" too; a typo is refused
         detailed = bool(self.options.get("list_details", True))
         payment_rows: list[list[Mapping[str, Any]]] = []
         payments_lock = threading.Lock()

@@ -114,7 +114,7 @@ class PerfexMapper:
         the lookups learn from them afterwards. Raises MappingError."""
         if kind not in _READERS:
             raise MappingError(f"unknown record kind {kind!r}", backend="perfex")
-        records = load_many(self.schema(_READERS[kind]), payload, kind)
+        records = load_many(self.schema(_READERS[kind]), without_secrets(payload), kind)
         self.lookups.learn_from(records)
         return records
 
@@ -155,3 +155,27 @@ class PerfexMapper:
         form = PerfexPaymentWriteSchema(mode=mode).dump(payment)
         form["amount"] = money_text(amount)
         return encode_form(form)
+
+
+#: Contact columns that contact rows (``contacts.*`` joined with ``clients.*``) carry and
+#: that must never reach a record, its ``raw`` or any output: the bcrypt password, the
+#: reset key, the last IP (M208 ``Api_model.php:752``).
+CONTACT_SECRETS = frozenset(
+    {
+        "password",
+        "new_pass_key",
+        "new_pass_key_requested",
+        "last_password_change",
+        "email_verification_key",
+        "last_ip",
+    }
+)
+
+
+def without_secrets(payload: Any) -> Any:
+    """``payload`` without :data:`CONTACT_SECRETS` at any depth."""
+    if isinstance(payload, Mapping):
+        return {k: without_secrets(v) for k, v in payload.items() if k not in CONTACT_SECRETS}
+    if isinstance(payload, list | tuple):
+        return [without_secrets(v) for v in payload]
+    return payload

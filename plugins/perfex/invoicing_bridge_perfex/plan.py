@@ -10,6 +10,7 @@ a plan needs (taxes, payment modes, the customer's address) beforehand.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -50,6 +51,7 @@ def perfex_totals(
     adjustment: Decimal = ZERO,
     discount_type: str | None = None,
     expected_tax: Decimal | None = None,
+    round_lines: bool = False,
 ) -> PerfexTotals:
     """Totals the way Perfex computes them (core ``sales_helper.php``).
 
@@ -60,10 +62,13 @@ def perfex_totals(
     whose tax is closest to ``expected_tax`` is chosen (``before_tax`` on a tie).
     """
     lines = list(lines)
-    subtotal = round_cents(sum((line.qty * line.rate for line in lines), ZERO))
-    raw_tax = sum(
-        (line.qty * line.rate / 100 * rate for line in lines for _, rate in line.taxes), ZERO
-    )
+
+    def amount(line: PerfexLine) -> Decimal:
+        # The Perfex UI (which writes most stored invoices) rounds each line first.
+        return round_cents(line.qty * line.rate) if round_lines else line.qty * line.rate
+
+    subtotal = round_cents(sum((amount(line) for line in lines), ZERO))
+    raw_tax = sum((amount(line) / 100 * rate for line in lines for _, rate in line.taxes), ZERO)
     discount_total = round_cents(discount_total)
 
     def tax_for(kind: str) -> Decimal:
@@ -177,12 +182,35 @@ def check_invoice(
     if invoice.subtotal or invoice.total:
         # Perfex recomputes the tax its own way (per line, unrounded, then rounded once)
         # and keeps what we send as subtotal and total: an invoice whose totals were
-        # rounded otherwise cannot be stored as it is.
-        for name, perfex in (
-            ("subtotal", totals.subtotal),
-            ("tax_total", totals.total_tax),
-            ("total", totals.total),
+        # rounded otherwise cannot be stored as it is. The Perfex UI rounds each line
+        # before summing and taxing (core main.js, sales_helper ≥ 3.4): those totals
+        # are Perfex's too, and sent as they are.
+        by_line = perfex_totals(
+            lines,
+            discount_total=round_cents(invoice.discount_total),
+            adjustment=adjustment,
+            expected_tax=invoice.tax_total,
+            round_lines=True,
+        )
+        own_totals = tuple(
+            round_cents(getattr(invoice, n)) for n in ("subtotal", "tax_total", "total")
+        )
+        subtotal_, tax_, total_ = own_totals
+        if (
+            by_line != totals
+            and (subtotal_, total_) == (by_line.subtotal, by_line.total)
+            and tax_ in (by_line.total_tax, totals.total_tax)
         ):
+            # Stored: subtotal and total as sent; total_tax recomputed on unrounded lines.
+            totals = dataclasses.replace(by_line, total_tax=totals.total_tax)
+            checks: tuple[tuple[str, Decimal], ...] = ()
+        else:
+            checks = (
+                ("subtotal", totals.subtotal),
+                ("tax_total", totals.total_tax),
+                ("total", totals.total),
+            )
+        for name, perfex in checks:
             own = round_cents(getattr(invoice, name))
             if own != perfex:
                 raise MappingError(

@@ -4,6 +4,7 @@ sources"): each fact has an emulator behaviour, and the backend copes with it.""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterator
 from decimal import Decimal
@@ -15,9 +16,10 @@ from invoicing_bridge_perfex.backend import PerfexBackend
 from invoicing_bridge_perfex.emulator import PerfexEmulator
 from invoicing_bridge_perfex.plan import kept_settings
 
-from invoicing_bridge import get_backend
-from invoicing_bridge.exceptions import MappingError
-from invoicing_bridge.models import Invoice, LineItem, Payment, TaxRate
+from invoicing_bridge import get_backend, migrate
+from invoicing_bridge.backends.memory import MemoryBackend
+from invoicing_bridge.exceptions import InvalidRequest, MappingError
+from invoicing_bridge.models import Address, Client, Invoice, LineItem, Payment, TaxRate
 
 
 def backend_for(emulator: PerfexEmulator, **options: Any) -> PerfexBackend:
@@ -167,7 +169,7 @@ def test_update_sends_back_the_settings_it_read(emulator: PerfexEmulator) -> Non
     state = emulator.state
     target = next(i for i in state.invoices.values() if i.recurring and i.status != 6)
     target.include_shipping, target.show_shipping_on_invoice = 1, 0
-    target.shipping = ("Dock 4<br />\nGate 2", "Jeddah", None, "21577", "191")
+    target.shipping = ("Dock 4<br />\nGate 2", "Jeddah", None, "21577", "194")
     target.cancel_overdue_reminders, target.show_quantity_as = 1, 2
     target.custom_recurring, target.recurring_type, target.recurring = 1, "week", 3
     kept = (
@@ -217,7 +219,7 @@ def test_kept_settings_of_a_recurring_invoice_with_shipping(payload: Any) -> Non
         "shipping_city": "Jeddah",
         "shipping_state": "Makkah",
         "shipping_zip": "21577",
-        "shipping_country": "191",
+        "shipping_country": "194",
         "show_quantity_as": "2",
     }
     # A plain invoice: nothing that is off is sent (Perfex reads a key's presence).
@@ -294,3 +296,267 @@ def test_notes_and_terms_read_plain_and_round_trip_without_new_breaks(
         again = backend.update_invoice(again.copy(due_date=dt.date(2026, 10, 3)))
     assert record.clientnote == "Line one<br />\nLine two"
     assert again.notes == "Line one\nLine two"
+
+
+# ------------------------------------------------- core 3.4: line taxes and optional lines
+
+
+def test_core_34_item_taxes_and_optional_lines_are_read(payload: Any) -> None:
+    backend = PerfexBackend(base_url="https://crm.example.com/api", token="t")
+    invoice = backend.parse_payload("invoice", payload("invoices/get_core34.json"))[0]
+    assert isinstance(invoice, Invoice)
+    # The unselected optional line is not in the totals, so not in the lines either.
+    assert [i.name for i in invoice.items] == ["Cloud hosting", "Setup"]
+    assert invoice.items[0].taxes == [TaxRate("VAT", Decimal("15.00"))]
+    assert invoice.items[1].taxes == []
+    assert all(i.extra["taxes_known"] for i in invoice.items)
+    assert invoice.items[1].extra["optional"] is True
+    assert invoice.extra["unselected_optional_items"] == ["Priority support"]
+    lines = sum((i.quantity * i.unit_price for i in invoice.items), Decimal(0))
+    assert lines == invoice.subtotal
+
+
+def test_emulated_core_34_gives_both_shapes_and_leaves_unselected_lines_out() -> None:
+    with PerfexEmulator(invoices=6, seed=7, core_version="3.4") as install:
+        state = install.state
+        invoice = next(i for i in state.invoices.values() if any(it.taxes for it in i.items))
+        extra = state.invoices[invoice.id].items[0]
+        extra.is_optional, extra.is_selected = True, False
+        before = invoice.total_tax
+        state.recompute_tax(invoice)
+        assert invoice.total_tax <= before
+        answer = requests.get(
+            f"{install.base_url}/invoices/{invoice.id}",
+            headers={"authtoken": install.token},
+            timeout=5,
+        ).json()
+        taxed = next(r for r in answer["items"] if r["taxes"])
+        assert "|" in taxed["taxes"][0]["taxname"]
+        assert {r["is_optional"] for r in answer["items"]} >= {True}
+        with backend_for(install) as backend:
+            read = backend.get_invoice(str(invoice.id))
+        assert extra.description in read.extra["unselected_optional_items"]
+        assert all(
+            i.extra["taxes_known"] and "|" not in t.name for i in read.items for t in i.taxes
+        )
+    with PerfexEmulator(invoices=2, seed=7) as older:
+        answer = requests.get(
+            f"{older.base_url}/invoices/1", headers={"authtoken": older.token}, timeout=5
+        ).json()
+        assert "taxes" not in answer["items"][0] and "is_optional" not in answer["items"][0]
+
+
+# ------------------------------------------------- the billed party as printed
+
+
+def test_invoice_client_is_the_billed_party_as_printed(payload: Any) -> None:
+    backend = PerfexBackend(base_url="https://crm.example.com/api", token="t")
+    invoice = backend.parse_payload("invoice", payload("invoices/get_billing_as_printed.json"))[0]
+    assert isinstance(invoice, Invoice)
+    address = invoice.client.address
+    assert address is not None
+    assert (address.line1, address.line2, address.city, address.postal_code) == (
+        "Building 7",
+        "King Fahd Road",
+        "Riyadh",
+        "12271",
+    )
+    assert address.country == "SA"
+    assert invoice.client.extra["profile_address"]["city"] == "القاهرة"
+    # The same invoice whose printed address is the profile's keeps no second copy.
+    same = backend.parse_payload("invoice", payload("invoices/get.json"))[0]
+    assert isinstance(same, Invoice)
+    assert "profile_address" not in same.client.extra
+
+
+def test_emulated_invoice_keeps_its_own_billing_address(emulator: PerfexEmulator) -> None:
+    state = emulator.state
+    record = next(i for i in state.invoices.values() if i.status != 6)
+    record.billing = ("Branch office", "Alexandria", None, "21500", "66")
+    with backend_for(emulator) as backend:
+        invoice = backend.get_invoice(str(record.id))
+    assert invoice.client.address is not None
+    assert invoice.client.address.city == "Alexandria"
+    assert invoice.client.id == str(record.clientid)
+
+
+# ------------------------------------------------- every payment recorded emails a receipt
+
+
+def _source_with_a_paid_invoice() -> Any:
+    source = MemoryBackend()
+    client = source.create_client(
+        Client(
+            name="Delta Trading",
+            email="ap@delta.example",
+            tax_number="300123456700003",
+            address=Address(line1="King Fahd Road 12", city="Riyadh", country="SA"),
+        )
+    )
+    source.create_invoice(
+        Invoice.build(
+            number="S-100",
+            issue_date=dt.date(2026, 3, 1),
+            currency="USD",
+            client=client,
+            items=[LineItem("Work", Decimal("1"), Decimal("80.00"))],
+            payments=[
+                Payment(
+                    amount=Decimal("80.00"),
+                    date=dt.date(2026, 3, 5),
+                    method="bank",
+                    currency="USD",
+                )
+            ],
+        )
+    )
+    return source
+
+
+def test_recorded_payments_email_receipts_and_migration_warns_or_skips(
+    emulator: PerfexEmulator, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = emulator.state
+    with backend_for(emulator) as target:
+        assert "payments.email_customer" in target.features
+        with caplog.at_level(logging.WARNING, logger="invoicing_bridge.migration"):
+            report = migrate(
+                _source_with_a_paid_invoice(),
+                target,
+                ledger=str(tmp_path / "one.sqlite"),
+                policy={"payments": "skip"},
+            )
+        assert report.ok, report.failures
+        assert not [r for r in caplog.records if "receipt" in r.getMessage()]
+        assert state.receipts_sent == []
+        skipped = [i for i in state.invoices.values() if i.total == Decimal("80.00")]
+        assert skipped and all(not state.payments_by_invoice.get(i.id) for i in skipped)
+
+    with PerfexEmulator(invoices=2, seed=3) as fresh, backend_for(fresh) as target:
+        with caplog.at_level(logging.WARNING, logger="invoicing_bridge.migration"):
+            report = migrate(
+                _source_with_a_paid_invoice(), target, ledger=str(tmp_path / "two.sqlite")
+            )
+        assert report.ok, report.failures
+        warned = [r for r in caplog.records if "receipt" in r.getMessage()]
+        assert len(warned) == 1 and "payments=skip" in warned[0].getMessage()
+        assert [email for _, email in fresh.state.receipts_sent] == ["ap@delta.example"]
+
+
+# ------------------------------------------------- deletes and per-line rounding
+
+
+def test_only_the_last_invoice_can_be_deleted(emulator: PerfexEmulator, payload: Any) -> None:
+    assert payload("invoices/delete_not_last.json") == {
+        "status": False,
+        "message": "Invoice Delete Fail",
+    }
+    state = emulator.state
+    last, earlier = max(state.invoices), min(state.invoices)
+    with backend_for(emulator) as backend:
+        with pytest.raises(InvalidRequest, match="Invoice Delete Fail"):
+            backend.delete_invoice(str(earlier))
+        assert earlier in state.invoices
+        backend.delete_invoice(str(last))  # what the real server allows
+    assert last not in state.invoices
+    with PerfexEmulator(invoices=3, seed=7, delete_only_on_last_invoice=False) as relaxed:
+        with backend_for(relaxed) as backend:
+            backend.delete_invoice("1")
+        assert 1 not in relaxed.state.invoices
+
+
+def _rounded_lines_invoice(subtotal: str, tax: str, total: str) -> Invoice:
+    line = LineItem(
+        "Cable", Decimal("1.50"), Decimal("0.33"), taxes=[TaxRate("VAT", Decimal("15.00"))]
+    )
+    invoice = Invoice.build(
+        number="7003",
+        issue_date=dt.date(2026, 9, 3),
+        currency="USD",
+        client=Client(name="Delta Trading", id="1"),
+        items=[line, line, line],
+    )
+    invoice.subtotal, invoice.tax_total = Decimal(subtotal), Decimal(tax)
+    invoice.total = invoice.balance_due = Decimal(total)
+    return invoice
+
+
+def test_totals_the_perfex_ui_stores_per_rounded_line_are_accepted() -> None:
+    backend = PerfexBackend(
+        base_url="https://crm.example.com/api", token="t", currencies={"USD": 1}
+    )
+    # Three lines of 1.50 x 0.33 = 0.495: 1.49 summed unrounded, 1.50 rounded per line.
+    backend.validate_invoice(_rounded_lines_invoice("1.49", "0.22", "1.71"))  # the API's way
+    backend.validate_invoice(_rounded_lines_invoice("1.50", "0.23", "1.73"))  # the UI's way
+    backend.validate_invoice(_rounded_lines_invoice("1.50", "0.22", "1.73"))  # as stored
+    with pytest.raises(MappingError):
+        backend.validate_invoice(_rounded_lines_invoice("1.50", "0.22", "1.72"))
+
+
+# ------------------------------------------------- low: secrets in contact rows, 3.x 429
+
+
+def test_contact_login_columns_never_reach_a_record_or_raw(payload: Any) -> None:
+    backend = PerfexBackend(base_url="https://crm.example.com/api", token="t")
+    rows = payload("contacts/search_with_login.json")
+    assert rows[0]["password"].startswith("$2y$")
+    for client in backend.parse_payload("client", rows):
+        text = json.dumps(client.to_dict(include_raw=True), default=str)
+        for secret in ("$2y$", "new_pass_key", "203.0.113.7", '"password"'):
+            assert secret not in text
+
+
+def test_parse_raw_command_shows_no_password(payload: Any, tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from invoicing_bridge.cli import main
+
+    saved = tmp_path / "contacts.json"
+    saved.write_text(json.dumps(payload("contacts/search_with_login.json")), encoding="utf-8")
+    result = CliRunner().invoke(main, ["parse", "perfex", "client", str(saved), "--raw"])
+    assert result.exit_code == 0, result.output
+    assert "is_primary" in result.output  # the raw rows are printed
+    assert "$2y$" not in result.output and "last_ip" not in result.output
+
+
+def test_emulated_contact_rows_carry_login_columns_the_backend_drops(
+    emulator: PerfexEmulator,
+) -> None:
+    contact = next(iter(emulator.state.contacts.values()))
+    rows = requests.get(
+        f"{emulator.base_url}/contacts/search/{contact['email']}",
+        headers={"authtoken": emulator.token},
+        timeout=5,
+    ).json()
+    assert str(rows[0]["password"]).startswith("$2y$")
+    with backend_for(emulator) as backend:
+        found = backend.find_client(email=str(contact["email"]))
+    assert found is not None
+    assert "$2y$" not in json.dumps(found.to_dict(include_raw=True), default=str)
+
+
+def test_v3_429_waits_until_x_ratelimit_reset(payload: Any) -> None:
+    import time
+
+    import responses
+
+    from invoicing_bridge.exceptions import RateLimited
+
+    base = "https://crm.example.com/api"
+    backend = PerfexBackend(base_url=base, token="t", max_retries=0)
+    reset = int(time.time()) + 30
+    with responses.RequestsMock() as recorded:
+        recorded.get(
+            f"{base}/customers/3",
+            json=payload("errors/v3_rate_limited.json"),
+            status=429,
+            headers={
+                "X-RateLimit-Limit": "60",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(reset),
+            },
+        )
+        with pytest.raises(RateLimited) as caught:
+            backend.get_client("3", with_contact=False)
+    assert caught.value.retry_after is not None
+    assert 20 < caught.value.retry_after <= 30

@@ -25,6 +25,7 @@ from invoicing_bridge.exceptions import (
     BackendError,
     Conflict,
     InvalidRequest,
+    MappingError,
     NotFound,
     UnsupportedOperation,
 )
@@ -283,11 +284,12 @@ class TrytonBackend(HTTPBackend):
         self,
         *,
         since: dt.date | None = None,
-        status: InvoiceStatus | None = None,
+        status: InvoiceStatus | str | None = None,
         client_id: str | None = None,
     ) -> Iterator[Invoice]:
         """Every customer invoice in id order, page by page. ``since``: issued (invoice
         date) on or after it."""
+        status = InvoiceStatus.coerce(status)  # "open" too; a typo is refused
         domain: list[Any] = []
         if since is not None:
             domain.append(("invoice_date", ">=", since))
@@ -710,7 +712,10 @@ class TrytonBackend(HTTPBackend):
 
         if isinstance(payload, dict) and "result" in payload:
             payload = payload["result"]
-        rows = from_wire(payload if isinstance(payload, list) else [payload])
+        try:
+            rows = from_wire(payload if isinstance(payload, list) else [payload])
+        except RecursionError:
+            raise MappingError("the payload is nested too deeply", backend=self.name) from None
         mapper = self.mapper
         if kind == "invoice":
             return [mapper.invoice(r) for r in rows]

@@ -20,7 +20,13 @@ from decimal import Decimal
 from typing import Any
 
 from invoicing_bridge.backends.http import HTTPClient
-from invoicing_bridge.exceptions import APIError, AuthenticationError, InvalidRequest
+from invoicing_bridge.exceptions import (
+    APIError,
+    AuthenticationError,
+    InvalidRequest,
+    MappingError,
+)
+from invoicing_bridge.schemas.fields import short_repr
 
 from .errors import warning_name
 
@@ -59,24 +65,36 @@ def from_wire(value: Any) -> Any:
     """
     if isinstance(value, Mapping):
         kind = value.get("__class__")
-        if kind == "Decimal":
-            return Decimal(str(value["decimal"]))
-        if kind == "date":
-            return dt.date(int(value["year"]), int(value["month"]), int(value["day"]))
-        if kind == "datetime":
-            return dt.datetime(
-                int(value["year"]),
-                int(value["month"]),
-                int(value["day"]),
-                int(value.get("hour", 0)),
-                int(value.get("minute", 0)),
-                int(value.get("second", 0)),
-                int(value.get("microsecond", 0)),
-            )
+        if kind in ("Decimal", "date", "datetime"):
+            try:
+                return _typed(kind, value)
+            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                # A hostile or broken answer: one MappingError, not a traceback.
+                raise MappingError(
+                    f"not a {kind}: {short_repr(dict(value), 80)} ({type(exc).__name__})",
+                    backend="tryton",
+                ) from None
         return {k: from_wire(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [from_wire(v) for v in value]
     return value
+
+
+def _typed(kind: str, value: Mapping[str, Any]) -> Any:
+    """One of Tryton's typed JSON objects as its Python value (raises on a bad one)."""
+    if kind == "Decimal":
+        return Decimal(str(value["decimal"]))
+    if kind == "date":
+        return dt.date(int(value["year"]), int(value["month"]), int(value["day"]))
+    return dt.datetime(
+        int(value["year"]),
+        int(value["month"]),
+        int(value["day"]),
+        int(value.get("hour", 0)),
+        int(value.get("minute", 0)),
+        int(value.get("second", 0)),
+        int(value.get("microsecond", 0)),
+    )
 
 
 class TrytonConnection:

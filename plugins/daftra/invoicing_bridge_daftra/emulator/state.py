@@ -278,6 +278,9 @@ class DaftraState:
         self.seed = seed
         self.seeded = invoices
         self.portable = portable
+        #: Line taxes kept to four places instead of rounded to the cent (api-notes
+        #: "Findings": Precision; no source says which one an account does).
+        self.unrounded_tax = False
         self.api_key = api_key
         self.date_format = date_format
         self.oauth_client_id = oauth_client_id
@@ -419,7 +422,11 @@ class DaftraState:
                     amounts[slot] = None
                     continue
                 rate = self.taxes[tax_id]["value"] if tax_id in self.taxes else ZERO
-                amount = (base * rate / 100).quantize(TWO_PLACES, ROUND_HALF_UP)
+                # With unrounded_tax, kept to four places, not rounded to the cent per
+                # line: Daftra keeps sub-cent amounts and no source says it rounds a
+                # line's tax (api-notes "Findings": Precision).
+                places = FOUR_PLACES if self.unrounded_tax else TWO_PLACES
+                amount = (base * rate / 100).quantize(places, ROUND_HALF_UP)
                 amounts[slot] = amount
                 taxes[tax_id] = taxes.get(tax_id, ZERO) + amount
                 tax_total += amount

@@ -269,6 +269,7 @@ class DaftraClientSchema(BackendSchema[DaftraContext]):
 
     The display name is the business name, else "first last" (api-notes §6.7). The tax
     number is the ``bn1``/``bn2`` whose label names a tax (VAT, TRN, ضريبة), else ``bn1``.
+    ``created`` (a client's only creation time) is kept in ``extra["created"]``.
     """
 
     envelope = "Client"
@@ -293,6 +294,7 @@ class DaftraClientSchema(BackendSchema[DaftraContext]):
     bn2 = Text()
     bn2_label = Text()
     type = Text()
+    created = DateTime(reader="read_datetime")
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> Client:
@@ -300,6 +302,9 @@ class DaftraClientSchema(BackendSchema[DaftraContext]):
         extra: dict[str, Any] = {}
         if data["client_number"]:
             extra["client_number"] = data["client_number"]
+        if data["created"] is not None:
+            # A client's only creation time (api-notes "Findings": client rows).
+            extra["created"] = data["created"]
         if tax_field:
             extra["tax_number_field"] = tax_field
         return Client(

@@ -40,7 +40,9 @@ class PerfexEmulator(Emulator):
     ``formatted_number`` (Perfex ≥ 3.2.0 column), ``empty_payment_answer`` (2.0.8's empty
     payment answer), ``always_envelope`` (3.x pages even without page parameters),
     ``company_requires_vat``, ``usort_single_invoice`` (module ≤ 2.0.8 on PHP 8: the
-    single-invoice GET answers an HTML 500 page).
+    single-invoice GET answers an HTML 500 page), ``core_version`` ("3.2"; "3.4" adds
+    per-line ``taxes`` and optional lines to invoice reads),
+    ``delete_only_on_last_invoice`` (core's default: only the last invoice can be deleted).
 
     Use as a context manager (or :meth:`start`/:meth:`stop`). Attributes: ``base_url``,
     ``token``, ``stats`` (request and connection counters), ``faults`` (the
@@ -70,6 +72,8 @@ class PerfexEmulator(Emulator):
         Knob("always_envelope", False, cli=False),
         Knob("company_requires_vat", True, cli=False),
         Knob("usort_single_invoice", False, cli=False),
+        Knob("core_version", "3.2", cli=False),
+        Knob("delete_only_on_last_invoice", True, cli=False),
     )
 
     def create_app(self, knobs: Mapping[str, Any]) -> PerfexApp:

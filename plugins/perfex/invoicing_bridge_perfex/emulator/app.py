@@ -401,6 +401,9 @@ class PerfexApp:
             invoice = state.invoices.get(self._int_id(args[0]) or -1)
             if invoice is None:
                 raise refuse(404, {"status": False, "message": "Invalid Invoice ID"})
+            if state.delete_only_on_last_invoice and invoice.id != max(state.invoices):
+                # Invoices_model::delete: option delete_only_on_last_invoice (1 by default).
+                raise refuse(404, {"status": False, "message": "Invoice Delete Fail"})
             state.delete_invoice(invoice.id)
             raise refuse(200, {"status": True, "message": "Invoice Deleted Successfully"})
         raise self._unknown_method()
@@ -524,7 +527,7 @@ class PerfexApp:
             if sep and name.strip() and value is not None:
                 taxes.append((name.strip(), round_cents(value)))
         order_text = str(line.get("order") or order)
-        return Item(
+        item = Item(
             id=item_id or self.state.next_id("item"),
             description=str(line.get("description") or ""),
             long_description=_nl2br(str(line.get("long_description") or "")),
@@ -534,6 +537,10 @@ class PerfexApp:
             item_order=int(order_text) if order_text.isdigit() else order,
             taxes=taxes,
         )
+        if self.state.core_at_least(3, 4):
+            item.is_optional = str(line.get("is_optional") or "") in ("1", "on", "true")
+            item.is_selected = str(line.get("is_selected", "1")) in ("1", "on", "true")
+        return item
 
     def _update_invoice(self, id_text: str, data: dict[str, Any]) -> None:
         state = self.state
@@ -829,7 +836,8 @@ class PerfexApp:
                 daterecorded=now,
                 note=str(data.get("note") or ""),
                 transactionid=str(data.get("transactionid") or ""),
-            )
+            ),
+            email=True,  # the API cannot set do_not_send_email_template
         )
         if state.api_version == 3:
             return 200, {

@@ -118,6 +118,14 @@ class Item:
     unit: str
     item_order: int
     taxes: list[tuple[str, Decimal]] = field(default_factory=list)
+    # Core ≥ 3.4 (migration Version_340): optional lines, left out of the totals unless
+    # the customer selected them.
+    is_optional: bool = False
+    is_selected: bool = True
+
+    @property
+    def counted(self) -> bool:
+        return self.is_selected or not self.is_optional
 
 
 @dataclass(slots=True)
@@ -258,6 +266,8 @@ class PerfexState:
         always_envelope: bool = False,
         company_requires_vat: bool = True,
         usort_single_invoice: bool = False,
+        core_version: str = "3.2",
+        delete_only_on_last_invoice: bool = True,
         seed: int = 1,
     ):
         if api_version not in (2, 3):
@@ -277,6 +287,12 @@ class PerfexState:
         #: Module ≤ 2.0.8 on PHP 8: ``GET /api/invoices/{id}`` answers an HTML 500 page
         #: (``usort()`` on one object); lists and search are unaffected. 2.x only.
         self.usort_single_invoice = usort_single_invoice
+        #: Perfex core version: from "3.4" invoice items carry ``taxes`` (``taxname``
+        #: as ``NAME|RATE``), ``is_optional`` and ``is_selected``.
+        self.core_version = core_version
+        #: Core option (1 by default, migration 102): only the last invoice (highest id)
+        #: can be deleted; any other answers 404 "Invoice Delete Fail".
+        self.delete_only_on_last_invoice = delete_only_on_last_invoice
         self.lock = threading.RLock()
         self.rng = random.Random(seed)
         self.denied: set[str] = set()
@@ -291,6 +307,8 @@ class PerfexState:
         self.payments: dict[int, PaymentRecord] = {}
         self.payments_by_invoice: dict[int, list[int]] = {}
         self.idempotency: dict[str, tuple[int, Any]] = {}
+        #: Payment receipts Perfex would have emailed: (payment id, contact email).
+        self.receipts_sent: list[tuple[int, str]] = []
         self._ids = {"invoice": 0, "item": 0, "client": 0, "contact": 0, "payment": 0}
         self._configure()
 
@@ -366,6 +384,8 @@ class PerfexState:
         before-tax discount; ``subtotal`` and ``total`` stay as sent."""
         groups: dict[str, Decimal] = {}
         for item in invoice.items:
+            if not item.counted:
+                continue
             for name, rate in item.taxes:
                 groups[name] = groups.get(name, ZERO) + item.qty * item.rate / 100 * rate
         total_tax = ZERO
@@ -418,10 +438,21 @@ class PerfexState:
             for i in self.invoices.values()
         )
 
-    def add_payment(self, record: PaymentRecord) -> None:
+    def add_payment(self, record: PaymentRecord, *, email: bool = False) -> None:
+        """Store a payment. ``email``: the API's way (``Payments_model::add`` without
+        ``do_not_send_email_template``): a receipt to every active contact of the customer
+        with ``invoice_emails`` on, kept in ``receipts_sent`` as (payment id, address)."""
         self.payments[record.id] = record
         self.payments_by_invoice.setdefault(record.invoiceid, []).append(record.id)
         invoice = self.invoices.get(record.invoiceid)
+        if invoice is not None and email:
+            for contact in self.contacts.values():
+                if (
+                    contact.get("userid") == str(invoice.clientid)
+                    and contact.get("active") == "1"
+                    and contact.get("invoice_emails") == "1"
+                ):
+                    self.receipts_sent.append((record.id, str(contact.get("email"))))
         if invoice is not None:
             if invoice.status == STATUS_DRAFT:
                 # A payment on a draft gives it its real number (Payments_model::add).
@@ -588,6 +619,7 @@ class PerfexState:
                 "rate": money_text(item.rate),
                 "unit": item.unit,
                 "item_order": _s(item.item_order),
+                **(self._item_34(invoice, item) if self.core_at_least(3, 4) else {}),
             }
             for item in sorted(invoice.items, key=lambda i: (i.item_order, i.id))
         ]
@@ -606,6 +638,29 @@ class PerfexState:
         row["scheduled_email"] = None
         row["customfields"] = []
         return row
+
+    def core_at_least(self, major: int, minor: int) -> bool:
+        parts = [int(p) for p in self.core_version.split(".")[:2] if p.isdigit()]
+        return tuple(parts + [0] * (2 - len(parts))) >= (major, minor)
+
+    def _item_34(self, invoice: InvoiceRecord, item: Item) -> dict[str, Any]:
+        """Core ≥ 3.4 ``get_items_by_type``: the line's ``get_invoice_item_taxes()`` rows
+        (``taxname`` rewritten to ``NAME|RATE``) and the optional-line flags."""
+        return {
+            "taxes": [
+                {
+                    "id": _s(item.id * 10 + n),
+                    "itemid": _s(item.id),
+                    "rel_id": _s(invoice.id),
+                    "rel_type": "invoice",
+                    "taxrate": money_text(rate),
+                    "taxname": f"{name}|{money_text(rate)}",
+                }
+                for n, (name, rate) in enumerate(item.taxes)
+            ],
+            "is_optional": item.is_optional,
+            "is_selected": item.is_selected,
+        }
 
     def invoice_search_row(self, invoice: InvoiceRecord) -> dict[str, Any]:
         """``Api_model::_search_invoices``: invoice columns, then the customer's (same
@@ -709,4 +764,11 @@ def contact_row(
         "task_emails": "1",
         "project_emails": "1",
         "ticket_emails": "1",
+        # contacts.* carries the login columns too (M208 Api_model.php:752).
+        "password": "$2y$10$" + secrets.token_hex(26)[:53],
+        "new_pass_key": None,
+        "new_pass_key_requested": None,
+        "last_ip": "10.0.0.7",
+        "last_login": None,
+        "last_password_change": None,
     }

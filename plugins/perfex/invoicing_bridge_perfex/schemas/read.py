@@ -137,6 +137,9 @@ class PerfexItemSchema(PerfexSchema):
     unit = Text()
     item_order = Text()
     taxes = fields.Raw(load_default=None, allow_none=True)
+    # Core ≥ 3.4: optional lines (JSON booleans; "0"/"1" accepted too).
+    is_optional = fields.Raw(load_default=None, allow_none=True)
+    is_selected = fields.Raw(load_default=None, allow_none=True)
 
     @post_load
     def make_item(self, data: dict[str, Any], **kwargs: Any) -> LineItem:
@@ -146,11 +149,20 @@ class PerfexItemSchema(PerfexSchema):
             for row in data["taxes"]:
                 if not isinstance(row, Mapping):
                     continue
+                # Core 3.4 rewrites taxname to "NAME|RATE" (get_invoice_item_taxes).
+                label = text_of(row.get("taxname")) or text_of(row.get("name")) or "Tax"
+                name, sep, rate_text = label.rpartition("|")
+                if not sep:
+                    name, rate_text = label, ""
                 rate = to_decimal(row.get("taxrate"))
-                name = text_of(row.get("taxname")) or text_of(row.get("name")) or "Tax"
+                if rate is None:
+                    rate = to_decimal(rate_text)
                 if rate is not None:
-                    taxes.append(TaxRate(name, rate))
+                    taxes.append(TaxRate(name.strip() or "Tax", rate))
         extra: dict[str, Any] = {"taxes_known": taxes_known}
+        if data["is_optional"] is not None:
+            extra["optional"] = _truthy(data["is_optional"])
+            extra["selected"] = data["is_selected"] is None or _truthy(data["is_selected"])
         if data["id"]:
             extra["item_id"] = data["id"]
         if data["item_order"]:
@@ -421,6 +433,12 @@ class PerfexInvoiceSchema(PerfexSchema):
                 key=lambda r: _int_or_none(r.get("item_order")) or 0,
             )
             items = [item_schema.load(r) for r in rows]
+            # Core ≥ 3.4: an optional line the customer has not selected is left out of
+            # subtotal, tax and total, so it is no line of the neutral invoice.
+            unselected = [i for i in items if i.extra.get("optional") and not i.extra["selected"]]
+            if unselected:
+                extra["unselected_optional_items"] = [i.name for i in unselected]
+                items = [i for i in items if not any(i is u for u in unselected)]
             if any(not i.extra.get("taxes_known") for i in items):
                 extra["item_taxes"] = "not returned by the Perfex API"
                 inferred = context.infer_taxes and infer_line_taxes(
@@ -518,22 +536,47 @@ class PerfexInvoiceSchema(PerfexSchema):
             if client.id is None and data["clientid"]:
                 client.id = data["clientid"]
                 client.source = self.ref(data["clientid"])
-            return client
+            return _as_printed(client, row)
         if row.get("userid") or row.get("company"):
             # A search row: tblclients.* is joined in (the invoice's billing_* columns are
             # overwritten by the customer's, so nothing is taken from them).
             columns = {k: v for k, v in row.items() if k not in ("id", "datecreated")}
             joined: Client = schema.load(columns)
             return joined
-        # A list row names no customer: only its id (or a deleted customer's name).
+        # A list row names no customer: only its id (or a deleted customer's name), and
+        # the address printed on the invoice.
         extra["client_included"] = False
         client_id = data["clientid"]
-        return Client(
+        listed = Client(
             id=client_id,
             name=data["deleted_customer_name"] or "",
             company_name=data["deleted_customer_name"],
             source=self.ref(client_id),
         )
+        return _as_printed(listed, row)
+
+
+def _as_printed(client: Client, row: Mapping[str, Any]) -> Client:
+    """The billed party as printed on the invoice: Perfex keeps the invoice's own
+    ``billing_*`` columns, which can differ from the customer's profile (they win; the
+    profile's address is kept in ``extra["profile_address"]`` when it differs). Not for
+    search rows, whose ``billing_*`` are the customer's."""
+    columns = [row.get(f"billing_{k}") for k in ("street", "city", "state", "zip", "country")]
+    if not any(text_of(c) for c in columns[:4]):
+        return client
+    printed = _address(*(text_of(c) for c in columns))
+    if printed is None or printed == client.address:
+        return client
+    if client.address is not None:
+        client.extra["profile_address"] = client.address.to_dict()
+    client.address = printed
+    return client
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "on")
 
 
 def _plain(text: str | None) -> str | None:

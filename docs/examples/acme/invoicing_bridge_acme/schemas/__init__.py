@@ -1,0 +1,1 @@
+"""Acme Books payloads to the neutral model (``read``) and back (``write``)."""
