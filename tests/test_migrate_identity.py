@@ -109,6 +109,27 @@ class ContactRefused(MemoryBackend):
         copy.email = None
         return super().create_client(copy)
 
+    def update_client(self, client: Client) -> Client:
+        copy = Client.from_dict(client.to_dict())
+        copy.email = None  # the contact is refused again
+        return super().update_client(copy)
+
+
+class ContactRefusedOnce(MemoryBackend):
+    def create_client(self, client: Client) -> Client:
+        copy = Client.from_dict(client.to_dict())
+        copy.email = None
+        return super().create_client(copy)
+
+
+def test_a_refused_contact_is_repaired_by_an_update(tmp_path: Path) -> None:
+    target = ContactRefusedOnce(label="target")
+    source = _source(Client(name="Delta Foods", email="books@delta.test"))
+    report = migrate(source, target, ledger=tmp_path / "l.sqlite")
+    assert report.ok, report.failures
+    assert report.counts["client"].created == 1 and target.calls.get("update_client") == 1
+    assert [c.email for c in target.iter_clients()] == ["books@delta.test"]
+
 
 def test_a_client_whose_contact_failed_is_failed_not_ok(tmp_path: Path) -> None:
     ledger = tmp_path / "l.sqlite"

@@ -3,6 +3,7 @@ there, once, however many invoices and workers ask for it."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -220,13 +221,26 @@ class ClientStage:
     def _check_carrier(self, client: Client, target_id: str) -> None:
         """Raise when the target holds the client without the source's email: a backend
         may keep the email on a second record (Perfex: the primary contact) whose create
-        failed after the client's own. Such a client is failed, not done, and its
-        invoices wait (a re-run checks it again)."""
+        failed after the client's own. The client is updated with its email to write the
+        carrier again; if it still lacks it, the client is failed, not done, and its
+        invoices wait (a re-run checks and repairs again)."""
         target = self.job.target
         if not client.email or Feature.GET_CLIENT not in target.features:
             return
+        wanted = identity_key("email", client.email)
         stored = target.get_client(target_id)
-        if identity_key("email", stored.email) != identity_key("email", client.email):
+        # Repair first: updating the client with its email writes the carrier again
+        # (Perfex adds the missing primary contact), a few times at most.
+        attempts = self.job.max_attempts if Feature.UPDATE_CLIENT in target.features else 0
+        for _ in range(attempts):
+            if identity_key("email", stored.email) == wanted:
+                return
+            payload = target_client(client)
+            payload.id = target_id
+            with contextlib.suppress(InvoicingBridgeError):
+                target.update_client(payload)
+            stored = target.get_client(target_id)
+        if identity_key("email", stored.email) != wanted:
             raise _WithoutCarrier(
                 f"created in {target.name} as {target_id} without its email "
                 f"(the target holds {stored.email or 'none'}): the record that carries it "
