@@ -251,7 +251,9 @@ def test_clients_are_matched_by_email_then_tax_number_then_name(
     acme = target.create_client(Client(name="ACME (old name)", email="Billing@Acme.test"))
     globex = target.create_client(Client(name="Globex Egypt", tax_number="EG-123-456"))
     initech = target.create_client(Client(name="initech llc"))
-    report = run(source, target, ledger_path)
+    # ACME and Globex were renamed in the target: matched by email and tax number only
+    # because the user says names may differ (the default would create them anew).
+    report = run(source, target, ledger_path, client_name_may_differ=True)
     assert report.counts["client"].matched == 3
     assert report.counts["client"].created == 1
     migrated = by_number(target)
@@ -259,6 +261,18 @@ def test_clients_are_matched_by_email_then_tax_number_then_name(
     assert migrated["INV-00002"].client.id == globex.id
     assert migrated["INV-00003"].client.id == initech.id
     assert len(list(target.iter_clients())) == 4
+
+
+def test_by_default_a_target_client_with_another_name_is_not_adopted(
+    source: MemoryBackend, target: MemoryBackend, ledger_path: Path
+) -> None:
+    acme = target.create_client(Client(name="ACME (old name)", email="Billing@Acme.test"))
+    initech = target.create_client(Client(name="initech llc"))
+    report = run(source, target, ledger_path)
+    assert report.counts["client"].matched == 1  # initech, by its name
+    migrated = by_number(target)
+    assert migrated["INV-00001"].client.id != acme.id
+    assert migrated["INV-00003"].client.id == initech.id
 
 
 def test_clients_that_disagree_on_email_or_tax_number_are_not_merged(

@@ -330,6 +330,31 @@ class InvoicingBackend:
         None."""
         raise self._unsupported("find_client")
 
+    def unmigrated_counts(self) -> dict[str, int] | None:
+        """How many records of each kind this backend holds that a migration does not
+        move, by kind (``"credit_note"``, ``"estimate"``, ``"product"``,
+        ``"client_credit"``...), for the migration report to account for every source
+        record. None (the default) when the backend cannot tell; a kind it can tell
+        has none of is given as 0.
+        """
+        return None
+
+    def find_clients(
+        self,
+        *,
+        email: str | None = None,
+        tax_number: str | None = None,
+        name: str | None = None,
+    ) -> list[Client]:
+        """Every client matching every given criterion, as :meth:`find_client` compares.
+
+        The default gives :meth:`find_client`'s one answer (or none): a backend whose
+        search returns several records overrides it to give them all, so that a caller
+        can choose among namesakes instead of taking the first.
+        """
+        found = self.find_client(email=email, tax_number=tax_number, name=name)
+        return [] if found is None else [found]
+
     def client_matches(self, client: Client, candidate: Client) -> bool:
         """Whether ``candidate`` (a client of this backend) is ``client``: the rule of
         :func:`invoicing_bridge.models.client_matches` on email, tax number and name."""

@@ -266,6 +266,28 @@ class MemoryBackend(InvoicingBackend):
                     return _copy_client(client)
         return None
 
+    def find_clients(
+        self,
+        *,
+        email: str | None = None,
+        tax_number: str | None = None,
+        name: str | None = None,
+    ) -> list[Client]:
+        self._count("find_clients")
+        if email is None and tax_number is None and name is None:
+            return []
+        wanted = {
+            field: identity_key(field, value)
+            for field, value in (("email", email), ("tax_number", tax_number), ("name", name))
+            if value is not None
+        }
+        with self._lock:
+            return [
+                _copy_client(client)
+                for client in self._clients.values()
+                if all(identity_key(f, getattr(client, f)) == key for f, key in wanted.items())
+            ]
+
     def create_client(self, client: Client) -> Client:
         self._count("create_client")
         if not client.name:

@@ -204,6 +204,22 @@ def progress_reporter(
 # --------------------------------------------------------------------------- report
 
 
+def _render_not_migrated(report: MigrationReport, out: Console) -> None:
+    """The source records of kinds a migration does not move, counted by kind."""
+    if not report.not_migrated:
+        return
+    table = Table(
+        title="Not migrated (kinds the migration does not move)",
+        title_style="yellow",
+        title_justify="left",
+    )
+    table.add_column("kind")
+    table.add_column("source records", justify="right")
+    for kind, count in report.not_migrated.items():
+        table.add_row(kind.replace("_", " "), str(count))
+    out.print(table)
+
+
 def render_report(report: MigrationReport, out: Console | None = None) -> None:
     """The report as rich tables: counts per kind, then failures and changes left."""
     out = out or console()
@@ -226,6 +242,7 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
             cells.append(text)
         table.add_row(_TITLES[kind], *cells)
     out.print(table)
+    _render_not_migrated(report, out)
     _render_transformations(report, out)
     for heading, rows, style in (
         ("Failed", report.failures, "red"),
@@ -345,6 +362,12 @@ def write_report(report: MigrationReport, path: str | Path) -> None:
     + " (the first is the default).",
 )
 @click.option(
+    "--client-names-may-differ",
+    "client_name_may_differ",
+    is_flag=True,
+    help="Match a target client with the same email or tax number though its name differs.",
+)
+@click.option(
     "--new-direction",
     is_flag=True,
     help="Accept a --ledger that so far holds only other migrations (other backends).",
@@ -365,6 +388,7 @@ def migrate_command(
     match_clients: str,
     report_path: str | None,
     policies: tuple[str, ...],
+    client_name_may_differ: bool,
     new_direction: bool,
     force: bool,
     quiet: bool,
@@ -413,6 +437,7 @@ def migrate_command(
                 progress=record,
                 policy=policy,
                 new_direction=new_direction,
+                client_name_may_differ=client_name_may_differ,
             )
         except KeyboardInterrupt:
             report = None

@@ -3,6 +3,7 @@ there, once, however many invoices and workers ask for it."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -94,7 +95,10 @@ class ClientStage:
                 why = reason(exc)
                 self._errors[sid] = why
                 if not job.dry_run:
-                    job.scope.failed("client", sid, why, number=_name(client), uncertain=True)
+                    known = exc.target_id if isinstance(exc, _WithoutCarrier) else None
+                    job.scope.failed(
+                        "client", sid, why, number=_name(client), target_id=known, uncertain=True
+                    )
                 job.emit(RecordResult("client", sid, FAILED, _name(client), reason=why))
                 raise RecordFailed(f"client {sid}: {why}") from exc
             self._ids[sid] = target_id
@@ -109,8 +113,15 @@ class ClientStage:
         return snapshot
 
     def match(self, client: Client, criteria: Sequence[str]) -> Client | None:
-        """The target's client that is ``client``, searched by each criterion in turn and
-        checked with the target's :meth:`~InvoicingBackend.client_matches`."""
+        """The target's client that is ``client``, searched by each criterion in turn.
+
+        Every candidate is considered, not the first the target gives: one is ``client``
+        when the target's :meth:`~InvoicingBackend.client_matches` says so and its name
+        does not differ (unless the job lets names differ); among several, the one that
+        agrees on the most identity fields. When the target's search gives a single
+        candidate that is not ``client`` (its ``find_clients`` may give the first match
+        only), the target's listing is searched for the others.
+        """
         target = self.job.target
         if Feature.FIND_CLIENT not in target.features:
             return None
@@ -118,10 +129,27 @@ class ClientStage:
             value = getattr(client, criterion, None)
             if not value:
                 continue
-            found = target.find_client(**{criterion: value})
-            if found is not None and found.id is not None and target.client_matches(client, found):
-                return found
+            candidates = target.find_clients(**{criterion: value})
+            accepted = [c for c in candidates if self._same(client, c)]
+            if not accepted and len(candidates) == 1 and Feature.LIST_CLIENTS in target.features:
+                key = identity_key(criterion, value)
+                candidates = [
+                    c
+                    for c in target.iter_clients()
+                    if identity_key(criterion, getattr(c, criterion)) == key
+                ]
+                accepted = [c for c in candidates if self._same(client, c)]
+            if accepted:
+                return max(accepted, key=lambda c: _agreement(client, c))
         return None
+
+    def _same(self, client: Client, candidate: Client) -> bool:
+        if candidate.id is None or not self.job.target.client_matches(client, candidate):
+            return False
+        if self.job.client_name_may_differ:
+            return True
+        mine, theirs = identity_key("name", client.name), identity_key("name", candidate.name)
+        return not (mine and theirs and mine != theirs)
 
     def _migrate(self, sid: str, client: Client) -> str | None:
         job = self.job
@@ -133,6 +161,7 @@ class ClientStage:
             # Mapped already (a failed update keeps its mapping and its old fingerprint).
             if entry.fingerprint == fp:
                 if not entry.done and not job.dry_run:
+                    self._check_carrier(client, entry.target_id)
                     job.scope.done("client", sid, entry.target_id, number=name, fingerprint=fp)
                 job.emit(RecordResult("client", sid, SKIPPED, name, entry.target_id))
             elif not job.update:
@@ -184,9 +213,58 @@ class ClientStage:
             lambda: job.target.create_client(payload),
             lambda: self.match(client, CLIENT_MATCH_FIELDS),
         )
+        self._check_carrier(client, created)
         job.scope.done("client", sid, created, number=name, fingerprint=fp)
         job.emit(RecordResult("client", sid, CREATED, name, created))
         return created
+
+    def _check_carrier(self, client: Client, target_id: str) -> None:
+        """Raise when the target holds the client without the source's email: a backend
+        may keep the email on a second record (Perfex: the primary contact) whose create
+        failed after the client's own. The client is updated with its email to write the
+        carrier again; if it still lacks it, the client is failed, not done, and its
+        invoices wait (a re-run checks and repairs again)."""
+        target = self.job.target
+        if not client.email or Feature.GET_CLIENT not in target.features:
+            return
+        wanted = identity_key("email", client.email)
+        stored = target.get_client(target_id)
+        # Repair first: updating the client with its email writes the carrier again
+        # (Perfex adds the missing primary contact), a few times at most.
+        attempts = self.job.max_attempts if Feature.UPDATE_CLIENT in target.features else 0
+        for _ in range(attempts):
+            if identity_key("email", stored.email) == wanted:
+                return
+            payload = target_client(client)
+            payload.id = target_id
+            with contextlib.suppress(InvoicingBridgeError):
+                target.update_client(payload)
+            stored = target.get_client(target_id)
+        if identity_key("email", stored.email) != wanted:
+            raise _WithoutCarrier(
+                f"created in {target.name} as {target_id} without its email "
+                f"(the target holds {stored.email or 'none'}): the record that carries it "
+                "(a contact) was refused; add it in the target, then run again",
+                target_id,
+            )
+
+
+class _WithoutCarrier(RecordFailed):
+    """Internal: the client exists in the target (``target_id``) without its email."""
+
+    def __init__(self, message: str, target_id: str) -> None:
+        super().__init__(message)
+        self.target_id = target_id
+
+
+def _agreement(client: Client, candidate: Client) -> int:
+    """On how many identity fields ``candidate`` has ``client``'s (non-blank) value."""
+    return sum(
+        1
+        for name in CLIENT_IDENTITY_FIELDS
+        if (key := identity_key(name, getattr(client, name)))
+        and key == identity_key(name, getattr(candidate, name))
+    )
 
 
 def _identity_locks(client: Client) -> list[str]:

@@ -72,6 +72,7 @@ class Job:
     max_attempts: int
     verify_fields: Sequence[str]
     policy: Mapping[str, str] = field(default_factory=dict)
+    client_name_may_differ: bool = False
 
     def emit(self, result: RecordResult) -> None:
         """Count ``result`` in the report and tell the progress callback."""

@@ -811,5 +811,8 @@ class LedgerScope:
             uncertain=uncertain,
         )
 
+    def forget(self, kind: str, source_id: str) -> None:
+        self.ledger.forget(kind, source_id, source=self.source, target=self.target)
+
     def pairs(self, kind: str = "invoice") -> Iterator[tuple[str, str]]:
         return self.ledger.pairs(kind, source=self.source, target=self.target)

@@ -180,6 +180,9 @@ class MigrationReport:
         default_factory=lambda: {kind: KindCounts() for kind in KINDS}
     )
     records: list[RecordResult] = field(default_factory=list)
+    #: Source records of kinds the migration does not move, counted by kind (the
+    #: source's ``unmigrated_counts``); None when the source cannot tell.
+    not_migrated: dict[str, int] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, result: RecordResult) -> None:
@@ -244,6 +247,7 @@ class MigrationReport:
                     for r in sorted(self.records, key=lambda r: (r.kind, r.source_id))
                     if r.changes
                 ],
+                "not_migrated": None if self.not_migrated is None else dict(self.not_migrated),
             }
             if records:
                 data["records"] = [

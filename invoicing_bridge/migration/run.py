@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..backends.base import Feature, InvoicingBackend
-from ..exceptions import UnsupportedOperation
+from ..exceptions import (
+    AuthenticationError,
+    InvoicingBridgeError,
+    PermissionDenied,
+    UnsupportedOperation,
+)
 from .clients import CLIENT_MATCH_FIELDS, ClientStage
 from .invoices import VERIFIED_FIELDS, InvoiceStage
 from .job import Job
@@ -47,6 +52,7 @@ def migrate(
     target_label: str | None = None,
     policy: Mapping[str, str] | None = None,
     new_direction: bool = False,
+    client_name_may_differ: bool = False,
 ) -> MigrationReport:
     """Move clients, invoices and their payments from ``source`` to ``target``.
 
@@ -63,7 +69,11 @@ def migrate(
     - ``workers``: threads migrating invoices concurrently.
     - ``client_match``: how a source client is found in the target before creating it:
       any of ``"email"``, ``"tax_number"``, ``"name"`` (case- and space-insensitive), in
-      order; ``()`` always creates.
+      order; ``()`` always creates. Two different companies are never merged: a
+      target client whose email or tax number differs from the source client's is never
+      taken for it, nor one whose name differs (compared case- and space-insensitively)
+      unless ``client_name_may_differ`` (for clients renamed in the target). Every
+      candidate the target holds is considered, the one agreeing on most fields wins.
     - ``progress``: called with each
       :class:`~invoicing_bridge.migration.report.RecordResult` as it happens (from worker
       threads).
@@ -140,6 +150,7 @@ def migrate(
             max_attempts=max(1, max_attempts),
             verify_fields=tuple(verify),
             policy=policies,
+            client_name_may_differ=client_name_may_differ,
         )
         try:
             _run(job)
@@ -167,6 +178,18 @@ def _run(job: Job) -> None:
         partial(invoices.task, i) for i in job.source.iter_invoices(since=job.since)
     )
     _pool(job.workers, itertools.chain(client_tasks, invoice_tasks), _call)
+    job.report.not_migrated = _not_migrated(job.source)
+
+
+def _not_migrated(source: InvoicingBackend) -> dict[str, int] | None:
+    """What the source holds that the run does not move, by kind (None: cannot tell)."""
+    try:
+        counts = source.unmigrated_counts()
+    except (AuthenticationError, PermissionDenied):
+        raise
+    except InvoicingBridgeError:
+        return None  # the records moved are reported; this count is a bonus
+    return None if counts is None else {kind: int(n) for kind, n in sorted(counts.items())}
 
 
 def _call(task: Callable[[], None]) -> None:

@@ -1,0 +1,48 @@
+"""Every source record accounted for: kinds the migration does not move are counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from invoicing_bridge import Client, migrate
+from invoicing_bridge.backends.memory import MemoryBackend
+from invoicing_bridge.cli.migrate import render_report
+from invoicing_bridge.exceptions import ServerError
+
+
+class WithEstimates(MemoryBackend):
+    def unmigrated_counts(self) -> dict[str, int] | None:
+        return {"estimate": 2, "credit_note": 1, "product": 0}
+
+
+class Broken(MemoryBackend):
+    def unmigrated_counts(self) -> dict[str, int] | None:
+        raise ServerError("boom", backend=self.name, status_code=500)
+
+
+def test_kinds_not_moved_are_counted_by_kind_and_listed(tmp_path: Path) -> None:
+    source = WithEstimates(label="source")
+    source.create_client(Client(name="Delta Foods", email="books@delta.test"))
+    report = migrate(source, MemoryBackend(label="t"), ledger=tmp_path / "l.sqlite")
+    assert report.ok
+    assert report.not_migrated == {"credit_note": 1, "estimate": 2, "product": 0}
+    assert report.to_dict()["not_migrated"] == {"credit_note": 1, "estimate": 2, "product": 0}
+    out = Console(record=True, width=120)
+    render_report(report, out)
+    text = out.export_text()
+    assert "Not migrated" in text and "credit note" in text and "estimate" in text
+
+
+def test_a_source_that_cannot_tell_says_none(tmp_path: Path) -> None:
+    report = migrate(MemoryBackend(label="s"), MemoryBackend(label="t"), ledger=tmp_path / "l")
+    assert report.not_migrated is None and report.to_dict()["not_migrated"] is None
+    out = Console(record=True, width=120)
+    render_report(report, out)
+    assert "Not migrated" not in out.export_text()
+
+
+def test_a_failing_count_does_not_fail_the_run(tmp_path: Path) -> None:
+    report = migrate(Broken(label="s"), MemoryBackend(label="t"), ledger=tmp_path / "l")
+    assert report.ok and report.not_migrated is None
