@@ -13,6 +13,7 @@ from marshmallow import Schema, ValidationError
 from invoicing_bridge.models import InvoiceStatus, PaymentStatus
 from invoicing_bridge.schemas.base import BackendSchema, SchemaContext
 from invoicing_bridge.schemas.fields import (
+    MAX_EXPONENT,
     Date,
     DateTime,
     Flag,
@@ -173,11 +174,31 @@ def test_money_loads_any_decimal_string_exactly(text: str) -> None:
     assert str(loaded) == str(Decimal(text))  # same digits, same exponent: nothing rounded
 
 
-@given(number=st.decimals(allow_nan=False, allow_infinity=False, places=6))
+# Money dumps what it accepts: magnitudes up to 1e30 (MAX_EXPONENT); larger ones are refused
+# before anything is written (tests/test_hostile_payloads.py), so they are not drawn here.
+_LARGEST = Decimal("9" * (MAX_EXPONENT + 1))  # exact: arithmetic would round to 28 digits
+
+
+@given(
+    number=st.decimals(
+        min_value=-_LARGEST,
+        max_value=_LARGEST,
+        allow_nan=False,
+        allow_infinity=False,
+        places=6,
+    )
+)
 def test_money_round_trips_through_text_with_its_places(number: Decimal) -> None:
     field = Money(places=6, as_text=True)
     dumped = field._serialize(number, "value", None)
     assert Decimal(dumped) == number and "E" not in dumped
+
+
+def test_money_refuses_to_dump_past_its_bound() -> None:
+    field = Money(places=6, as_text=True)
+    assert Decimal(field._serialize(_LARGEST, "value", None)) == _LARGEST
+    with pytest.raises(ValidationError, match="out of range"):
+        field._serialize(Decimal("1" + "0" * (MAX_EXPONENT + 1)), "value", None)
 
 
 class Amounts(Schema):
