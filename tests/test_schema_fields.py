@@ -175,14 +175,19 @@ def test_money_loads_any_decimal_string_exactly(text: str) -> None:
 
 
 # Money dumps what it accepts: magnitudes up to 1e30 (MAX_EXPONENT); larger ones are refused
-# before anything is written (tests/test_hostile_payloads.py), so they are not drawn here.
-_LARGEST = Decimal("9" * (MAX_EXPONENT + 1))  # exact: arithmetic would round to 28 digits
+# before anything is written (tests/test_hostile_payloads.py). The bounds are written exactly:
+# Decimal arithmetic, even unary minus, rounds to 28 digits (9...9 becomes 1E+31).
+_LARGEST = Decimal("9" * (MAX_EXPONENT + 1))
+_SMALLEST = Decimal("-" + "9" * (MAX_EXPONENT + 1))
+# Hypothesis builds decimals with six places through the same 28-digit context: drawn values
+# keep 21 integer digits so that none is rounded (up, past the bound) while being drawn.
+_DRAWN = Decimal("9" * 21)
 
 
 @given(
     number=st.decimals(
-        min_value=-_LARGEST,
-        max_value=_LARGEST,
+        min_value=-_DRAWN,
+        max_value=_DRAWN,
         allow_nan=False,
         allow_infinity=False,
         places=6,
@@ -197,6 +202,7 @@ def test_money_round_trips_through_text_with_its_places(number: Decimal) -> None
 def test_money_refuses_to_dump_past_its_bound() -> None:
     field = Money(places=6, as_text=True)
     assert Decimal(field._serialize(_LARGEST, "value", None)) == _LARGEST
+    assert Decimal(field._serialize(_SMALLEST, "value", None)) == _SMALLEST
     with pytest.raises(ValidationError, match="out of range"):
         field._serialize(Decimal("1" + "0" * (MAX_EXPONENT + 1)), "value", None)
 
