@@ -11,7 +11,7 @@ import pytest
 
 from invoicing_bridge import Client, Invoice, InvoiceStatus, LineItem, Payment, TaxRate
 from invoicing_bridge.backends.memory import MemoryBackend
-from invoicing_bridge.exceptions import MappingError
+from invoicing_bridge.exceptions import Expected, MappingError
 from invoicing_bridge.migration.job import RecordFailed
 from invoicing_bridge.migration.plan import Planner, check_policy, largest_remainder
 
@@ -22,7 +22,7 @@ VAT = TaxRate("VAT", D("14"))
 
 class CentsTarget(MemoryBackend):
     """Like Perfex: cents only, no line discounts, tax on each line unrounded then rounded
-    once, and refuses an invoice whose tax says otherwise (naming its own figure)."""
+    once, and refuses an invoice whose tax says otherwise (its own figure as data)."""
 
     money_places = 2
 
@@ -39,6 +39,7 @@ class CentsTarget(MemoryBackend):
                 f"t computes tax_total {own} for these lines, the invoice says {invoice.tax_total}",
                 backend="t",
                 field="tax_total",
+                expected=[Expected("tax_total", own, invoice.tax_total)],
             )
 
 
@@ -178,3 +179,29 @@ def test_a_draft_placeholder_never_becomes_a_number() -> None:
     numbered = invoice([LineItem("Tea", D("1"), D("5"))], number="000007")
     numbered.status = InvoiceStatus.DRAFT
     assert plan_for(CentsTarget(), numbered).invoice.number == "000007"
+
+
+class TextOnlyTarget(CentsTarget):
+    """Refuses the tax with its figure in the text only: nothing structured to adopt."""
+
+    def validate_invoice(self, invoice: Invoice) -> None:
+        try:
+            super().validate_invoice(invoice)
+        except MappingError as exc:
+            raise MappingError(str(exc), backend="t", field=exc.field) from None
+
+
+def test_the_tax_figure_is_read_from_the_error_not_its_text() -> None:
+    source = invoice(
+        [
+            LineItem("A", D("1"), D("10.04"), taxes=[VAT]),
+            LineItem("B", D("1"), D("10.04"), taxes=[VAT]),
+        ]
+    )
+    source.tax_total = D("2.82")  # per line: 1.41 + 1.41; the target computes 2.81 once
+    source.total = source.subtotal + source.tax_total
+    plan = plan_for(CentsTarget(), source)
+    assert plan.invoice.tax_total == D("2.81") and plan.invoice.total == source.total
+    assert any(c.rule == "tax_rounding" for c in plan.changes)
+    with pytest.raises(RecordFailed, match=r"computes tax_total 2\.81"):
+        plan_for(TextOnlyTarget(), source)  # the text says 2.81, but text is not parsed

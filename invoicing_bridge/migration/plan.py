@@ -56,7 +56,6 @@ DEFAULT_POLICY: Mapping[str, str] = {name: choices[0] for name, choices in POLIC
 #: Rounds of validate-and-transform before a plan gives up.
 _ROUNDS = 6
 _DISCOUNT_FIELD = re.compile(r"items\[(\d+)\]\.discount|line discount", re.IGNORECASE)
-_FIGURE = re.compile(r"comput\w*\s+(?:[a-z_]+\s+)?(-?\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
 def check_policy(policy: Mapping[str, str] | None) -> dict[str, str]:
@@ -567,15 +566,12 @@ def _is_line_discount(exc: InvoicingBridgeError) -> bool:
 
 
 def _tax_figure(exc: InvoicingBridgeError) -> Decimal | None:
-    """The tax the target says it would compute, from its refusal of ``tax_total``."""
-    texts: list[str] = []
-    if getattr(exc, "field", None) == "tax_total":
-        texts.append(str(exc))
-    errors = getattr(exc, "field_errors", None) or {}
-    if "tax_total" in errors:
-        texts.append(str(errors["tax_total"]))
-    for text in texts:
-        found = _FIGURE.search(text)
-        if found:
-            return Decimal(found.group(1))
-    return None
+    """The tax the target says it would compute, from its refusal: the error's structured
+    :class:`~invoicing_bridge.exceptions.Expected` for ``tax_total`` (its text is never
+    parsed); None when the refusal does not say."""
+    if not isinstance(exc, (MappingError, InvalidRequest)):
+        return None
+    figure = exc.expected_value("tax_total")
+    if figure is None:
+        return None
+    return figure if isinstance(figure, Decimal) else Decimal(str(figure))
