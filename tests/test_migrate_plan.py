@@ -131,6 +131,37 @@ def test_four_place_payments_are_rounded_to_add_up_and_each_delta_reported() -> 
         plan_for(CentsTarget(), source, amount_rounding="fail")
 
 
+@pytest.mark.parametrize(
+    ("price", "paid", "owed"),
+    [
+        # Daftra's realistic seeds (2, 3, 4): a half-cent total and a four-place payment.
+        ("6267.475", ["2945.7132"], "3321.76"),
+        ("1467.105", ["733.5525"], "733.55"),
+        ("79628.935", ["58925.4119"], "20703.52"),
+        ("1125.5", ["754.085"], "371.42"),
+        ("300.005", ["100.0025", "99.9975"], "100.01"),
+    ],
+)
+def test_a_part_paid_invoice_keeps_its_balance_due_to_the_cent(
+    price: str, paid: list[str], owed: str
+) -> None:
+    source = invoice([LineItem("Box", D("1"), D(price))])
+    source.payments = [Payment(amount=D(a), date=dt.date(2026, 2, 1), method="cash") for a in paid]
+    source.amount_paid = sum((p.amount for p in source.payments), D(0))
+    source.balance_due = source.total - source.amount_paid
+    assert source.balance_due.quantize(CENT, ROUND_HALF_UP) == D(owed)
+    plan = plan_for(CentsTarget(), source)
+    total = plan.invoice.total
+    assert total == source.total.quantize(CENT, ROUND_HALF_UP)
+    # What the customer owes in the target is what the source says, to the cent: no
+    # rounding cent lost between the rounded total and the rounded payments.
+    assert total - plan.amount_paid == D(owed)
+    for planned, exact in zip(plan.payments, source.payments, strict=True):
+        assert abs(planned.amount - exact.amount) < CENT  # each within its rounding
+    rounded = [c for c in plan.changes if c.field.startswith("payments[")]
+    assert len(rounded) == sum(1 for p in paid if D(p) != D(p).quantize(CENT))
+
+
 def test_void_is_skipped_or_failed_by_policy() -> None:
     class NoVoid(MemoryBackend):
         features = MemoryBackend.features - {"invoices.void"}

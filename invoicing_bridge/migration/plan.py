@@ -229,8 +229,9 @@ class Planner:
 
     def _round_amounts(self, invoice: Invoice, plan: InvoicePlan) -> None:
         """Amounts with more decimals than the target stores, rounded; payments by
-        largest remainder to the rounded amount paid (the rounded total when paid in
-        full), so that what was paid in full stays paid in full."""
+        largest remainder to the rounded total less the source's balance due rounded (the
+        rounded total when paid in full), so that the balance due stays the source's to
+        the cent and what was paid in full stays paid in full."""
         places = self.places
         if places is None:
             return
@@ -268,8 +269,15 @@ class Planner:
             )
         sent.balance_due = sent.total
         if amounts and any(places_of(a) > places for a in amounts):
+            # The balance due is what the customer still owes: it stays the source's,
+            # rounded, and the payments make up the rest of the rounded total (rounding
+            # the amount paid on its own lost a cent where the total and the payment
+            # both round: 6267.475 less 2945.7132 owes 3321.76, not 6267.48 - 2945.71).
             exact = sum(amounts, ZERO)
-            paid = sent.total if exact == invoice.total else exact.quantize(step, ROUND_HALF_UP)
+            balance = (invoice.total - exact).quantize(step, ROUND_HALF_UP)
+            paid = sent.total - balance  # an overpayment: balance below zero
+            if paid <= 0:
+                paid = exact.quantize(step, ROUND_HALF_UP)
             rounded = largest_remainder(amounts, paid, places)
             for index, (payment, new) in enumerate(zip(plan.payments, rounded, strict=True)):
                 if new != payment.amount:
@@ -279,7 +287,8 @@ class Planner:
                             str(payment.amount),
                             str(new),
                             "amount_rounding",
-                            "largest remainder: the payments add up to the rounded amount paid",
+                            "largest remainder: the payments add up to the rounded total "
+                            "less the rounded balance due",
                         )
                     )
                     payment.amount = new
