@@ -19,8 +19,8 @@ from typing import Any
 
 from invoicing_bridge.backends.base import Feature, clients_matching, identity_criteria
 from invoicing_bridge.backends.http import HTTPBackend
-from invoicing_bridge.exceptions import InvalidRequest, MappingError
-from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment
+from invoicing_bridge.exceptions import Expected, InvalidRequest, MappingError
+from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment, identity_key
 from invoicing_bridge.schemas.fields import to_id
 
 from .connection import ORDER, DaftraConnection, path_id
@@ -29,6 +29,7 @@ from .mapper import DaftraMapper
 from .options import DaftraOptions, api_root
 from .plan import (
     create_body,
+    daftra_tax_total,
     invoice_problems,
     merge_client_update,
     merge_invoice_update,
@@ -256,8 +257,17 @@ class DaftraBackend(HTTPBackend):
         self.mapper.dump("invoice", probe)
         problems = invoice_problems(invoice)
         if problems:
+            # The tax Daftra computes itself, as data (a plan adopts it).
+            expected = (
+                [Expected("tax_total", daftra_tax_total(invoice), invoice.tax_total)]
+                if "tax_total" in problems
+                else []
+            )
             raise InvalidRequest(
-                "Daftra would refuse this invoice", backend=self.name, field_errors=problems
+                "Daftra would refuse this invoice",
+                backend=self.name,
+                field_errors=problems,
+                expected=expected,
             )
 
     def update_invoice(self, invoice: Invoice) -> Invoice:
