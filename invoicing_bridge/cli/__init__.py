@@ -14,7 +14,6 @@ import contextlib
 import importlib
 import importlib.util
 import io
-import logging
 import sys
 from collections.abc import Iterator
 from typing import Any, NamedTuple, TextIO
@@ -248,25 +247,6 @@ def main(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     ctx.obj["config"] = config_path
     ctx.obj["debug"] = debug
     ctx.with_resource(_masked_output())
-    if debug:
-        logging.basicConfig(
-            level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-        )
-        logging.getLogger("urllib3").setLevel(logging.INFO)  # it logs full URLs and headers
-    _print_config_warnings(debug)
+    from .logs import setup_logging  # not for --help: logging is not needed to print it
 
-
-class _WarningPrinter(logging.Handler):
-    """Config warnings (an unsafe file, plain http) as ``warning: ...`` lines on stderr."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        click.secho(f"warning: {record.getMessage()}", fg="yellow", err=True)
-
-
-def _print_config_warnings(debug: bool) -> None:
-    logger = logging.getLogger("invoicing_bridge.config")
-    for handler in [h for h in logger.handlers if isinstance(h, _WarningPrinter)]:
-        logger.removeHandler(handler)
-    # With --debug the root handler prints them (and the config file in use) already.
-    if not debug:
-        logger.addHandler(_WarningPrinter(logging.WARNING))
+    setup_logging(debug)
