@@ -15,6 +15,7 @@ from .client_index import ClientIndex
 from .job import Job, RecordFailed, reason
 from .ledger import LedgerEntry, fingerprint
 from .payloads import source_id, target_client
+from .presence import gone_reason
 from .report import (
     CHANGED,
     CREATED,
@@ -185,6 +186,12 @@ class ClientStage:
         payload = target_client(client)
         if entry is not None and entry.target_id:
             # Mapped already (a failed update keeps its mapping and its old fingerprint).
+            if entry.done and not job.presence.holds("client", entry.target_id):
+                # Deleted in the target, or the target was reset: reported (failed, so
+                # its invoices wait) and forgotten, so that the next run creates it anew.
+                if not job.dry_run:
+                    job.scope.forget("client", sid)
+                raise RecordFailed(gone_reason(job.target.name, "client", entry.target_id))
             if entry.fingerprint == fp:
                 if not entry.done and not job.dry_run:
                     self._check_carrier(client, entry.target_id)
