@@ -166,15 +166,23 @@ def test_a_transient_listing_failure_is_tried_again_then_raised() -> None:
     assert len(again.candidates("name", "Nile Trading")) == 1
 
 
-def test_a_run_whose_clients_need_no_match_lists_nothing(tmp_path: Path) -> None:
+def test_a_rerun_lists_the_target_once_for_presence_and_matching(tmp_path: Path) -> None:
     source = _source(Client(name="Nile Trading", email="books@nile.test"))
     target = Counting(label="target")
     migrate(source, target, ledger=tmp_path / "l.sqlite")
     assert target.walks == 1
     target.walks = 0
+    source.create_client(Client(name="Delta Foods", email="books@delta.test"))
     again = migrate(source, target, ledger=tmp_path / "l.sqlite")
-    assert again.counts["client"].skipped == 1
-    assert target.walks == 0
+    # Nile is checked still there (presence) and Delta matched, against one listing.
+    assert again.counts["client"].skipped == 1 and again.counts["client"].created == 1
+    assert target.walks == 1
+
+
+def test_a_run_without_clients_to_match_lists_none(tmp_path: Path) -> None:
+    target = Counting(label="target")
+    report = migrate(MemoryBackend(label="source"), target, ledger=tmp_path / "l.sqlite")
+    assert report.ok and target.walks == 0
 
 
 def test_workers_never_create_one_client_twice(tmp_path: Path) -> None:
