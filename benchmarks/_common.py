@@ -202,6 +202,7 @@ class EmulatorHost:
         fault_rate: float = 0.0,
         seed: int = 1,
         portable: bool = False,
+        clients: int | None = None,
     ) -> dict[str, Any]:
         """Start an emulator; return its backend options (``backend`` included) and, for a
         portable source, what the preparation did under ``"prepared"``."""
@@ -214,6 +215,7 @@ class EmulatorHost:
             fault_rate=fault_rate,
             seed=seed,
             portable=portable,
+            clients=clients,
         )
         profile: dict[str, Any] = dict(answer["profile"])
         if answer.get("prepared") is not None:

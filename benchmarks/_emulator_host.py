@@ -6,7 +6,9 @@ Commands (``{"op": ..., ...}``):
 
 ``start``  ``name``, ``kind`` (``daftra`` or ``perfex``), ``invoices``, ``seed``,
            ``latency_ms``, ``fault_rate`` (every fault kind), ``portable`` (Daftra only:
-           make every invoice one Perfex can store, see :func:`make_portable`); answers
+           make every invoice one Perfex can store, see :func:`make_portable`),
+           ``clients`` (Daftra only: how many seeded clients, by default one per eight
+           invoices, 6 to 300); answers
            ``{"profile": {...}}``.
 ``stats``  ``name``: the emulator's :class:`EmulatorStats` snapshot.
 ``reset``  ``name``: zero the counters.
@@ -90,7 +92,9 @@ def _start(emulators: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]
         # Twice as many seeded as wanted (about 1 in 20 is refused), with the number of
         # clients the wanted count would have had.
         seeded = invoices * 2 + 20 if portable else invoices
-        clients = max(6, min(300, invoices // 8 + 6))
+        clients = command.get("clients")
+        if clients is None:
+            clients = max(6, min(300, invoices // 8 + 6))
         emulator: Any = DaftraEmulator(invoices=seeded, seed=seed, clients=clients).start()
         if portable:
             prepared = make_portable(emulator, invoices)

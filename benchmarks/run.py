@@ -8,7 +8,8 @@
 Every figure is a ratio of two things measured in the same run (or a count), so that it
 holds on a noisy machine. Benchmarks: mapping, overhead, migrate (throughput and requests
 per invoice), memory, e2e (migrate, re-run, compare and faults at no latency), compare,
-startup (``invoicing-bridge --help`` against bare Python).
+startup (``invoicing-bridge --help`` against bare Python), clients (client matching
+requests into Daftra and Perfex).
 See benchmarks/README.md for what each one measures.
 """
 
@@ -30,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # also when imported from elsewhere (the smoke test)
     sys.path.insert(0, str(HERE))
 
+import bench_clients  # noqa: E402
 import bench_compare  # noqa: E402
 import bench_e2e  # noqa: E402
 import bench_mapping  # noqa: E402
@@ -111,6 +113,10 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[], dict[str,
     "startup": (
         lambda: bench_startup.run(repeat=15),
         lambda: bench_startup.run(repeat=2),
+    ),
+    "clients": (
+        lambda: bench_clients.run(sizes=(100, 1_000, 2_500)),
+        lambda: bench_clients.run(sizes=(20,)),
     ),
 }
 

@@ -49,6 +49,11 @@ FIGURES = {
         "startup_help_modules",
         "startup_help_heavy_modules",
     },
+    "clients": {
+        f"clients_{target}_20_{name}"
+        for target in ("daftra", "perfex")
+        for name in ("lookup_requests", "requests_per_client")
+    },
 }
 
 
@@ -93,6 +98,9 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
     e2e = data["benchmarks"]["e2e"]["figures"]
     assert e2e["e2e_rerun_created"]["value"] == 0  # counts, not timings: these must hold
     assert e2e["e2e_faults_duplicates"]["value"] == 0
+    clients = data["benchmarks"]["clients"]["figures"]
+    for target in ("daftra", "perfex"):  # a count: one listing walk + 1 per create
+        assert clients[f"clients_{target}_20_lookup_requests"]["met"] is True, target
     by_route = migrate["figures"]["requests_per_invoice"]["detail"]["by_route"]
     assert any(route.startswith("POST ") for route in by_route["perfex"])
     assert all(isinstance(n, int | float) for n in by_route["daftra"].values())
