@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -73,6 +74,11 @@ log = logging.getLogger("invoicing_bridge.http")
 #: Headers whose values are never logged or shown, whatever they hold.
 SECRET_HEADERS = frozenset({"apikey", "authtoken", "authorization", "cookie", "set-cookie"})
 MASK = "***"
+#: Secrets shorter than this are masked only where they stand alone (not inside a word):
+#: a one-character password would otherwise turn every "a" of a log line into the mask,
+#: which hides nothing and garbles everything. Such a secret is still masked wherever it
+#: is a value of its own (``token=a``, ``"apikey": "a"``, ``Bearer a``).
+MIN_SECRET_LENGTH = 4
 #: Methods whose repetition changes nothing: retried even when they may have landed.
 IDEMPOTENT = SAFE_METHODS | {"PUT", "DELETE"}
 #: The largest answer read by default (``max_response_bytes``): far above any real page.
@@ -598,15 +604,21 @@ class Redactor:
             self.add(secret)
 
     def add(self, secret: str | None) -> None:
-        if secret:
+        # Blank "secrets" (an empty or all-space password) hide nothing: masking every
+        # space would only garble what is shown.
+        if secret and str(secret).strip():
             with self._lock:
                 self._secrets.add(str(secret))
 
     def redact(self, text: str) -> str:
         # Longest first, so a secret containing another is masked whole.
         for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
+            if secret not in text:
+                continue
+            if len(secret) >= MIN_SECRET_LENGTH:
                 text = text.replace(secret, MASK)
+            else:
+                text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", MASK, text)
         return text
 
     def redact_data(self, value: Any) -> Any:
