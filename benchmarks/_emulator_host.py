@@ -8,7 +8,8 @@ Commands (``{"op": ..., ...}``):
            ``latency_ms``, ``fault_rate`` (every fault kind), ``portable`` (Daftra only:
            make every invoice one Perfex can store, see :func:`make_portable`),
            ``clients`` (Daftra only: how many seeded clients, by default one per eight
-           invoices, 6 to 300); answers
+           invoices, 6 to 300),
+           ``api_version`` (Perfex only: the REST module's 2 or 3, default 2); answers
            ``{"profile": {...}}``.
 ``stats``  ``name``: the emulator's :class:`EmulatorStats` snapshot.
 ``reset``  ``name``: zero the counters.
@@ -101,7 +102,8 @@ def _start(emulators: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]
     elif kind == "perfex":
         from invoicing_bridge_perfex.emulator import PerfexEmulator
 
-        emulator = PerfexEmulator(invoices=invoices, seed=seed).start()
+        version = int(command.get("api_version") or 2)
+        emulator = PerfexEmulator(invoices=invoices, seed=seed, api_version=version).start()
     else:
         raise ValueError(f"unknown emulator kind {kind!r}")
     emulator.faults.latency_ms = latency  # set after any preparation, which is not timed

@@ -23,12 +23,18 @@ FIGURES = {
         "mapping_perfex_invoices_per_s",
         "mapping_perfex_by_hand_invoices_per_s",
         "mapping_perfex_ratio_to_hand",
+        "mapping_perfex3_invoices_per_s",
+        "mapping_perfex3_by_hand_invoices_per_s",
+        "mapping_perfex3_ratio_to_hand",
     },
     "overhead": {
         "overhead_daftra_get_invoice_ratio",
         "overhead_daftra_http_layer_ratio",
         "overhead_perfex_get_invoice_ratio",
         "overhead_perfex_http_layer_ratio",
+        "overhead_perfex3_get_invoice_ratio",
+        "overhead_perfex3_http_layer_ratio",
+        *(f"overhead_{name}_cpu_ratio" for name in ("daftra", "perfex", "perfex3")),
     },
     "migrate": {
         *(f"migrate_{w}w_invoices_per_s" for w in (1, 4, 16)),

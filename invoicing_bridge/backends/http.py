@@ -359,6 +359,9 @@ class _Watchdog:
 
     def watch(self, deadline: _Deadline) -> None:
         with self._cond:
+            # The thread sleeps until the soonest deadline: it needs waking only when this
+            # one is sooner (waking it for every request cost a thread switch each).
+            sooner = not self._heap or deadline.at < self._heap[0][0]
             heapq.heappush(self._heap, (deadline.at, next(self._seq), deadline))
             if len(self._heap) > 1024:  # finished deadlines wait for their time: drop them
                 self._heap = [entry for entry in self._heap if not entry[2].done]
@@ -368,7 +371,8 @@ class _Watchdog:
                     target=self._run, name="invoicing-bridge-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if sooner:
+                self._cond.notify()
 
     def _run(self) -> None:
         with self._cond:
