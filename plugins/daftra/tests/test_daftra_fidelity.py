@@ -7,9 +7,10 @@ and the emulator behaving that way (a switch where the behaviour depends on the 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable, Iterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ VAT15 = TaxRate("VAT", Decimal(15))
 @pytest.fixture
 def install() -> Iterator[DaftraEmulator]:
     """A fresh emulated account per test: the tests flip its switches."""
-    with DaftraEmulator(invoices=4, seed=3, api_key=KEY) as running:
+    with DaftraEmulator(invoices=30, seed=3, api_key=KEY) as running:
         yield running
 
 
@@ -98,3 +99,170 @@ def test_daftra_declares_finding_clients_by_tax_number(install: DaftraEmulator) 
         assert Feature.FIND_CLIENT_BY_TAX_NUMBER in daftra.features
         found = daftra.find_client(tax_number=f" {seeded['bn1']} ")
     assert found is not None and found.id == str(seeded["id"])
+
+
+# --------------------------------------------------------------------------- sub-cent tax
+
+
+def _pins(tax_total: str) -> Invoice:
+    """Three lines of 0.10 at 15 %: 0.015 of tax each, 0.045 exact, 0.06 rounded per line."""
+    line = LineItem(name="Pin", quantity=Decimal(1), unit_price=Decimal("0.10"), taxes=[VAT15])
+    invoice = Invoice.build(
+        number=f"PIN-{tax_total}",
+        issue_date=dt.date(2026, 9, 25),
+        currency="SAR",
+        client=Client(name="Pin buyer", company_name="Pin buyer", email="pins@example.com"),
+        items=[line, copy.deepcopy(line), copy.deepcopy(line)],
+    )
+    invoice.tax_total = Decimal(tax_total)
+    invoice.total = invoice.subtotal + invoice.tax_total
+    invoice.balance_due = invoice.total
+    return invoice
+
+
+def test_the_account_shows_how_it_rounds_line_taxes(install: DaftraEmulator) -> None:
+    # api-notes "Findings", Precision: no source says Daftra rounds a line's tax to the
+    # cent; an account's own invoices show it (a seeded line of 425.50 at 15 % has an
+    # exact tax of 63.825).
+    with _backend(install) as daftra:
+        assert daftra._rounding_shown() == "cent"  # shown, not assumed
+    install.state.unrounded_tax = True
+    with _backend(install) as daftra:
+        assert daftra.tax_roundings() == ("four",)
+    with _backend(install, tax_rounding="cent") as daftra:
+        assert daftra.tax_roundings() == ("cent",)  # the option wins
+    with DaftraEmulator(invoices=0, seed=3, api_key=KEY) as empty, _backend(empty) as daftra:
+        assert daftra.tax_roundings() == ("cent",)  # nothing to tell: cent
+
+
+def test_rounding_shown_needs_a_line_whose_tax_has_sub_cent_places() -> None:
+    from invoicing_bridge_daftra.plan import rounding_shown
+    from invoicing_bridge_daftra.schemas.read import TaxInfo
+
+    taxes = {"1": TaxInfo("1", "VAT", Decimal(15)), "4": TaxInfo("4", "VAT", Decimal(15), True)}
+
+    def record(net: str, tax: str, tax_id: str = "1", discount: str = "0") -> dict[str, Any]:
+        row = {"subtotal": net, "tax1": tax_id, "summary_tax1": tax}
+        return {"summary_discount": discount, "InvoiceItem": [row]}
+
+    assert rounding_shown([record("100", "15")], taxes) is None  # exact at the cent
+    assert rounding_shown([record("425.5", "63.825")], taxes) == "four"
+    assert rounding_shown([record("425.5", "63.83")], taxes) == "cent"
+    assert rounding_shown([record("425.5", "63.825", tax_id="4")], taxes) is None  # inclusive
+    assert rounding_shown([record("425.5", "63.825", discount="5")], taxes) is None
+
+
+@pytest.mark.parametrize(
+    ("unrounded", "source_tax", "changed"),
+    [
+        (False, "0.06", False),  # the account rounds each line: 0.06 is its figure
+        (True, "0.05", False),  # four places: 0.045 stored, the same cents
+        (True, "0.06", True),  # four places: 0.045 stored, 0.015 moved to the adjustment
+    ],
+)
+def test_dry_run_and_run_agree_on_sub_cent_tax(
+    install: DaftraEmulator, tmp_path: Any, unrounded: bool, source_tax: str, changed: bool
+) -> None:
+    from invoicing_bridge import migrate
+    from invoicing_bridge.backends.memory import MemoryBackend
+
+    install.state.unrounded_tax = unrounded
+    source = MemoryBackend(label="shop")
+    client = source.create_client(_pins(source_tax).client)
+    wanted = _pins(source_tax)
+    wanted.client = client
+    source.create_invoice(wanted)
+    ledger = tmp_path / "ledger.sqlite"
+    with _backend(install) as target:
+        dry = migrate(source, target, ledger=ledger, dry_run=True)
+    with _backend(install) as target:
+        report = migrate(source, target, ledger=ledger)
+        [planned] = [r for r in dry.records if r.kind == "invoice"]
+        [result] = [r for r in report.records if r.kind == "invoice"]
+        assert result.target_id is not None
+        stored = target.get_invoice(result.target_id)
+    assert (planned.outcome, result.outcome) == (
+        ("would_transform", "transformed") if changed else ("would_create", "created")
+    )
+    assert [c.to_dict() for c in planned.changes] == [c.to_dict() for c in result.changes]
+    expected_tax = Decimal("0.045") if unrounded else Decimal("0.06")
+    assert stored.tax_total == expected_tax
+    # The total is the source's to the cent, and every cent moved is reported.
+    assert stored.total.quantize(Decimal("0.01"), ROUND_HALF_UP) == wanted.total
+    if changed:
+        assert {(c.field, c.new) for c in result.changes if c.rule == "tax_rounding"} == {
+            ("tax_total", "0.0450"),
+            ("adjustment", "0.0150"),
+        }
+        assert stored.total == wanted.total and stored.adjustment == Decimal("0.015")
+
+
+# --------------------------------------------------------------------------- adjustment
+
+
+def test_adjustment_columns_are_read_into_the_adjustment(fixture: Callable[[str], Any]) -> None:
+    # api-notes "Findings", Adjustment: the invoices table has adjustment_label and
+    # adjustment_value; where a GET has them they are part of the total.
+    parser = DaftraBackend.for_parsing(date_format="%d/%m/%Y")
+    [invoice] = parser.parse_payload("invoice", fixture("invoices/get_adjustment.json"))
+    assert isinstance(invoice, Invoice)
+    assert invoice.adjustment == Decimal("-0.04")
+    assert invoice.extra["adjustment_label"] == "Rounding"
+    assert invoice.total == Decimal("43356")
+    assert invoice.tax_total == Decimal("5655.14")  # the lines' taxes, as without it
+    assert invoice.check() == []
+
+
+def test_update_writes_the_adjustment_back_where_it_was_read(
+    fixture_text: Callable[[str], str], base_url: str, api_key: str
+) -> None:
+    import json
+
+    import responses
+
+    with (
+        responses.RequestsMock() as mock,
+        DaftraBackend(
+            subdomain="alnoor", api_key=api_key, date_format="%d/%m/%Y", tax_rounding="cent"
+        ) as daftra,
+    ):
+        mock.get(f"{base_url}/taxes.json", body=fixture_text("taxes/list.json"))
+        mock.get(
+            f"{base_url}/invoices/2415.json", body=fixture_text("invoices/get_adjustment.json")
+        )
+        mock.put(f"{base_url}/invoices/2415.json", body=fixture_text("invoices/update.json"))
+        invoice = daftra.get_invoice("2415")
+        invoice.adjustment = Decimal("-0.07")
+        invoice.total -= Decimal("0.03")
+        daftra.update_invoice(invoice)
+        [put] = [c for c in mock.calls if c.request.method == "PUT"]
+        assert put.request.body is not None
+        header = json.loads(put.request.body, parse_float=Decimal)["Invoice"]
+    # Signed and untaxed in adjustment_value: not folded into the discount.
+    assert header["adjustment_value"] == Decimal("-0.0700")
+    assert header["adjustment_label"] == "Rounding"
+    assert header["discount_amount"] == Decimal("0.0000")
+    assert "shipping_amount" not in header
+
+
+def test_emulated_adjustment_columns_keep_the_totals_adding_up(install: DaftraEmulator) -> None:
+    install.state.adjustment_columns = True
+    line = LineItem(name="Setup", quantity=Decimal(2), unit_price=Decimal(100), taxes=[VAT15])
+    wanted = _invoice(install, line, number="ADJ-1", adjustment=Decimal(5))
+    with _backend(install) as daftra:
+        stored = daftra.create_invoice(wanted)  # a create writes shipping, as before
+        assert stored.id is not None and stored.adjustment == Decimal(5)
+        stored.adjustment = Decimal("4.97")  # 0.03 of rounding taken off
+        stored.total -= Decimal("0.03")
+        updated = daftra.update_invoice(stored)
+    record = install.state.invoice(int(stored.id))
+    assert record["shipping_amount"] == Decimal(5)  # the shipping as read, kept
+    assert record["adjustment_value"] == Decimal("-0.03")
+    assert updated.adjustment == Decimal("4.97")
+    assert updated.tax_total == Decimal(30)  # untaxed: the tax did not move
+    assert updated.total == Decimal("234.97")
+    assert updated.check() == []
+    install.state.adjustment_columns = False  # an install whose GET has no such columns
+    with _backend(install) as daftra:
+        plain = daftra.get_invoice(stored.id)
+    assert "adjustment_value" not in plain.raw["Invoice"]

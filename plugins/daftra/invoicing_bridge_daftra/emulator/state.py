@@ -67,6 +67,8 @@ INVOICE_DEFAULTS: dict[str, Any] = {
     "estimate_id": None,
     "shipping_options": "",
     "shipping_amount": None,
+    "adjustment_label": None,
+    "adjustment_value": None,
     "due_after": 0,
     "follow_up_status": None,
     "work_order_id": None,
@@ -284,6 +286,10 @@ class DaftraState:
         #: Whether invoice GETs carry ``due_after``. The documented v1 GET Single Invoice
         #: has none (api-notes "Findings": Due date); the v2 record and request bodies do.
         self.due_after_in_get = True
+        #: Whether the invoices' ``adjustment_label``/``adjustment_value`` columns are
+        #: read and written through ``/api2`` (api-notes "Findings": Adjustment: the table
+        #: has them, that v1 serves them is inference). The value counts in the total.
+        self.adjustment_columns = False
         self.api_key = api_key
         self.date_format = date_format
         self.oauth_client_id = oauth_client_id
@@ -413,6 +419,7 @@ class DaftraState:
                 TWO_PLACES, ROUND_HALF_UP
             )
         shipping = record["shipping_amount"] or ZERO
+        shipping += record.get("adjustment_value") or ZERO  # untaxed, signed
         taxes: dict[int, Decimal] = {}
         computed_lines = []
         tax_total = ZERO

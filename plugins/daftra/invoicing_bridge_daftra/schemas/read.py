@@ -564,8 +564,10 @@ class DaftraInvoiceSchema(BackendSchema[DaftraContext]):
 
     Totals are read as Daftra states them (``summary_*``); the tax total is the sum of the
     lines' ``summary_tax1``/``summary_tax2`` when every line has them, else
-    ``summary_total - summary_subtotal + summary_discount - shipping`` (VISTA: invoice-level
-    ``summary_tax1`` is often null). ``shipping_amount`` is the adjustment. The due date is
+    ``summary_total - summary_subtotal + summary_discount - adjustment`` (VISTA:
+    invoice-level ``summary_tax1`` is often null). The adjustment is ``shipping_amount``
+    plus ``adjustment_value`` where the record has it (its ``adjustment_label`` kept in
+    ``extra["adjustment_label"]``). The due date is
     ``date + due_after`` days. ``extra`` keeps ``public_url`` (``invoice_html_url``),
     ``pdf_url``, ``qr_code_url`` and the decoded e-invoice QR (``einvoice_qr``), or a note
     (``einvoice_qr_error``) when the QR cannot be read.
@@ -586,6 +588,8 @@ class DaftraInvoiceSchema(BackendSchema[DaftraContext]):
     discount = Amount()
     discount_amount = Amount()
     shipping_amount = Amount()
+    adjustment_label = Text()
+    adjustment_value = Amount()
     summary_subtotal = Amount()
     summary_discount = Amount()
     summary_total = Amount()
@@ -629,9 +633,13 @@ class DaftraInvoiceSchema(BackendSchema[DaftraContext]):
         subtotal = data["summary_subtotal"]
         if subtotal is None:
             subtotal = sum((item.net for item in items), ZERO)
-        adjustment = data["shipping_amount"] or ZERO
+        # Shipping and the invoice's own adjustment (adjustment_value, signed, untaxed;
+        # api-notes "Findings": Adjustment) are both outside the tax: the adjustment.
+        adjustment = (data["shipping_amount"] or ZERO) + (data["adjustment_value"] or ZERO)
         discount_total = data["summary_discount"]
         extra: dict[str, Any] = {}
+        if data["adjustment_label"] and data["adjustment_value"]:
+            extra["adjustment_label"] = data["adjustment_label"]
         percent = data["discount"]
         if percent:
             extra["discount_percent"] = percent
