@@ -18,10 +18,10 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from invoicing_bridge.backends.base import Feature
+from invoicing_bridge.backends.base import Feature, clients_matching, identity_criteria
 from invoicing_bridge.backends.http import HTTPBackend
-from invoicing_bridge.exceptions import InvalidRequest, MappingError
-from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment, identity_key
+from invoicing_bridge.exceptions import Expected, InvalidRequest, MappingError
+from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment
 from invoicing_bridge.schemas.fields import to_id
 
 from .connection import ORDER, DaftraConnection, path_id
@@ -30,6 +30,7 @@ from .mapper import DaftraMapper
 from .options import DaftraOptions, api_root
 from .plan import (
     create_body,
+    daftra_tax_total,
     invoice_problems,
     merge_client_update,
     merge_invoice_update,
@@ -262,8 +263,17 @@ class DaftraBackend(HTTPBackend):
 
     def _refuse(self, problems: Mapping[str, str]) -> None:
         if problems:
+            # The tax Daftra computes itself, as data (a plan adopts it).
+            expected = (
+                [Expected("tax_total", daftra_tax_total(invoice), invoice.tax_total)]
+                if "tax_total" in problems
+                else []
+            )
             raise InvalidRequest(
-                "Daftra would refuse this invoice", backend=self.name, field_errors=problems
+                "Daftra would refuse this invoice",
+                backend=self.name,
+                field_errors=problems,
+                expected=expected,
             )
 
     def tax_roundings(self) -> tuple[str, ...]:
@@ -352,17 +362,10 @@ class DaftraBackend(HTTPBackend):
         """The first client matching every criterion, compared by the core's
         :func:`~invoicing_bridge.models.identity_key`. Daftra documents no client search
         filter, so the client list is read and compared here."""
-        if email is None and tax_number is None and name is None:
+        wanted = identity_criteria(email=email, tax_number=tax_number, name=name)
+        if not wanted:
             return None
-        wanted = {
-            field: identity_key(field, value)
-            for field, value in (("email", email), ("tax_number", tax_number), ("name", name))
-            if value is not None
-        }
-        for client in self.iter_clients():
-            if all(identity_key(f, getattr(client, f)) == key for f, key in wanted.items()):
-                return client
-        return None
+        return next(clients_matching(self.iter_clients(), wanted), None)
 
     def create_client(self, client: Client) -> Client:
         """Raises InvalidRequest (Daftra's validation_errors)."""
