@@ -259,13 +259,13 @@ class DaftraBackend(HTTPBackend):
         if not invoice.client.id:
             probe = dataclasses.replace(invoice, client=dataclasses.replace(invoice.client, id="0"))
         self.mapper.dump("invoice", probe)
-        self._refuse(invoice_problems(invoice, self.tax_roundings()))
-
-    def _refuse(self, problems: Mapping[str, str]) -> None:
+        roundings = self.tax_roundings()
+        problems = invoice_problems(invoice, roundings)
         if problems:
-            # The tax Daftra computes itself, as data (a plan adopts it).
+            # The tax Daftra computes itself under the account's rounding, as data (a
+            # plan adopts it).
             expected = (
-                [Expected("tax_total", daftra_tax_total(invoice), invoice.tax_total)]
+                [Expected("tax_total", daftra_tax_total(invoice, roundings[0]), invoice.tax_total)]
                 if "tax_total" in problems
                 else []
             )
