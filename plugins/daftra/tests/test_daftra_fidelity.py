@@ -266,3 +266,98 @@ def test_emulated_adjustment_columns_keep_the_totals_adding_up(install: DaftraEm
     with _backend(install) as daftra:
         plain = daftra.get_invoice(stored.id)
     assert "adjustment_value" not in plain.raw["Invoice"]
+
+
+# --------------------------------------------------------------------------- tax-inclusive
+
+
+def _inclusive_tax(emulator: DaftraEmulator) -> None:
+    """The account gets a tax-inclusive VAT of 15 % (id 4), as in fixtures/taxes."""
+    emulator.state.taxes[4] = {
+        **emulator.state.taxes[1],
+        "id": 4,
+        "name": "VAT inclusive",
+        "included": 1,
+    }
+
+
+def test_tax_inclusive_lines_are_read_net_of_their_tax(fixture: Callable[[str], Any]) -> None:
+    # api-notes "Findings", Tax-inclusive taxes: included 1 means the line's price holds
+    # the tax; the net is price ÷ (1 + rate).
+    parser = DaftraBackend.for_parsing(date_format="%d/%m/%Y")
+    [invoice] = parser.parse_payload("invoice", fixture("invoices/get_tax_inclusive.json"))
+    assert isinstance(invoice, Invoice)
+    machine, cups = invoice.items
+    assert (machine.unit_price, machine.net, machine.taxes) == (Decimal(1000), 1000, [VAT_INCL])
+    assert machine.extra["price_includes_tax"] is True
+    assert machine.extra["unit_price_with_tax"] == Decimal(1150)
+    assert (cups.unit_price, cups.net) == (Decimal("65.2174"), Decimal("130.4348"))
+    assert invoice.tax_total == Decimal("169.5652")
+    assert invoice.total == Decimal(1300)  # what the customer was shown: 1150 + 2 x 75
+    assert invoice.check() == []
+
+
+VAT_INCL = TaxRate("VAT inclusive", Decimal(15))
+
+
+def test_tax_inclusive_lines_are_written_as_entered(install: DaftraEmulator) -> None:
+    _inclusive_tax(install)
+    install.state.unrounded_tax = True  # the invoice's figures keep four places
+    with _backend(install) as daftra:
+        read = daftra.parse_payload("invoice", _fixture("invoices/get_tax_inclusive.json"))[0]
+        assert isinstance(read, Invoice)
+        read.id, read.client = None, Client(id="1", name="x")
+        read.number = "INCL-1"
+        daftra.validate_invoice(read)  # the tax Daftra computes is the invoice's
+        stored = daftra.create_invoice(read)
+    assert stored.id is not None
+    record = install.state.invoice(int(stored.id))
+    assert [(i["unit_price"], i["tax1"]) for i in record["items"]] == [
+        (Decimal(1150), 4),
+        (Decimal(75), 4),
+    ]
+    assert [i.unit_price for i in stored.items] == [Decimal(1000), Decimal("65.2174")]
+    assert (stored.tax_total, stored.total) == (Decimal("169.5652"), Decimal(1300))
+    assert stored.check() == []
+
+
+def test_a_changed_tax_inclusive_line_is_written_exclusive(install: DaftraEmulator) -> None:
+    # Its price no longer matches the price as entered: written net, with the
+    # exclusive tax of the same rate.
+    _inclusive_tax(install)
+    with _backend(install) as daftra:
+        read = daftra.parse_payload("invoice", _fixture("invoices/get_tax_inclusive.json"))[0]
+        assert isinstance(read, Invoice)
+        item = read.items[0]
+        item.unit_price = Decimal(900)
+        item.net_amount = Decimal(900)
+        body = daftra.mapper.dump("invoice", read)
+    assert body["InvoiceItem"][0]["unit_price"] == Decimal("900.0000")
+    assert body["InvoiceItem"][0]["tax1"] == 1
+    assert body["InvoiceItem"][1]["unit_price"] == Decimal("75.0000")
+    assert body["InvoiceItem"][1]["tax1"] == 4
+
+
+def test_emulated_inclusive_tax_is_shown_in_invoice_taxes(install: DaftraEmulator) -> None:
+    _inclusive_tax(install)
+    line = LineItem(
+        name="Kettle",
+        quantity=Decimal(1),
+        unit_price=Decimal(100),
+        taxes=[VAT_INCL],
+        extra={"price_includes_tax": True, "unit_price_with_tax": Decimal(115)},
+    )
+    wanted = _invoice(install, line, number="INCL-2")
+    with _backend(install) as daftra:
+        stored = daftra.create_invoice(wanted)
+    assert stored.raw["Invoice"]["InvoiceTax"][0]["included"] == "1"
+    assert stored.items[0].net == Decimal(100) and stored.tax_total == Decimal(15)
+    assert stored.total == Decimal(115)
+
+
+def _fixture(name: str) -> Any:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / "fixtures" / name
+    return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)

@@ -342,7 +342,7 @@ class DaftraApp:
                     "tax_id": str(tax_id),
                     "name": tax.get("name"),
                     "value": _wire(tax.get("value")),
-                    "included": "0",
+                    "included": "1" if _flag(tax.get("included")) else "0",
                     "invoice_value": _number(amount),
                 }
             )

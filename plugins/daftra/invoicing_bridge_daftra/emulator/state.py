@@ -411,6 +411,11 @@ class DaftraState:
             if item["discount_type"] == 1:  # a percentage, rounded like every amount shown
                 discount = (gross * discount / 100).quantize(TWO_PLACES, ROUND_HALF_UP)
             net = gross - discount
+            included = self.included_rate(item)
+            if included:
+                # A tax with included 1: the price holds it, the net is price ÷ (1 + rate)
+                # (api-notes "Findings": Tax-inclusive taxes), kept to four places.
+                net = (net * 100 / (100 + included)).quantize(FOUR_PLACES, ROUND_HALF_UP)
             subtotal += net
             lines.append((item, net, discount))
         discount_total = record["discount_amount"] or ZERO
@@ -464,6 +469,15 @@ class DaftraState:
             "unpaid": total - paid,
             "payment_status": status,
         }
+
+    def included_rate(self, item: Mapping[str, Any]) -> Decimal:
+        """The rates of ``item``'s tax-inclusive taxes (``included`` 1), summed."""
+        rate = ZERO
+        for slot in ("tax1", "tax2"):
+            tax = self.taxes.get(item[slot]) if item[slot] is not None else None
+            if tax is not None and _flag(tax.get("included")):
+                rate += tax["value"]
+        return rate
 
     def list_invoice_ids(self, query: Mapping[str, str]) -> list[int]:
         """Ids of the invoices a list request selects, in its order (cached per version)."""
