@@ -20,7 +20,7 @@ from typing import Any
 
 from invoicing_bridge.backends.base import Feature, clients_matching, identity_criteria
 from invoicing_bridge.backends.http import HTTPBackend
-from invoicing_bridge.exceptions import Expected, InvalidRequest, MappingError
+from invoicing_bridge.exceptions import Expected, InvalidRequest, MappingError, PermissionDenied
 from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment
 from invoicing_bridge.schemas.fields import to_id
 
@@ -252,7 +252,10 @@ class DaftraBackend(HTTPBackend):
         """What :meth:`create_invoice` would refuse, found without writing: the body must
         map (no void status, at most two taxes a line, each rate an existing tax of the
         account, which reads ``/taxes``; a due date not before the issue date) and what
-        Daftra validates (payment amounts above zero, a payment method on each).
+        Daftra validates (payment amounts above zero, a payment method on each) and the
+        tax it computes itself under the account's rounding (:meth:`tax_roundings`): a tax
+        total or total it would store with other cents is refused, the figure it would
+        store given as ``expected``.
         ``invoice.client.id`` may be None. Raises MappingError, InvalidRequest."""
         self.check_amounts(invoice)
         probe = invoice
@@ -285,15 +288,23 @@ class DaftraBackend(HTTPBackend):
         let a run store other cents than its dry run planned."""
         with self._roundings_lock:
             if self._roundings is None:
-                chosen = self.options.get("tax_rounding") or self._rounding_shown()
-                self._roundings = (chosen or "cent",)
+                chosen, how = self.options.get("tax_rounding"), "the tax_rounding option"
+                if chosen is None:
+                    chosen, how = self._rounding_shown(), "the account's invoices"
+                if chosen is None:
+                    chosen, how = "cent", "assumed: no invoice of the account shows it"
+                log.info("%s: line taxes taken as rounded to %s (%s)", self.name, chosen, how)
+                self._roundings = (chosen,)
             return self._roundings
 
     def _rounding_shown(self) -> str | None:
         params = {"sort": "id", "direction": "DESC", "recursive": 1, "page": 1}
-        answer = self.connection.get(
-            "invoices.json", {**params, "limit": self.options["page_size"]}
-        )
+        try:
+            answer = self.connection.get(
+                "invoices.json", {**params, "limit": self.options["page_size"]}
+            )
+        except PermissionDenied:
+            return None  # a key that may not list invoices: nothing shown
         rows = answer.get("data") if isinstance(answer, Mapping) else None
         records = [
             self.mapper.record("invoice", row)

@@ -361,3 +361,22 @@ def _fixture(name: str) -> Any:
 
     path = Path(__file__).parent / "fixtures" / name
     return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+
+
+def test_a_key_that_may_not_list_invoices_leaves_the_rounding_assumed(
+    fixture_text: Callable[[str], str], base_url: str, api_key: str
+) -> None:
+    import responses
+
+    with (
+        responses.RequestsMock() as mock,
+        DaftraBackend(
+            subdomain="alnoor", api_key=api_key, date_format="%d/%m/%Y", max_retries=0
+        ) as daftra,
+    ):
+        mock.get(
+            f"{base_url}/invoices.json", body=fixture_text("errors/forbidden.json"), status=403
+        )
+        assert daftra.tax_roundings() == ("cent",)
+        assert daftra.tax_roundings() == ("cent",)  # decided once
+        assert len(mock.calls) == 1
