@@ -69,6 +69,7 @@ from .plan import (
     gateway_id,
     kept_settings,
     new_payment,
+    optional_flags,
     person_names,
     primary_contact,
     with_customer_address,
@@ -405,9 +406,11 @@ class PerfexBackend(HTTPBackend):
             modes = list(current.extra.get("allowed_payment_modes") or [])
             modes = modes or self._payment_modes_for_new()
             item_ids = [str(i.extra["item_id"]) for i in current.items if i.extra.get("item_id")]
+            item_flags = optional_flags(current)
         else:
             modes = self._payment_modes_for_new()
             item_ids = []
+            item_flags = {}
         return InvoicePlan(
             client_id=str(invoice.client.id),
             currency_id=currency_id,
@@ -419,6 +422,7 @@ class PerfexBackend(HTTPBackend):
             draft=creating and invoice.status is InvoiceStatus.DRAFT,
             item_ids=item_ids,
             kept=kept_settings(current.raw) if current is not None and current.raw else {},
+            item_flags=item_flags,
         )
 
     def _locate_invoice(self, plan: InvoicePlan, invoice: Invoice) -> str | None:

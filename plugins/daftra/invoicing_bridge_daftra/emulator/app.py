@@ -288,6 +288,9 @@ class DaftraApp:
         header["date"] = record["date"].strftime(state.date_format)
         if not state.due_after_in_get:
             header.pop("due_after", None)  # the documented v1 GET has none
+        if not state.adjustment_columns:
+            header.pop("adjustment_label", None)
+            header.pop("adjustment_value", None)
         header.update(
             payment_status=totals["payment_status"],
             summary_subtotal=_number(totals["subtotal"]),
@@ -339,7 +342,7 @@ class DaftraApp:
                     "tax_id": str(tax_id),
                     "name": tax.get("name"),
                     "value": _wire(tax.get("value")),
-                    "included": "0",
+                    "included": "1" if _flag(tax.get("included")) else "0",
                     "invoice_value": _number(amount),
                 }
             )
@@ -468,6 +471,13 @@ class DaftraApp:
                     errors[key] = "Must be 0 or 1"
                 record[key] = bool(flag)
             elif key in _INVOICE_TEXTS or key.startswith("client_"):
+                record[key] = _str(value)
+            elif key == "adjustment_value" and state.adjustment_columns:
+                decimal_value = _decimal(value)
+                if value not in (None, "") and decimal_value is None:
+                    errors[key] = "Must be a number"
+                record[key] = decimal_value
+            elif key == "adjustment_label" and state.adjustment_columns:
                 record[key] = _str(value)
             else:
                 record["extra"][key] = value  # kept as sent, returned as sent

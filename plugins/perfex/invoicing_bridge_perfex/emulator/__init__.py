@@ -43,6 +43,8 @@ class PerfexEmulator(Emulator):
     single-invoice GET answers an HTML 500 page), ``core_version`` ("3.2"; "3.4" adds
     per-line ``taxes`` and optional lines to invoice reads),
     ``delete_only_on_last_invoice`` (core's default: only the last invoice can be deleted).
+    ``state.rate_limit = (limit, seconds)`` makes a 3.x module answer 429 with
+    ``X-RateLimit-Reset`` (a unix time) and no ``Retry-After`` once a window is used up.
 
     Use as a context manager (or :meth:`start`/:meth:`stop`). Attributes: ``base_url``,
     ``token``, ``stats`` (request and connection counters), ``faults`` (the

@@ -9,8 +9,10 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -190,6 +192,7 @@ class PerfexApp:
             while args and args[-1] == "":
                 args.pop()
             self._authenticate(request)
+            self._rate_limit()
             if f"{name}:{self._capability(request, args)}" in self.state.denied:
                 raise refuse(403, {"status": False, "message": PERMISSION_MESSAGE})
             with self.state.lock:
@@ -197,6 +200,31 @@ class PerfexApp:
             raise refuse(500, {"status": False, "message": "no answer"})
 
         return serve
+
+    def _rate_limit(self) -> None:
+        """Module 3.x's limit (``state.rate_limit``): a 429 with the ``X-RateLimit-*``
+        headers, Reset a unix time, and no ``Retry-After`` once the window is used up."""
+        state = self.state
+        if state.rate_limit is None or state.api_version != 3:
+            return
+        limit, window = state.rate_limit
+        now = time.time()
+        with state.lock:
+            start, used = state.rate_window
+            if now - start >= window:
+                start, used = now, 0
+            used += 1
+            state.rate_window = (start, used)
+        reset = math.ceil(start + window)
+        headers = [
+            ("X-RateLimit-Limit", str(limit)),
+            ("X-RateLimit-Remaining", str(max(0, limit - used))),
+            ("X-RateLimit-Reset", str(reset)),
+        ]
+        if used > limit:
+            raise refuse(
+                429, {"status": False, "message": "Rate limit exceeded. Try again later."}, headers
+            )
 
     def _alternative_delete(self, request: Request, controller: str, rest: str = "") -> Response:
         """``api/delete/<controller>/<id>``: DELETE only, checked before the controller."""

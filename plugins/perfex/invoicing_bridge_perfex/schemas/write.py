@@ -68,6 +68,9 @@ class InvoicePlan:
     #: Settings read from the stored invoice and sent back on an update, since Perfex
     #: resets what an update omits (recurring, cycles, reminders, shipping display).
     kept: dict[str, str] = field(default_factory=dict)
+    #: Core >= 3.4: ``is_optional``/``is_selected`` of each existing line (by item id) as
+    #: read, sent back with the line: an update that omits them makes it not optional.
+    item_flags: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _line_fields(line: PerfexLine, order: int) -> dict[str, Any]:
@@ -155,7 +158,7 @@ class PerfexInvoiceWriteSchema(Schema):
         if self.for_update:
             reused = list(zip(plan.item_ids, lines, strict=False))
             data["items"] = {
-                str(index): {"itemid": item_id, **fields_}
+                str(index): {"itemid": item_id, **fields_, **plan.item_flags.get(item_id, {})}
                 for index, (item_id, fields_) in enumerate(reused, start=1)
             }
             data["newitems"] = {
