@@ -2,11 +2,12 @@
 
 The realistic seeds hold what real accounts hold: Daftra's line discounts, four-place and
 client-credit payments and taxes rounded per line; Perfex's void invoices, invoice
-discounts taxed before the discount and drafts. Each route is migrated with two seeds (the
-benchmark sweeps five), a dry run first: the dry run predicts every invoice's outcome, at least 99% of the invoices
-(void ones aside, where the target cannot hold them) end created or transformed, none
-fails for a reason a transformation handles, totals and amounts paid agree to the cent,
-and every transformation is in the report and in the ledger.
+discounts taxed before the discount and drafts. Each route is migrated with two seeds
+(benchmarks/bench_migrate_outcomes.py sweeps five), a dry run first: the dry run predicts
+every invoice's outcome, at least 99% of the invoices (void ones aside, where the target
+cannot hold them) end created or transformed, none fails for a reason a transformation
+handles, totals and balances due agree to the cent, and every transformation is in the
+report and in the ledger.
 """
 
 from __future__ import annotations
