@@ -251,6 +251,7 @@ def test_faults_and_sigkill_of_the_command_then_a_rerun_leave_nothing_twice(
             held = check_target(source, target, [ledger], before)
             assert held["invoice"] == movable(source, target)
         assert faults > 0
+        print(f"{route}: {faults} faults, 2 kills, run after them rc {finished.returncode}:", held)
         last = run_cli(args)  # and a run after that writes nothing
         counts = json.loads(report.read_text())["counts"]
         assert last.returncode == 0
