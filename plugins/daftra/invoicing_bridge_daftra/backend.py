@@ -20,7 +20,13 @@ from typing import Any
 
 from invoicing_bridge.backends.base import Feature, clients_matching, identity_criteria
 from invoicing_bridge.backends.http import HTTPBackend
-from invoicing_bridge.exceptions import Expected, InvalidRequest, MappingError, PermissionDenied
+from invoicing_bridge.exceptions import (
+    Expected,
+    InvalidRequest,
+    MappingError,
+    NotFound,
+    PermissionDenied,
+)
 from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment
 from invoicing_bridge.schemas.fields import to_id
 
@@ -394,6 +400,36 @@ class DaftraBackend(HTTPBackend):
         return self.get_client(client.id)
 
     # ----------------------------------------------------------------- payments
+
+    #: Kinds a migration does not move, and the listing of each (api-notes §3, §5).
+    #: Client-credit payments on invoices are invoice payments, migrated as such.
+    UNMIGRATED_LISTINGS = (
+        ("estimate", "estimates.json"),
+        ("credit_note", "credit_notes.json"),
+        ("client_payment", "client_payments.json"),
+        ("product", "products.json"),
+    )
+
+    def unmigrated_counts(self) -> dict[str, int] | None:
+        """Estimates, credit notes, account-level client payments and products, each
+        counted by one request (a page of one row: ``pagination.total_results``); a kind
+        the account cannot list (404) is left out."""
+        counts: dict[str, int] = {}
+        for kind, path in self.UNMIGRATED_LISTINGS:
+            try:
+                answer = self.connection.get(path, {"page": 1, "limit": 1})
+            except NotFound:
+                continue
+            pagination = answer.get("pagination") if isinstance(answer, Mapping) else None
+            total = pagination.get("total_results") if isinstance(pagination, Mapping) else None
+            if total is None or not str(total).strip().isdigit():
+                raise MappingError(
+                    f"GET {path}: the answer has no pagination.total_results",
+                    backend=self.name,
+                    field="pagination.total_results",
+                )
+            counts[kind] = int(str(total).strip())
+        return counts
 
     def iter_payments(self, *, invoice_id: str | None = None) -> Iterator[Payment]:
         """Invoice payments, client-credit ones included (``include_client_credit=1``)."""
