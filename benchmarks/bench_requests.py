@@ -124,9 +124,11 @@ def floor(
       on its contacts, one ``GET /api/contacts/{id}`` per client (no list of all contacts).
     - **Clients in the target.** One listing of the target's clients per run to match
       against (the target is empty here: one request), then per new client: Daftra one
-      ``POST`` (the answer has the id); Perfex 3.x one ``POST`` (``record_id``), 2.x a
-      ``POST`` and a search for its id (§4.4: no id on create); and a ``POST
-      /api/contacts`` for one with an email.
+      ``POST`` (the answer is the id only) and one read to verify it; Perfex 3.x one
+      ``POST`` (``record_id``), 2.x a ``POST`` and a search for its id (§4.4: no id on
+      create), and one read to verify it; for one with an email, a ``POST
+      /api/contacts`` and one read of its contacts to verify the email (Perfex keeps it
+      on the primary contact; the answer carries nothing).
     - **The invoice in the target.** Daftra: one ``POST`` carrying the payments
       (``Payment[]`` beside ``Invoice``, §3), then one read to verify it (the answer is an
       id only). Perfex 3.x: one ``POST`` (``record_id``), one ``POST /api/payments`` per
@@ -152,11 +154,11 @@ def floor(
         out["client"] += source_clients
     out["client"] += 1  # the target's clients, listed once to match against
     if target == "daftra":
-        out["client"] += new_clients
+        out["client"] += 2 * new_clients  # POST, one read to verify
         out["invoice"] += 2 * migrated  # POST with the payments, one read to verify
     else:
-        per_client = 1 if target == "perfex3" else 2
-        out["client"] += per_client * new_clients + new_clients_with_email
+        per_client = 2 if target == "perfex3" else 3  # POST (2.x: the search), one read
+        out["client"] += per_client * new_clients + 2 * new_clients_with_email
         out["invoice"] += 2 * migrated + payments  # POST, payments, one read
         if target == "perfex2":
             out["invoice"] += migrated  # the search that finds the new invoice's id

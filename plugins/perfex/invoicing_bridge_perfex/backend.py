@@ -31,6 +31,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from invoicing_bridge.backends.base import Feature, has_identity, identity_criteria
@@ -502,18 +503,40 @@ class PerfexBackend(HTTPBackend):
         and return it as it stands after them (the create contract: completed payments
         are recorded, pending ones are not).
 
-        No read between the create and the first payment: a new invoice has no payments
-        yet, and that is all a payment needs to know of it. Each payment's own read-back
-        (2.x answers no payment id) shows the invoice after it: the last one is the
-        invoice returned, not read again."""
-        with self._state_lock:
-            self._after_write[new_id] = (time.monotonic(), frozenset(), invoice.currency)
-        after: Invoice | None = None
+        Every payment is posted, then the invoice is read once: that read shows each new
+        payment (by 3.x's ``record_id``; in 2.x, which answers none, as the payments the
+        new invoice did not have, by amount and reference, the newest for the last
+        posted) and is the invoice returned. No read before the first payment: a new
+        invoice has none. Raises APIError when a payment is not on the invoice after."""
+        posted: list[tuple[Payment, Decimal, str | None, int | None]] = []
         for payment in done:
-            _, after = self._record(dataclasses.replace(payment, id=None, invoice_id=new_id))
-        if after is None:
-            after = self.get_invoice(new_id)
-            self._remember(after)
+            body = dataclasses.replace(payment, id=None, invoice_id=new_id)
+            amount = round_cents(body.amount)
+            form = self.mapper.payment_form(
+                body, mode=self._payment_mode(body.method), amount=amount
+            )
+            answer = self.connection.post("payments", form, allow_empty=True)
+            data = answer.data
+            record_id = None
+            if isinstance(data, Mapping) and data.get("record_id"):
+                record_id = str(data["record_id"])
+            posted.append((body, amount, record_id, answer.status_code))
+        after = self.get_invoice(new_id)
+        taken: set[str | None] = {r for _, _, r, _ in posted if r is not None}
+        for body, amount, record_id, status in reversed(posted):
+            if record_id is not None and any(p.id == record_id for p in after.payments):
+                continue
+            found = new_payment(frozenset(taken), after, amount, body.reference)
+            if found is None:
+                raise APIError(
+                    f"Perfex accepted the payment of {amount} but it is not on invoice {new_id}",
+                    backend=self.name,
+                    method="POST",
+                    path="payments",
+                    status_code=status,
+                )
+            taken.add(found.id)
+        self._remember(after)
         return self._as_sent(after, plan)
 
     def update_invoice(self, invoice: Invoice) -> Invoice:
