@@ -20,13 +20,7 @@ from typing import Any
 from invoicing_bridge.backends.base import Feature, clients_matching, identity_criteria
 from invoicing_bridge.backends.http import HTTPBackend
 from invoicing_bridge.exceptions import Expected, InvalidRequest, MappingError
-from invoicing_bridge.models import (
-    Client,
-    Invoice,
-    InvoiceStatus,
-    Payment,
-    PaymentStatus,
-)
+from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment, PaymentStatus
 from invoicing_bridge.schemas.fields import to_id
 
 from .connection import ORDER, DaftraConnection, path_id
