@@ -7,9 +7,10 @@
 
 Every figure is a ratio of two things measured in the same run (or a count), so that it
 holds on a noisy machine. Benchmarks: mapping, overhead, migrate (throughput and requests
-per invoice), memory, e2e (migrate, re-run, compare and faults at no latency), compare,
-startup (``invoicing-bridge --help`` against bare Python), clients (client matching
-requests into Daftra and Perfex).
+per invoice), memory, e2e (migrate, re-run, compare and faults at no latency), requests
+(requests per migrated invoice against the APIs' floor, per route), compare, startup
+(``invoicing-bridge --help`` against bare Python), clients (client matching requests into
+Daftra and Perfex).
 See benchmarks/README.md for what each one measures.
 """
 
@@ -38,6 +39,7 @@ import bench_mapping  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_migrate  # noqa: E402
 import bench_overhead  # noqa: E402
+import bench_requests  # noqa: E402
 import bench_startup  # noqa: E402
 from _common import best_of, figure, machine  # noqa: E402
 
@@ -105,6 +107,10 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[], dict[str,
     "e2e": (
         lambda: bench_e2e.run(invoices=200, fault_rate=0.05),
         lambda: bench_e2e.run(invoices=20, fault_rate=0.05),
+    ),
+    "requests": (
+        lambda: bench_requests.run(invoices=60, seed=1),
+        lambda: bench_requests.run(invoices=12, seed=1, routes=bench_requests.QUICK_ROUTES),
     ),
     "compare": (
         lambda: compare(small=1_000, large=10_000, repeat=3),

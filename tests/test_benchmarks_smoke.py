@@ -48,6 +48,16 @@ FIGURES = {
         "e2e_compare_invoices_per_s",
         "e2e_faults_duplicates",
     },
+    "requests": {
+        f"requests_{route}{part}"
+        for route in (
+            "daftra_to_perfex2",
+            "perfex2_to_daftra",
+            "memory_to_daftra",
+            "memory_to_perfex2",
+        )
+        for part in ("", "_without_clients")
+    },
     "compare": {"compare_small_s", "compare_large_s", "compare_scaling_ratio"},
     "startup": {
         "startup_help_extra_ms",

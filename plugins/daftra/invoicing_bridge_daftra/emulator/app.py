@@ -43,6 +43,8 @@ __all__ = ["PAYMENT_METHODS", "DaftraApp"]
 PAYMENT_METHODS = frozenset(
     {"cash", "bank_transfer", "cheque", "credit_card", "paypal", "stripe", "client_credit"}
 )
+#: Methods whose ``Payment[]`` row in an invoice create needs ``email`` (api-notes §3).
+EMAIL_METHODS = frozenset({"paypal", "stripe"})
 _INVOICE_INTEGERS = frozenset(
     {
         "type",
@@ -620,6 +622,14 @@ class DaftraApp:
         payments = []
         for index, row in enumerate(rows):
             payment = self._payment_from(row, f"Payment.{index}", record, errors)
+            if (
+                isinstance(row, Mapping)
+                and row.get("payment_method") in EMAIL_METHODS
+                and not _str(row.get("email"))
+            ):
+                # api-notes §3: a Payment[] row of the invoice create needs the payer's
+                # email for paypal and stripe.
+                errors[f"Payment.{index}.email"] = "Email is required for this payment method"
             if payment is not None:
                 payment["id"] = self.state.new_payment_id()
                 payments.append(payment)
