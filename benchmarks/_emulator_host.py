@@ -6,7 +6,10 @@ Commands (``{"op": ..., ...}``):
 
 ``start``  ``name``, ``kind`` (``daftra`` or ``perfex``), ``invoices``, ``seed``,
            ``latency_ms``, ``fault_rate`` (every fault kind), ``portable`` (Daftra only:
-           make every invoice one Perfex can store, see :func:`make_portable`); answers
+           make every invoice one Perfex can store, see :func:`make_portable`),
+           ``clients`` (Daftra only: how many seeded clients, by default one per eight
+           invoices, 6 to 300),
+           ``api_version`` (Perfex only: the REST module's 2 or 3, default 2); answers
            ``{"profile": {...}}``.
 ``stats``  ``name``: the emulator's :class:`EmulatorStats` snapshot.
 ``reset``  ``name``: zero the counters.
@@ -90,14 +93,17 @@ def _start(emulators: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]
         # Twice as many seeded as wanted (about 1 in 20 is refused), with the number of
         # clients the wanted count would have had.
         seeded = invoices * 2 + 20 if portable else invoices
-        clients = max(6, min(300, invoices // 8 + 6))
+        clients = command.get("clients")
+        if clients is None:
+            clients = max(6, min(300, invoices // 8 + 6))
         emulator: Any = DaftraEmulator(invoices=seeded, seed=seed, clients=clients).start()
         if portable:
             prepared = make_portable(emulator, invoices)
     elif kind == "perfex":
         from invoicing_bridge_perfex.emulator import PerfexEmulator
 
-        emulator = PerfexEmulator(invoices=invoices, seed=seed).start()
+        version = int(command.get("api_version") or 2)
+        emulator = PerfexEmulator(invoices=invoices, seed=seed, api_version=version).start()
     else:
         raise ValueError(f"unknown emulator kind {kind!r}")
     emulator.faults.latency_ms = latency  # set after any preparation, which is not timed

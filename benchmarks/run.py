@@ -9,7 +9,8 @@ Every figure is a ratio of two things measured in the same run (or a count), so 
 holds on a noisy machine. Benchmarks: mapping, overhead, migrate (throughput and requests
 per invoice), memory, e2e (migrate, re-run, compare and faults at no latency), requests
 (requests per migrated invoice against the APIs' floor, per route), compare, startup
-(``invoicing-bridge --help`` against bare Python).
+(``invoicing-bridge --help`` against bare Python), clients (client matching requests into
+Daftra and Perfex).
 See benchmarks/README.md for what each one measures.
 """
 
@@ -31,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # also when imported from elsewhere (the smoke test)
     sys.path.insert(0, str(HERE))
 
+import bench_clients  # noqa: E402
 import bench_compare  # noqa: E402
 import bench_e2e  # noqa: E402
 import bench_mapping  # noqa: E402
@@ -88,7 +90,7 @@ def compare(*, small: int = 1_000, large: int = 10_000, repeat: int = 3) -> dict
 BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[], dict[str, Any]]]] = {
     "mapping": (
         lambda: bench_mapping.run(count=300, repeat=7),
-        lambda: bench_mapping.run(count=20, repeat=2),
+        lambda: bench_mapping.run(count=20, repeat=2, invoices=5),
     ),
     "overhead": (
         lambda: bench_overhead.run(count=300, repeat=5),
@@ -117,6 +119,10 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[], dict[str,
     "startup": (
         lambda: bench_startup.run(repeat=15),
         lambda: bench_startup.run(repeat=2),
+    ),
+    "clients": (
+        lambda: bench_clients.run(sizes=(100, 1_000, 2_500)),
+        lambda: bench_clients.run(sizes=(20,)),
     ),
 }
 

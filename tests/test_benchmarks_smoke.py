@@ -23,12 +23,18 @@ FIGURES = {
         "mapping_perfex_invoices_per_s",
         "mapping_perfex_by_hand_invoices_per_s",
         "mapping_perfex_ratio_to_hand",
+        "mapping_perfex3_invoices_per_s",
+        "mapping_perfex3_by_hand_invoices_per_s",
+        "mapping_perfex3_ratio_to_hand",
     },
     "overhead": {
         "overhead_daftra_get_invoice_ratio",
         "overhead_daftra_http_layer_ratio",
         "overhead_perfex_get_invoice_ratio",
         "overhead_perfex_http_layer_ratio",
+        "overhead_perfex3_get_invoice_ratio",
+        "overhead_perfex3_http_layer_ratio",
+        *(f"overhead_{name}_cpu_ratio" for name in ("daftra", "perfex", "perfex3")),
     },
     "migrate": {
         *(f"migrate_{w}w_invoices_per_s" for w in (1, 4, 16)),
@@ -58,6 +64,11 @@ FIGURES = {
         "startup_help_ratio",
         "startup_help_modules",
         "startup_help_heavy_modules",
+    },
+    "clients": {
+        f"clients_{target}_20_{name}"
+        for target in ("daftra", "perfex")
+        for name in ("lookup_requests", "requests_per_client")
     },
 }
 
@@ -103,6 +114,9 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
     e2e = data["benchmarks"]["e2e"]["figures"]
     assert e2e["e2e_rerun_created"]["value"] == 0  # counts, not timings: these must hold
     assert e2e["e2e_faults_duplicates"]["value"] == 0
+    clients = data["benchmarks"]["clients"]["figures"]
+    for target in ("daftra", "perfex"):  # a count: one listing walk + 1 per create
+        assert clients[f"clients_{target}_20_lookup_requests"]["met"] is True, target
     by_route = migrate["figures"]["requests_per_invoice"]["detail"]["by_route"]
     assert any(route.startswith("POST ") for route in by_route["perfex"])
     assert all(isinstance(n, int | float) for n in by_route["daftra"].values())

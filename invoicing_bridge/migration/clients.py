@@ -50,6 +50,8 @@ class ClientStage:
         self.index: ClientIndex | None = None
         if Feature.LIST_CLIENTS in target.features and not target.searches_clients:
             self.index = ClientIndex(target, attempts=job.max_attempts)
+            # Whether a client migrated before is still there: the same one listing.
+            job.presence.listings["client"] = self.index.ids
 
     def _lock(self, key: str) -> threading.Lock:
         with self._locks_lock:
@@ -137,12 +139,11 @@ class ClientStage:
         ``again``: the target may hold clients this run has not seen (a create whose
         answer was lost): the index lists the target again first.
         """
+        if Feature.FIND_CLIENT not in self.job.target.features:
+            return None  # a backend that cannot find clients is not matched against
         index = self.index
-        if index is not None:
-            if again:
-                index.refresh()
-        elif Feature.FIND_CLIENT not in self.job.target.features:
-            return None
+        if index is not None and again:
+            index.refresh()
         for criterion in criteria:
             value = getattr(client, criterion, None)
             if not value:

@@ -84,6 +84,8 @@ class InvoiceStage:
         job = self.job
         why = "payments the target had lost recorded again"
         plan = self.planner.plan(invoice)
+        if plan.skip is not None:  # (not planned: nothing to record)
+            return RecordResult("invoice", sid, SKIPPED, invoice.number, target_id, plan.skip)
         if job.dry_run:
             self.payments.dry_run(sid, invoice, plan)
             return RecordResult("invoice", sid, SKIPPED, invoice.number, target_id, why)

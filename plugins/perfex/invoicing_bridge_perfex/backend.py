@@ -57,7 +57,7 @@ from invoicing_bridge.models import (
 
 from .cents import round_cents
 from .connection import PerfexConnection, auth_headers, chunks
-from .errors import message_of, parse_error
+from .errors import is_no_data, message_of, parse_error
 from .lookups import PerfexLookups, method_slug
 from .mapper import PerfexMapper, lacks_line_taxes, row_may_match
 from .numbers import DRAFT_NUMBER, as_int, parse_number
@@ -70,6 +70,7 @@ from .plan import (
     gateway_id,
     kept_settings,
     new_payment,
+    optional_flags,
     person_names,
     primary_contact,
     with_customer_address,
@@ -407,9 +408,11 @@ class PerfexBackend(HTTPBackend):
             modes = list(current.extra.get("allowed_payment_modes") or [])
             modes = modes or self._payment_modes_for_new()
             item_ids = [str(i.extra["item_id"]) for i in current.items if i.extra.get("item_id")]
+            item_flags = optional_flags(current)
         else:
             modes = self._payment_modes_for_new()
             item_ids = []
+            item_flags = {}
         return InvoicePlan(
             client_id=str(invoice.client.id),
             currency_id=currency_id,
@@ -421,6 +424,7 @@ class PerfexBackend(HTTPBackend):
             draft=creating and invoice.status is InvoiceStatus.DRAFT,
             item_ids=item_ids,
             kept=kept_settings(current.raw) if current is not None and current.raw else {},
+            item_flags=item_flags,
         )
 
     def _locate_invoice(self, plan: InvoicePlan, invoice: Invoice) -> str | None:
@@ -786,6 +790,44 @@ class PerfexBackend(HTTPBackend):
         return self.get_client(client.id)
 
     # ----------------------------------------------------------------- payments
+
+    #: Kinds a migration does not move, and the module's listing of each: estimates and
+    #: credit notes (``Estimates``, ``Credit_notes`` controllers); items (products) are
+    #: listed by 3.x only (2.x reads one by id or a search, api-notes §7). Every payment
+    #: in Perfex belongs to an invoice: there are no account-level payments to count.
+    UNMIGRATED_LISTINGS = (("estimate", "estimates"), ("credit_note", "credit_notes"))
+
+    def unmigrated_counts(self) -> dict[str, int] | None:
+        """Estimates, credit notes and (3.x) items, counted from one listing each (a
+        3.x page of one row gives the total); a kind this install cannot list (a module
+        without that controller: an HTML 404) is left out."""
+        listings = list(self.UNMIGRATED_LISTINGS)
+        if self.connection.api_version == "3" or self.connection.detected_version == "3":
+            listings.append(("product", "items"))
+        counts: dict[str, int] = {}
+        for kind, path in listings:
+            try:
+                counts[kind] = self._count_rows(path)
+            except NotFound:
+                continue
+        return counts
+
+    def _count_rows(self, path: str) -> int:
+        """How many rows a listing holds: a 2.x bare array at once, a 3.x page's
+        ``meta.total``; ``No data were found`` is none."""
+        params = {"page": 1, "per_page": 1} if self.connection.v3_requests else None
+        try:
+            data = self.connection.http.get(path, params=params).data
+        except NotFound as exc:
+            if is_no_data(exc):
+                return 0
+            raise
+        if isinstance(data, list):
+            return len(data)
+        meta = data.get("meta") if isinstance(data, Mapping) else None
+        if isinstance(meta, Mapping) and meta.get("total") is not None:
+            return as_int(meta["total"])
+        raise MappingError(f"GET {path}: the answer is no list", backend=self.name, field=path)
 
     def iter_payments(self, *, invoice_id: str | None = None) -> Iterator[Payment]:
         """Every payment, or one invoice's (read from the invoice, with its currency)."""
