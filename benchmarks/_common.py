@@ -201,10 +201,10 @@ class EmulatorHost:
         latency_ms: float = 0,
         fault_rate: float = 0.0,
         seed: int = 1,
-        portable: bool = False,
+        api_version: int | None = None,
     ) -> dict[str, Any]:
-        """Start an emulator; return its backend options (``backend`` included) and, for a
-        portable source, what the preparation did under ``"prepared"``."""
+        """Start an emulator (its realistic seed of ``invoices``; ``api_version``: Perfex
+        module 2 or 3); return its backend options, ``backend`` included."""
         answer = self._ask(
             op="start",
             name=name,
@@ -213,11 +213,9 @@ class EmulatorHost:
             latency_ms=latency_ms,
             fault_rate=fault_rate,
             seed=seed,
-            portable=portable,
+            api_version=api_version,
         )
         profile: dict[str, Any] = dict(answer["profile"])
-        if answer.get("prepared") is not None:
-            profile["prepared"] = answer["prepared"]
         return profile
 
     def stats(self, name: str) -> dict[str, Any]:
@@ -236,7 +234,7 @@ def own_cpu_seconds() -> float:
 
 def backend_options(profile: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """``(backend name, options)`` from an emulator profile."""
-    options = {k: v for k, v in profile.items() if k not in ("backend", "prepared")}
+    options = {k: v for k, v in profile.items() if k != "backend"}
     return str(profile["backend"]), options
 
 
