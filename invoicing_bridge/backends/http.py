@@ -1171,6 +1171,11 @@ class HTTPOptions(OptionsSchema):
     max_response_bytes = fields.Integer(
         load_default=DEFAULT_MAX_RESPONSE_BYTES, validate=validate.Range(min=1)
     )
+    #: The largest answer read row by row (``stream_array``: a list sent as one JSON
+    #: array), in bytes; it is kept in a temporary file, not in memory.
+    max_spooled_bytes = fields.Integer(
+        load_default=DEFAULT_MAX_SPOOLED_BYTES, validate=validate.Range(min=1)
+    )
     #: Seconds one attempt may take in all, headers and body, however slowly bytes arrive.
     request_deadline = fields.Float(
         load_default=DEFAULT_REQUEST_DEADLINE, validate=validate.Range(min=0, min_inclusive=False)
@@ -1222,6 +1227,7 @@ class HTTPBackend(InvoicingBackend):
             pool_size=o["pool_size"],
             error_parser=error_parser,
             max_response_bytes=o["max_response_bytes"],
+            max_spooled_bytes=o["max_spooled_bytes"],
             request_deadline=o["request_deadline"],
             credentials=[name for name in sorted(self.secret_options()) if o.get(name)],
         )
