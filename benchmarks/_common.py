@@ -9,6 +9,7 @@ import platform
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -224,6 +225,81 @@ class EmulatorHost:
 
     def reset(self, name: str) -> None:
         self._ask(op="reset", name=name)
+
+
+class RequestTimer:
+    """Times every request this process sends through the HTTP layer while it is active,
+    by the kind of thread that sent it (``migrate`` workers, ``perfex`` detail readers,
+    ``MainThread``): how long requests really took against the latency the emulators
+    add, and how much of its time each kind of thread spent in one::
+
+        with RequestTimer() as timer:
+            migrate(...)
+        timer.seconds_by_thread()
+    """
+
+    def __init__(self) -> None:
+        self.durations: list[tuple[str, float]] = []
+        self._lock = threading.Lock()
+        self._real: Any = None
+
+    def __enter__(self) -> Self:
+        from invoicing_bridge.backends.http import HTTPClient
+
+        real = self._real = HTTPClient.request
+        timer = self
+
+        def request(client: Any, method: str, path: str, **kw: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return real(client, method, path, **kw)
+            finally:
+                took = time.perf_counter() - started
+                kind = threading.current_thread().name.split("_")[0]
+                with timer._lock:
+                    timer.durations.append((kind, took))
+
+        HTTPClient.request = request  # type: ignore[method-assign]
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        from invoicing_bridge.backends.http import HTTPClient
+
+        HTTPClient.request = self._real  # type: ignore[method-assign]
+
+    def mean_ms(self) -> float | None:
+        if not self.durations:
+            return None
+        return sum(d for _, d in self.durations) / len(self.durations) * 1000
+
+    def seconds_by_thread(self) -> dict[str, float]:
+        out: Counter[str] = Counter()
+        for kind, took in self.durations:
+            out[kind] += took
+        return dict(out)
+
+
+def cpu_pressure() -> dict[str, float | None]:
+    """How contended the machine's CPUs are now: the load average over a minute and the
+    share of the last 10 s some task waited for a CPU (Linux PSI), None where unknown."""
+    load: float | None
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = None
+    waiting: float | None = None
+    try:
+        for line in Path("/proc/pressure/cpu").read_text().splitlines():
+            if line.startswith("some"):
+                waiting = float(line.split("avg10=")[1].split()[0]) / 100
+    except (OSError, IndexError, ValueError):
+        pass
+    return {"load_1min": load, "cpu_wait_share": waiting}
 
 
 def own_cpu_seconds() -> float:

@@ -7,8 +7,9 @@ whose peak RSS is read at the end. The emulators run in a process of their own, 
 their memory is not counted. Growth = peak(large) - peak(small): a listing that streams
 stays flat; one that keeps what it read grows with the account.
 
-Tryton is left out: its backend has no emulator, and seeding 50,000 invoices in a real
-``trytond`` (posted moves, taxes) takes hours on this machine.
+Tryton is left out: its backend has no emulator, and its walk would first need 50,000
+invoices created and posted through a real ``trytond`` (one RPC at least per record), far
+longer than every other benchmark together.
 
 Peak RSS: Linux carries ``ru_maxrss`` over ``fork``/``exec``, so a child of the (larger)
 benchmark runner starts with the runner's RSS as its "peak" (54 MB instead of 38 MB),

@@ -27,7 +27,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import EmulatorHost, backend_options, figure, own_cpu_seconds, routes_per
+from _common import (
+    EmulatorHost,
+    RequestTimer,
+    backend_options,
+    cpu_pressure,
+    figure,
+    own_cpu_seconds,
+    routes_per,
+)
 
 from invoicing_bridge.migration import migrate
 from invoicing_bridge.registry import get_backend
@@ -74,9 +82,13 @@ def migrate_once(
             tempfile.TemporaryDirectory(prefix="bench-migrate-") as tmp,
         ):
             host_cpu, own_cpu = host.cpu_seconds(), own_cpu_seconds()
-            started = time.perf_counter()
-            report = migrate(source, target, ledger=Path(tmp) / "ledger.sqlite", workers=workers)
-            seconds = time.perf_counter() - started
+            pressure = cpu_pressure()
+            with RequestTimer() as timer:
+                started = time.perf_counter()
+                report = migrate(
+                    source, target, ledger=Path(tmp) / "ledger.sqlite", workers=workers
+                )
+                seconds = time.perf_counter() - started
             own_cpu = own_cpu_seconds() - own_cpu
             host_after = host.cpu_seconds()
             server_cpu = None if host_cpu is None or host_after is None else host_after - host_cpu
@@ -89,6 +101,10 @@ def migrate_once(
     per_invoice = requests / max(migrated, 1)
     rate = migrated / seconds
     bound = workers / (per_invoice * latency_ms / 1000) if latency_ms else None
+    # The workers' threads: the pool's, or the calling thread when there is no pool.
+    in_requests = timer.seconds_by_thread()
+    worker_seconds = in_requests.get("migrate" if workers > 1 else "MainThread", 0.0)
+    mean_ms = timer.mean_ms()
     return {
         "route": route,
         "invoices": sum(outcomes.values()),
@@ -107,6 +123,12 @@ def migrate_once(
         # emulators' process, against the run's wall-clock seconds (2 cores: at most 2x).
         "client_cpu_s": round(own_cpu, 2),
         "server_cpu_s": None if server_cpu is None else round(server_cpu, 2),
+        # How long the requests really took (the latency added, plus both sides' own
+        # time, plus any wait for a CPU), and the share of the workers' time spent in one.
+        "request_ms_mean": None if mean_ms is None else round(mean_ms, 1),
+        "workers_in_request_share": round(worker_seconds / (workers * seconds), 3),
+        "seconds_in_requests_by_thread": {k: round(v, 1) for k, v in in_requests.items()},
+        "machine_load": pressure,
         "requests": {"daftra": daftra["requests"], "perfex": perfex["requests"]},
         "connections": {"daftra": daftra["connections"], "perfex": perfex["connections"]},
         "requests_per_invoice": round(per_invoice, 3),
@@ -147,6 +169,9 @@ def run(
             aim=f">= {AIM_RATIO}",
             met=None if ratio is None else (ratio >= AIM_RATIO and r["ok"]),
             requests_per_invoice=r["requests_per_invoice"],
+            request_ms_mean=r["request_ms_mean"],
+            workers_in_request_share=r["workers_in_request_share"],
+            machine_load=r["machine_load"],
             client_cpu_s=r["client_cpu_s"],
             server_cpu_s=r["server_cpu_s"],
             seconds=r["seconds"],
