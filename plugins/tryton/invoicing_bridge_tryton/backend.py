@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from invoicing_bridge.backends.base import Feature
 from invoicing_bridge.backends.http import HTTPBackend
@@ -42,6 +42,9 @@ from .connection import TrytonConnection
 from .errors import parse_error
 from .mapper import TrytonMapper
 from .options import TrytonOptions
+
+if TYPE_CHECKING:
+    from .server import TrytonServer
 from .schemas.read import CLIENT_FIELDS, INVOICE_FIELDS
 from .schemas.write import (
     WriteContext,
@@ -65,6 +68,7 @@ _STATES: dict[InvoiceStatus, tuple[str, ...]] = {
     InvoiceStatus.PAID: ("paid", "posted"),
     InvoiceStatus.OVERPAID: ("paid", "posted"),
     InvoiceStatus.VOID: ("cancelled",),
+    InvoiceStatus.REFUNDED: ("cancelled",),
 }
 
 
@@ -78,6 +82,23 @@ class _Lookups:
         for _, name, journal in self.methods:
             out.setdefault(journal, name)
         return out
+
+
+def tax_number_pattern(tax_number: str) -> str:
+    """An ``ilike`` pattern matching every code with the tax number's letters and digits in
+    order, whatever spaces or punctuation a stored code has between them
+    (``"EG 100-2"`` gives ``"%E%G%1%0%0%2%"``, matching ``"eg1002"`` and ``"EG.100.2"``).
+    The server narrows with it; the whole normalised identifier is compared after."""
+    return "%" + "".join(f"{ch}%" for ch in tax_number if ch.isalnum())
+
+
+def is_credit_note(row: dict[str, Any]) -> bool:
+    """Whether an ``account.invoice`` row is a credit note: Tryton has no credit-note type,
+    a credit note is an invoice whose total is negative (the *Credit* wizard writes the
+    credited lines with negative quantities; it is numbered from the credit-note
+    sequence). The neutral model has no credit notes: they are not read as invoices."""
+    total = row.get("total_amount")
+    return isinstance(total, Decimal | int) and total < 0
 
 
 def _id(value: str, what: str) -> int:
@@ -137,6 +158,22 @@ class TrytonBackend(HTTPBackend):
         self._lock = threading.Lock()
         self._lookups: _Lookups | None = None
         self.mapper = TrytonMapper(self.name)
+
+    @classmethod
+    def ex_local_server(cls) -> TrytonServer:
+        """A local trytond on a temporary copy of a cached database (built on first use;
+        see :mod:`.server`), not started yet: ``with`` starts and stops it; its
+        ``options()`` are this backend's. What ``invoicing-bridge demo --target tryton``
+        migrates into. Raises TrytonNotInstalled (a ConfigurationError saying how to
+        install the server)."""
+        from .server import INSTALL_HINT, TrytonNotInstalled, TrytonServer, tryton_versions
+
+        if tryton_versions() is None:
+            raise TrytonNotInstalled(
+                f"a local Tryton needs the server (trytond 8.2 and its invoicing modules, "
+                f"GPL-3.0) installed: {INSTALL_HINT}"
+            )
+        return TrytonServer()
 
     def _init_offline(self) -> None:
         self.mapper = TrytonMapper(self.name)
@@ -278,7 +315,11 @@ class TrytonBackend(HTTPBackend):
     def _invoice_rows(self, domain: list[Any]) -> Iterator[Invoice]:
         mapper = self._mapper()
         for row in self._pages("account.invoice", [_OUT, *domain], INVOICE_FIELDS):
-            yield mapper.invoice(row)
+            # Filtered here, not in the domain: Tryton's total_amount searcher sums a
+            # draft's lines with UNION (duplicate amounts counted once), and misses
+            # drafts without lines; the total read on the row is exact.
+            if not is_credit_note(row):
+                yield mapper.invoice(row)
 
     def iter_invoices(
         self,
@@ -287,8 +328,9 @@ class TrytonBackend(HTTPBackend):
         status: InvoiceStatus | str | None = None,
         client_id: str | None = None,
     ) -> Iterator[Invoice]:
-        """Every customer invoice in id order, page by page. ``since``: issued (invoice
-        date) on or after it."""
+        """Every customer invoice in id order, page by page, credit notes left out (see
+        :func:`is_credit_note`; :meth:`unmigrated_counts` counts them). ``since``:
+        issued (invoice date) on or after it."""
         status = InvoiceStatus.coerce(status)  # "open" too; a typo is refused
         domain: list[Any] = []
         if since is not None:
@@ -305,12 +347,18 @@ class TrytonBackend(HTTPBackend):
                 yield invoice
 
     def get_invoice(self, id: str) -> Invoice:
-        """Raises NotFound (also for a supplier invoice's id)."""
+        """Raises NotFound (also for a supplier invoice's or a credit note's id)."""
         rows = self._search_read(
             "account.invoice", [_OUT, ("id", "=", _id(id, "invoice"))], INVOICE_FIELDS
         )
         if not rows:
             raise NotFound(f"invoice {id} not found", backend=self.name, status_code=None)
+        if is_credit_note(rows[0]):
+            raise NotFound(
+                f"invoice {id} is a credit note (the neutral model has none)",
+                backend=self.name,
+                status_code=None,
+            )
         return self._mapper().invoice(rows[0])
 
     def find_invoice(self, number: str) -> Invoice | None:
@@ -318,11 +366,23 @@ class TrytonBackend(HTTPBackend):
         numbered so."""
         for field in ("reference", "number"):
             rows = self._search_read(
-                "account.invoice", [_OUT, (field, "=", number)], INVOICE_FIELDS, limit=1
+                "account.invoice", [_OUT, (field, "=", number)], INVOICE_FIELDS, limit=10
             )
-            if rows:
-                return self._mapper().invoice(rows[0])
+            for row in rows:
+                if not is_credit_note(row):
+                    return self._mapper().invoice(row)
         return None
+
+    def unmigrated_counts(self) -> dict[str, int]:
+        """Customer credit notes (``credit_note``) and supplier invoices and credit notes
+        (``supplier_invoice``): what the neutral model has no room for. Counted on the
+        server (``total_amount`` < 0; a draft credit note without a cached total is
+        summed from its lines)."""
+        credit = self._call(
+            "account.invoice", "search_count", [_OUT, ("total_amount", "<", 0)], read=True
+        )
+        supplier = self._call("account.invoice", "search_count", [("type", "=", "in")], read=True)
+        return {"credit_note": int(credit), "supplier_invoice": int(supplier)}
 
     def full_invoice(self, invoice: Invoice) -> Invoice:
         # A listed invoice is complete: the listing reads lines and payments too.
@@ -500,7 +560,10 @@ class TrytonBackend(HTTPBackend):
         tax_number: str | None = None,
         name: str | None = None,
     ) -> Client | None:
-        """Narrowed on the server (``ilike``), then compared by the identity rule."""
+        """Narrowed on the server (``ilike``: a tax number by its letters and digits in
+        order, see :func:`tax_number_pattern`), then compared whole by the identity rule
+        (a tax number without spaces or punctuation, case-folded, against the party's
+        first identifier: the one read as ``tax_number``)."""
         wanted = {
             field: identity_key(field, value)
             for field, value in (("email", email), ("tax_number", tax_number), ("name", name))
@@ -514,7 +577,7 @@ class TrytonBackend(HTTPBackend):
                 ("contact_mechanisms.type", "=", "email"),
             ]
         elif "tax_number" in wanted:
-            domain = [("identifiers.code", "ilike", f"%{(tax_number or '').strip()[-4:]}%")]
+            domain = [("identifiers.code", "ilike", tax_number_pattern(tax_number or ""))]
         else:
             domain = [("name", "ilike", f"%{' '.join((name or '').split())}%")]
         mapper = self._mapper()
@@ -590,6 +653,8 @@ class TrytonBackend(HTTPBackend):
         rows = self._search_read(
             "account.invoice", [_OUT, ("payment_lines", "in", [line])], INVOICE_FIELDS, limit=1
         )
+        if rows and is_credit_note(rows[0]):
+            rows = []  # a refund paid out on a credit note is no payment
         for payment in self._mapper().invoice(rows[0]).payments if rows else []:
             if payment.id == str(line):
                 return payment
