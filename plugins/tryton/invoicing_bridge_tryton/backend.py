@@ -15,7 +15,7 @@ import datetime as dt
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -38,7 +38,7 @@ from invoicing_bridge.models import (
     identity_key,
 )
 
-from .connection import TrytonConnection
+from .connection import TrytonConnection, TrytonRestConnection
 from .errors import parse_error
 from .mapper import TrytonMapper
 from .options import TrytonOptions
@@ -52,6 +52,7 @@ from .schemas.write import (
     client_values,
     invoice_lines,
     invoice_values,
+    tryton_tax_total,
 )
 
 __all__ = ["TrytonBackend"]
@@ -148,13 +149,24 @@ class TrytonBackend(HTTPBackend):
         super().__init__(**options)
         o = self.options
         self.http = self._make_http(base_url=o["base_url"], error_parser=parse_error)
-        self.rpc = TrytonConnection(
-            self.http,
-            database=o["database"],
-            login=o["login"],
-            password=o["password"],
-            accept_warnings=o["accept_warnings"],
-        )
+        self.rpc: TrytonConnection | TrytonRestConnection
+        if o.get("application_key"):
+            self.rpc = TrytonRestConnection(
+                self.http,
+                database=o["database"],
+                application_key=o["application_key"],
+                accept_warnings=o["accept_warnings"],
+            )
+            # Tryton's REST API runs no wizard, and a payment is the Pay wizard.
+            vars(self)["features"] = self.features - {Feature.RECORD_PAYMENT}
+        else:
+            self.rpc = TrytonConnection(
+                self.http,
+                database=o["database"],
+                login=o["login"],
+                password=o["password"],
+                accept_warnings=o["accept_warnings"],
+            )
         self._lock = threading.Lock()
         self._lookups: _Lookups | None = None
         self.mapper = TrytonMapper(self.name)
@@ -225,9 +237,12 @@ class TrytonBackend(HTTPBackend):
         with self._lock:
             if self._lookups is not None:
                 return self._lookups
-        currencies = {
-            str(r["code"]).upper(): int(r["id"])
-            for r in self._search_read("currency.currency", [], ["code"])
+        currency_rows = self._search_read("currency.currency", [], ["code", "rounding"])
+        currencies = {str(r["code"]).upper(): int(r["id"]) for r in currency_rows}
+        units = {
+            str(r["code"]).upper(): Decimal(r["rounding"])
+            for r in currency_rows
+            if isinstance(r.get("rounding"), Decimal | int) and r["rounding"] > 0
         }
         taxes = {
             int(r["id"]): (str(r["name"]), (Decimal(r["rate"]) * 100).normalize())
@@ -254,7 +269,7 @@ class TrytonBackend(HTTPBackend):
             )
         revenue = int(sorted(accounts, key=lambda a: str(a.get("code") or ""))[0]["id"])
         config = self._search_read(
-            "account.configuration", [], ["default_account_receivable"], limit=1
+            "account.configuration", [], ["default_account_receivable", "tax_rounding"], limit=1
         )
         receivable = config[0].get("default_account_receivable") if config else None
         if not receivable:
@@ -287,6 +302,8 @@ class TrytonBackend(HTTPBackend):
                 revenue_account=revenue,
                 receivable_account=int(receivable),
                 journal=int(journals[0]["id"]),
+                currency_units=MappingProxyType(units),
+                tax_rounding=str((config[0].get("tax_rounding") if config else None) or "document"),
             ),
             methods=methods,
         )
@@ -410,14 +427,35 @@ class TrytonBackend(HTTPBackend):
         return party, int(addresses[0])
 
     def validate_invoice(self, invoice: Invoice) -> None:
-        """Checks the currency, taxes and discounts map (no write)."""
+        """Checks the currency, taxes and discounts map (no write), and that Tryton will
+        compute the invoice's tax (:func:`~.schemas.write.tryton_tax_total`: Tryton
+        computes the tax itself; its rounding may differ from the source's by a cent).
+        Raises InvalidRequest: ``tax_total`` names the tax Tryton computes."""
         self.check_amounts(invoice)
         context = self.lookups().write
-        invoice_values(invoice, context, party=0, address=0)
+        values = invoice_values(invoice, context, party=0, address=0)
         self._check_payments(invoice)
+        lines = values["lines"][0][1]
+        unit = context.currency_units.get(invoice.currency.upper(), CENT)
+        computed = tryton_tax_total(lines, context, unit)
+        stated = (invoice.tax_total / unit).quantize(Decimal(1), ROUND_HALF_UP) * unit
+        if computed != stated:
+            message = f"Tryton computes tax_total {computed}, not {invoice.tax_total}"
+            raise InvalidRequest(
+                f"invoice {invoice.number}: {message}",
+                backend=self.name,
+                field_errors={"tax_total": message},
+            )
 
     def _check_payments(self, invoice: Invoice) -> list[Payment]:
         completed = [p for p in invoice.payments if p.status is PaymentStatus.COMPLETED]
+        if completed and Feature.RECORD_PAYMENT not in self.features:
+            raise UnsupportedOperation(
+                self.name,
+                "record_payment",
+                "an invoice's payments are recorded with Tryton's Pay wizard, which its REST "
+                "API (application_key) cannot run: use login and password",
+            )
         for payment in completed:
             if payment.currency and payment.currency.upper() != invoice.currency.upper():
                 raise InvalidRequest(
@@ -694,6 +732,13 @@ class TrytonBackend(HTTPBackend):
         Raises NotFound, InvalidRequest (a draft or void invoice: Tryton pays posted
         invoices only)."""
         self.check_amounts(payment)
+        if Feature.RECORD_PAYMENT not in self.features:
+            raise UnsupportedOperation(
+                self.name,
+                "record_payment",
+                "Tryton pays an invoice with its Pay wizard, which its REST API "
+                "(application_key) cannot run: use login and password",
+            )
         if payment.invoice_id is None:
             raise InvalidRequest(
                 "a payment without invoice_id",

@@ -110,3 +110,68 @@ def test_credit_notes_are_not_invoices_and_are_counted_as_not_migrated(
         refunded.id
     ]
     assert [i.id for i in tryton.iter_invoices(status="void", client_id=client.id)] == []
+
+
+@pytest.fixture(scope="module")
+def application_key(tryton: Any) -> str:
+    """A user application key of the admin user (validated, as the desktop client's
+    Preferences → Applications gives one)."""
+    (created,) = tryton.rpc.call(
+        "model.res.user.application.create", [{"user": 1, "application": "rest"}]
+    )
+    (row,) = tryton.rpc.call("model.res.user.application.read", [created], ["key", "state"])
+    assert row["state"] == "validated"
+    return str(row["key"])
+
+
+def test_an_application_key_reads_and_writes_over_rest(
+    tryton_server: dict[str, Any], tryton: InvoicingBackend, application_key: str
+) -> None:
+    from invoicing_bridge import get_backend
+    from invoicing_bridge.backends.base import Feature
+    from invoicing_bridge.exceptions import UnsupportedOperation
+
+    options = {k: v for k, v in tryton_server.items() if k not in ("login", "password")}
+    with get_backend("tryton", **options, application_key=application_key) as rest:
+        assert rest.check_connection()["user_id"] == 1
+        assert Feature.RECORD_PAYMENT not in rest.features
+        assert Feature.RECORD_PAYMENT in tryton.features
+        digits = _digits()
+        client = rest.create_client(
+            Client(name=f"Rest {digits}", email=f"rest-{digits}@example.com", tax_number=digits)
+        )
+        assert rest.find_client(email=f"REST-{digits}@example.com") == client
+        # Posted (its due date is past: Tryton's warning is confirmed beforehand).
+        invoice = _invoice(rest, client, 10)
+        assert invoice.status is InvoiceStatus.OPEN and invoice.extra["tryton_number"]
+        assert tryton.get_invoice(str(invoice.id)) == invoice  # as JSON-RPC reads it
+        invoice.notes = "Updated over REST"
+        assert rest.update_invoice(invoice).notes == "Updated over REST"
+        assert [i.id for i in rest.iter_invoices(client_id=client.id)] == [invoice.id]
+        assert rest.ex_cancel_invoice(str(invoice.id)).status is InvoiceStatus.VOID
+        with pytest.raises(UnsupportedOperation, match="Pay wizard"):
+            rest.record_payment(
+                invoice.payments[0] if invoice.payments else _payment(str(invoice.id))
+            )
+        with pytest.raises(NotFound):
+            rest.get_invoice("999999")
+
+
+def _payment(invoice_id: str) -> Any:
+    from invoicing_bridge import Payment
+
+    return Payment(D("10.00"), dt.date(2025, 3, 20), "cash", invoice_id=invoice_id)
+
+
+def test_a_wrong_application_key_is_refused(tryton_server: dict[str, Any]) -> None:
+    from invoicing_bridge import get_backend
+    from invoicing_bridge.exceptions import AuthenticationError
+
+    options = {k: v for k, v in tryton_server.items() if k not in ("login", "password")}
+    with (
+        get_backend("tryton", **options, application_key="not-a-key") as rest,
+        pytest.raises(AuthenticationError) as caught,
+    ):
+        rest.iter_invoices().__next__()
+    assert caught.value.status_code == 401
+    assert "not-a-key" not in str(caught.value)
