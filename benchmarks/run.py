@@ -7,7 +7,8 @@
 
 Every figure is a ratio of two things measured in the same run (or a count), so that it
 holds on a noisy machine. Benchmarks: mapping, overhead, migrate (throughput and requests
-per invoice), memory, e2e (migrate, re-run, compare and faults at no latency), compare.
+per invoice), memory, e2e (migrate, re-run, compare and faults at no latency), compare,
+startup (``invoicing-bridge --help`` against bare Python).
 See benchmarks/README.md for what each one measures.
 """
 
@@ -35,6 +36,7 @@ import bench_mapping  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_migrate  # noqa: E402
 import bench_overhead  # noqa: E402
+import bench_startup  # noqa: E402
 from _common import best_of, figure, machine  # noqa: E402
 
 #: The compare job's aim: 10x the pairs in at most this many times the time (10 is
@@ -105,6 +107,10 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[], dict[str,
     "compare": (
         lambda: compare(small=1_000, large=10_000, repeat=3),
         lambda: compare(small=100, large=1_000, repeat=1),
+    ),
+    "startup": (
+        lambda: bench_startup.run(repeat=15),
+        lambda: bench_startup.run(repeat=2),
     ),
 }
 

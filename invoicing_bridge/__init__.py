@@ -23,18 +23,6 @@ from .exceptions import (
     TransportError,
     UnsupportedOperation,
 )
-from .models import (
-    Address,
-    Client,
-    Invoice,
-    InvoiceStatus,
-    LineItem,
-    Payment,
-    PaymentStatus,
-    RecordRef,
-    TaxRate,
-)
-from .registry import available_backends, get_backend
 
 __all__ = [
     "APIError",
@@ -69,23 +57,56 @@ __all__ = [
 ]
 
 
-# The jobs: ``invoicing_bridge.migrate`` and ``invoicing_bridge.compare`` are the functions
-# (from the ``migration`` and ``comparison`` packages). No module has those names, so
-# ``import invoicing_bridge.migrate`` raises ModuleNotFoundError rather than handing back
-# a function. They are imported on first use: a command line's ``--help`` or a plain
-# backend user does not pay for both jobs' modules.
+# Everything but the exceptions (which import nothing) is imported on first use: the
+# command line's ``--help`` or a plain backend user does not pay for what it does not
+# touch (the models' dataclasses, the registry's stevedore and marshmallow, both jobs'
+# modules). ``invoicing_bridge.migrate`` and ``invoicing_bridge.compare`` are the job
+# functions (from the ``migration`` and ``comparison`` packages); no module has those
+# names, so ``import invoicing_bridge.migrate`` raises ModuleNotFoundError rather than
+# handing back a function.
+_LAZY = {
+    "Address": "models",
+    "Client": "models",
+    "Invoice": "models",
+    "InvoiceStatus": "models",
+    "LineItem": "models",
+    "Payment": "models",
+    "PaymentStatus": "models",
+    "RecordRef": "models",
+    "TaxRate": "models",
+    "available_backends": "registry",
+    "get_backend": "registry",
+    "compare": "comparison",
+    "migrate": "migration",
+}
+
 if TYPE_CHECKING:
     from .comparison import compare
     from .migration import migrate
+    from .models import (
+        Address,
+        Client,
+        Invoice,
+        InvoiceStatus,
+        LineItem,
+        Payment,
+        PaymentStatus,
+        RecordRef,
+        TaxRate,
+    )
+    from .registry import available_backends, get_backend
 
 
 def __getattr__(name: str) -> Any:
-    if name == "compare":
-        from .comparison import compare
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-        return compare
-    if name == "migrate":
-        from .migration import migrate
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # looked up once
+    return value
 
-        return migrate
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -5,13 +5,19 @@
     InvoicingBridgeError
     ├── ConfigurationError ── BackendNotFound
     ├── UnsupportedOperation
-    ├── MappingError                 a payload that cannot become the model
+    ├── MappingError                 a payload that cannot become the model (.expected)
     ├── EInvoiceError                an invoice that cannot become an e-invoice (.invoice, .field)
     └── BackendError                 .backend, .status_code, .details; secrets redacted
         │                            .transient, .may_have_landed
         ├── TransportError           connection, timeout, non-JSON body; .request_sent
         └── APIError ── AuthenticationError, PermissionDenied, NotFound, Conflict,
-                        InvalidRequest (.field_errors), RateLimited (.retry_after), ServerError
+                        InvalidRequest (.field_errors, .expected), RateLimited (.retry_after),
+                        ServerError
+
+A refusal that knows the value it wanted (the tax a backend computes itself, say) carries
+it as data: ``expected``, a tuple of :class:`Expected` (field, expected, actual), read with
+:meth:`MappingError.expected_value` / :meth:`InvalidRequest.expected_value`; nobody parses
+an error's text for it.
 
 Which HTTP status becomes which class is decided in one place: :func:`error_class_for`.
 Whether a failure is worth another try (``transient``) and whether the request may have
@@ -21,7 +27,8 @@ been applied all the same (``may_have_landed``) is decided in one place too:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -33,6 +40,7 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "EInvoiceError",
+    "Expected",
     "InvalidRequest",
     "InvoicingBridgeError",
     "MappingError",
@@ -67,6 +75,24 @@ def one_line(text: str) -> str:
     if len(text) > MAX_MESSAGE:
         text = f"{text[: MAX_MESSAGE - 40]}... ({len(text)} characters)"
     return text
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a backend wanted in one field of a refused record: ``expected`` is the value it
+    would accept (or compute itself), ``actual`` the value it was given (None: unknown).
+    Values are as the backend compares them (Decimal money)."""
+
+    field: str
+    expected: Any
+    actual: Any = None
+
+
+def _expected_value(expected: tuple[Expected, ...], field: str) -> Any:
+    for item in expected:
+        if item.field == field:
+            return item.expected
+    return None
 
 
 class InvoicingBridgeError(Exception):
@@ -135,16 +161,22 @@ class MappingError(InvoicingBridgeError):
         backend: str | None = None,
         field: str | None = None,
         errors: Mapping[str, Any] | None = None,
+        expected: Iterable[Expected] = (),
     ):
         self.backend = backend
         self.field = field
         self.errors = dict(errors or {})
+        self.expected = tuple(expected)
         message = one_line(message)
         parts = [backend] if backend else []
         if field:
             parts.append(f"field {field!r}")
         prefix = ": ".join(parts)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+    def expected_value(self, field: str) -> Any:
+        """The value the backend wanted in ``field`` (None: it did not say)."""
+        return _expected_value(getattr(self, "expected", ()), field)
 
 
 class EInvoiceError(InvoicingBridgeError):
@@ -301,14 +333,27 @@ class Conflict(APIError):
 
 
 class InvalidRequest(APIError):
-    """400/422 (or a backend's equivalent): the request was refused; ``field_errors`` says why."""
+    """400/422 (or a backend's equivalent): the request was refused; ``field_errors`` says why,
+    ``expected`` (:class:`Expected`) what the backend wanted where it knows."""
 
-    def __init__(self, message: str, *, field_errors: Mapping[str, Any] | None = None, **kw: Any):
+    def __init__(
+        self,
+        message: str,
+        *,
+        field_errors: Mapping[str, Any] | None = None,
+        expected: Iterable[Expected] = (),
+        **kw: Any,
+    ):
         self.field_errors = dict(field_errors or {})
+        self.expected = tuple(expected)
         if self.field_errors:
             fields = "; ".join(f"{k}: {v}" for k, v in self.field_errors.items())
             message = f"{message} ({fields})"
         super().__init__(message, **kw)
+
+    def expected_value(self, field: str) -> Any:
+        """The value the backend wanted in ``field`` (None: it did not say)."""
+        return _expected_value(getattr(self, "expected", ()), field)
 
 
 class RateLimited(APIError):

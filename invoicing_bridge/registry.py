@@ -2,7 +2,9 @@
 (``invoicing_bridge.emulators``, which name Emulator classes): only through entry points.
 
 The core knows no backend by name; plugins register themselves in their own
-distribution's metadata and are loaded with stevedore.
+distribution's metadata and are loaded with stevedore. Importing this module imports
+neither stevedore nor a backend's base class (nor marshmallow through it): the command
+line lists commands and names backends without them.
 """
 
 from __future__ import annotations
@@ -10,14 +12,12 @@ from __future__ import annotations
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from stevedore import NamedExtensionManager
-
-from .backends.base import InvoicingBackend
 from .exceptions import BackendNotFound
 
 if TYPE_CHECKING:
     import click
 
+    from .backends.base import InvoicingBackend
     from .emulation.base import Emulator
 
 __all__ = [
@@ -52,11 +52,16 @@ def _entry_points(namespace: str) -> list[EntryPoint]:
     return list(found.values())
 
 
-class _FreshManager(NamedExtensionManager[Any]):
-    """stevedore's loader (load failures reported to our callback), fed fresh entry points."""
+def _manager_class() -> type[Any]:
+    """stevedore's loader (load failures reported to our callback), fed fresh entry points
+    (imported on the first load: listing names needs no stevedore)."""
+    from stevedore import NamedExtensionManager
 
-    def list_entry_points(self) -> list[EntryPoint]:
-        return _entry_points(self.namespace)
+    class _FreshManager(NamedExtensionManager[Any]):
+        def list_entry_points(self) -> list[EntryPoint]:
+            return _entry_points(self.namespace)
+
+    return _FreshManager
 
 
 def _names(namespace: str) -> list[str]:
@@ -75,7 +80,7 @@ def _load(namespace: str, name: str, what: str) -> Any:
     def on_failure(_manager: Any, entrypoint: Any, exc: BaseException) -> None:
         failures.append((entrypoint.name, exc))
 
-    manager = _FreshManager(
+    manager = _manager_class()(
         namespace,
         names=[name],
         invoke_on_load=False,
@@ -111,6 +116,8 @@ def _load_class(namespace: str, name: str, what: str, base: type[T]) -> type[T]:
 
 def backend_class(name: str) -> type[InvoicingBackend]:
     """The backend class registered under ``name``. Raises :class:`BackendNotFound`."""
+    from .backends.base import InvoicingBackend
+
     return _load_class(NAMESPACE, name, "backend", InvoicingBackend)
 
 

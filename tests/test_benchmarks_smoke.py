@@ -43,6 +43,12 @@ FIGURES = {
         "e2e_faults_duplicates",
     },
     "compare": {"compare_small_s", "compare_large_s", "compare_scaling_ratio"},
+    "startup": {
+        "startup_help_extra_ms",
+        "startup_help_ratio",
+        "startup_help_modules",
+        "startup_help_heavy_modules",
+    },
 }
 
 

@@ -1104,12 +1104,34 @@ def test_render_shows_paths_with_brackets_verbatim() -> None:
     assert "items[right:3]" in out.getvalue()
 
 
-def test_report_is_a_rich_renderable() -> None:
+def test_the_cli_renders_the_report_on_a_rich_console() -> None:
+    from invoicing_bridge.cli.compare import renderable
+
     out = io.StringIO()
 
-    Console(file=out, width=120, no_color=True).print(compare(*pair()))
+    Console(file=out, width=120, no_color=True).print(renderable(compare(*pair())))
 
     assert "The two sides agree." in out.getvalue()
+
+
+def test_the_core_does_not_import_the_command_line() -> None:
+    # Rendering belongs to the CLI, which imports the core; never the other way round
+    # (ComparisonReport.__rich__ imported invoicing_bridge.cli.compare).
+    import ast
+    from pathlib import Path
+
+    import invoicing_bridge
+
+    package = Path(invoicing_bridge.__file__).parent
+    for path in package.rglob("*.py"):
+        if path.relative_to(package).parts[0] == "cli":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = (node.module or "").split(".") + [a.name for a in node.names]
+                assert "cli" not in names, f"{path} imports the CLI"
+            elif isinstance(node, ast.Import):
+                assert all("cli" not in a.name.split(".") for a in node.names), path
 
 
 def test_no_secret_or_raw_payload_reaches_the_report() -> None:

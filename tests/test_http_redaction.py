@@ -352,3 +352,49 @@ def test_check_masks_a_token_the_server_echoes_back(monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 0, result.output
     assert "user=bearer ***" in result.output
     assert "t0k3n" not in result.output
+
+
+@pytest.mark.parametrize("secret", ["a", "x9", "abc"])
+def test_a_short_secret_is_masked_where_it_stands_alone_not_inside_every_word(
+    secret: str,
+) -> None:
+    from invoicing_bridge.backends.http import MIN_SECRET_LENGTH, Redactor
+
+    assert len(secret) < MIN_SECRET_LENGTH
+    redactor = Redactor([secret])
+    line = f"GET /invoices?token={secret}&page=2 apikey: {secret} (Bearer {secret})"
+    shown = redactor.redact(line)
+    assert shown == "GET /invoices?token=***&page=2 apikey: *** (Bearer ***)"
+    # Inside words it is left alone: a one-letter secret must not garble the log line.
+    words = f"paginated {secret}bc{secret} data{secret}"
+    assert redactor.redact(words) == words
+    assert redactor.redact_data({"apikey": secret, "note": f"x{secret}x"}) == {
+        "apikey": "***",
+        "note": f"x{secret}x",
+    }
+
+
+def test_a_secret_of_the_minimum_length_is_masked_everywhere() -> None:
+    from invoicing_bridge.backends.http import MIN_SECRET_LENGTH, Redactor
+
+    secret = "k3Y!"[:MIN_SECRET_LENGTH]
+    assert Redactor([secret]).redact(f"abc{secret}def {secret}") == "abc***def ***"
+
+
+def test_a_blank_secret_masks_nothing() -> None:
+    from invoicing_bridge.backends.http import Redactor
+
+    assert Redactor(["", " ", None]).redact("a b  c") == "a b  c"
+
+
+def test_a_one_character_password_in_the_url_does_not_garble_the_label() -> None:
+    class Acme(HTTPBackend):
+        name = "acme"
+
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            self.http = self._make_http(base_url=self.options["base_url"])
+
+    backend = Acme(base_url="https://admin:a@erp.example.com/api")
+    assert "admin:***@erp.example.com" in repr(backend.http)
+    assert backend.http.redactor.redact("data: paid, a: 1") == "data: paid, ***: 1"

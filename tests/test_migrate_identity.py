@@ -72,7 +72,10 @@ def test_every_candidate_is_considered_not_the_first(tmp_path: Path) -> None:
 
 
 class FirstOnly(MemoryBackend):
-    """A target whose search gives its first match only (the base class's default)."""
+    """A target whose search gives its first match only (the base class's default), and
+    which a migration asks per client rather than listing its clients once."""
+
+    searches_clients = True
 
     def find_clients(
         self, *, email: str | None = None, tax_number: str | None = None, name: str | None = None

@@ -11,7 +11,7 @@ import pytest
 
 from invoicing_bridge import Client, Invoice, InvoiceStatus, LineItem, Payment, TaxRate
 from invoicing_bridge.backends.memory import MemoryBackend
-from invoicing_bridge.exceptions import MappingError
+from invoicing_bridge.exceptions import Expected, MappingError
 from invoicing_bridge.migration.job import RecordFailed
 from invoicing_bridge.migration.plan import Planner, check_policy, largest_remainder
 
@@ -22,7 +22,7 @@ VAT = TaxRate("VAT", D("14"))
 
 class CentsTarget(MemoryBackend):
     """Like Perfex: cents only, no line discounts, tax on each line unrounded then rounded
-    once, and refuses an invoice whose tax says otherwise (naming its own figure)."""
+    once, and refuses an invoice whose tax says otherwise (its own figure as data)."""
 
     money_places = 2
 
@@ -39,6 +39,7 @@ class CentsTarget(MemoryBackend):
                 f"t computes tax_total {own} for these lines, the invoice says {invoice.tax_total}",
                 backend="t",
                 field="tax_total",
+                expected=[Expected("tax_total", own, invoice.tax_total)],
             )
 
 
@@ -130,6 +131,37 @@ def test_four_place_payments_are_rounded_to_add_up_and_each_delta_reported() -> 
         plan_for(CentsTarget(), source, amount_rounding="fail")
 
 
+@pytest.mark.parametrize(
+    ("price", "paid", "owed"),
+    [
+        # Daftra's realistic seeds (2, 3, 4): a half-cent total and a four-place payment.
+        ("6267.475", ["2945.7132"], "3321.76"),
+        ("1467.105", ["733.5525"], "733.55"),
+        ("79628.935", ["58925.4119"], "20703.52"),
+        ("1125.5", ["754.085"], "371.42"),
+        ("300.005", ["100.0025", "99.9975"], "100.01"),
+    ],
+)
+def test_a_part_paid_invoice_keeps_its_balance_due_to_the_cent(
+    price: str, paid: list[str], owed: str
+) -> None:
+    source = invoice([LineItem("Box", D("1"), D(price))])
+    source.payments = [Payment(amount=D(a), date=dt.date(2026, 2, 1), method="cash") for a in paid]
+    source.amount_paid = sum((p.amount for p in source.payments), D(0))
+    source.balance_due = source.total - source.amount_paid
+    assert source.balance_due.quantize(CENT, ROUND_HALF_UP) == D(owed)
+    plan = plan_for(CentsTarget(), source)
+    total = plan.invoice.total
+    assert total == source.total.quantize(CENT, ROUND_HALF_UP)
+    # What the customer owes in the target is what the source says, to the cent: no
+    # rounding cent lost between the rounded total and the rounded payments.
+    assert total - plan.amount_paid == D(owed)
+    for planned, exact in zip(plan.payments, source.payments, strict=True):
+        assert abs(planned.amount - exact.amount) < CENT  # each within its rounding
+    rounded = [c for c in plan.changes if c.field.startswith("payments[")]
+    assert len(rounded) == sum(1 for p in paid if D(p) != D(p).quantize(CENT))
+
+
 def test_void_is_skipped_or_failed_by_policy() -> None:
     class NoVoid(MemoryBackend):
         features = MemoryBackend.features - {"invoices.void"}
@@ -178,3 +210,29 @@ def test_a_draft_placeholder_never_becomes_a_number() -> None:
     numbered = invoice([LineItem("Tea", D("1"), D("5"))], number="000007")
     numbered.status = InvoiceStatus.DRAFT
     assert plan_for(CentsTarget(), numbered).invoice.number == "000007"
+
+
+class TextOnlyTarget(CentsTarget):
+    """Refuses the tax with its figure in the text only: nothing structured to adopt."""
+
+    def validate_invoice(self, invoice: Invoice) -> None:
+        try:
+            super().validate_invoice(invoice)
+        except MappingError as exc:
+            raise MappingError(str(exc), backend="t", field=exc.field) from None
+
+
+def test_the_tax_figure_is_read_from_the_error_not_its_text() -> None:
+    source = invoice(
+        [
+            LineItem("A", D("1"), D("10.04"), taxes=[VAT]),
+            LineItem("B", D("1"), D("10.04"), taxes=[VAT]),
+        ]
+    )
+    source.tax_total = D("2.82")  # per line: 1.41 + 1.41; the target computes 2.81 once
+    source.total = source.subtotal + source.tax_total
+    plan = plan_for(CentsTarget(), source)
+    assert plan.invoice.tax_total == D("2.81") and plan.invoice.total == source.total
+    assert any(c.rule == "tax_rounding" for c in plan.changes)
+    with pytest.raises(RecordFailed, match=r"computes tax_total 2\.81"):
+        plan_for(TextOnlyTarget(), source)  # the text says 2.81, but text is not parsed

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
@@ -23,14 +23,44 @@ from ..models import (
     InvoiceStatus,
     Payment,
     PaymentStatus,
+    identity_key,
 )
 from ..models import client_matches as _client_matches
 
-__all__ = ["RECORD_KINDS", "Feature", "InvoicingBackend", "OptionsSchema"]
+__all__ = [
+    "RECORD_KINDS",
+    "Feature",
+    "InvoicingBackend",
+    "OptionsSchema",
+    "clients_matching",
+    "has_identity",
+    "identity_criteria",
+]
 
 #: The kinds of record ``parse_payload`` and the CLI know.
 RECORD_KINDS = ("invoice", "client", "payment")
 _TRAILING_DIGITS = re.compile(r"(\d+)\D*$")
+
+
+def identity_criteria(
+    *, email: str | None = None, tax_number: str | None = None, name: str | None = None
+) -> dict[str, str]:
+    """The given criteria of a ``find_client`` (those not None) as field -> its
+    :func:`~invoicing_bridge.models.identity_key`, in identity order."""
+    given = (("email", email), ("tax_number", tax_number), ("name", name))
+    return {field: identity_key(field, value) for field, value in given if value is not None}
+
+
+def has_identity(client: Client, wanted: Mapping[str, str]) -> bool:
+    """Whether ``client`` has every identity key of ``wanted`` (:func:`identity_criteria`)."""
+    return all(identity_key(field, getattr(client, field)) == key for field, key in wanted.items())
+
+
+def clients_matching(clients: Iterable[Client], wanted: Mapping[str, str]) -> Iterator[Client]:
+    """The clients of ``clients`` that match every criterion of ``wanted``
+    (:func:`identity_criteria`), in their order: the comparison of every backend's
+    ``find_client(s)`` that compares clients it has read, and of the migration's index."""
+    return (client for client in clients if has_identity(client, wanted))
 
 
 class Feature:
@@ -122,6 +152,11 @@ class InvoicingBackend:
     #: The options that say where the API is, most specific first: a :meth:`check` that
     #: finds no API there names the first one the profile sets.
     location_options: ClassVar[tuple[str, ...]] = ("base_url",)
+    #: Whether :meth:`find_clients` searches on the server, exactly and cheaply (a query
+    #: per call, not a read of every client). A migration then asks it for each client
+    #: to match; otherwise (the default) it lists the target's clients once per run
+    #: (:meth:`iter_clients`) and matches them in memory, by the same rule.
+    searches_clients: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.options: dict[str, Any] = self.load_options(options)

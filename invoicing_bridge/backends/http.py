@@ -21,7 +21,9 @@ import heapq
 import itertools
 import json
 import logging
+import os
 import random
+import re
 import socket
 import threading
 import time
@@ -72,6 +74,11 @@ log = logging.getLogger("invoicing_bridge.http")
 #: Headers whose values are never logged or shown, whatever they hold.
 SECRET_HEADERS = frozenset({"apikey", "authtoken", "authorization", "cookie", "set-cookie"})
 MASK = "***"
+#: Secrets shorter than this are masked only where they stand alone (not inside a word):
+#: a one-character password would otherwise turn every "a" of a log line into the mask,
+#: which hides nothing and garbles everything. Such a secret is still masked wherever it
+#: is a value of its own (``token=a``, ``"apikey": "a"``, ``Bearer a``).
+MIN_SECRET_LENGTH = 4
 #: Methods whose repetition changes nothing: retried even when they may have landed.
 IDEMPOTENT = SAFE_METHODS | {"PUT", "DELETE"}
 #: The largest answer read by default (``max_response_bytes``): far above any real page.
@@ -449,8 +456,55 @@ class _BoundedAdapter(HTTPAdapter):
         }
 
 
+class _Environment:
+    """What requests reads from the environment, read once instead of on every request.
+
+    With ``trust_env`` (its default) a :class:`requests.Session` reads, for every request,
+    the proxy variables (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, any
+    case), the CA bundle (``REQUESTS_CA_BUNDLE``, then ``CURL_CA_BUNDLE``) and the
+    ``.netrc`` file (``NETRC``, ``~/.netrc``): a walk of ``os.environ`` and a few ``stat``
+    calls, a fifth of the CPU a loopback request costs. Here the CA bundle is read when the
+    session is made and the proxies and netrc credentials of an origin the first time it
+    is asked for (the home origin when the session is made), through requests' own
+    functions, so they are what requests would have found; a later change to the
+    environment is not seen by a session made before it.
+    """
+
+    #: Origins remembered (a client talks to one or two: its API, an OAuth endpoint).
+    MAX_ORIGINS = 64
+
+    def __init__(self) -> None:
+        self.verify: str | None = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+        )
+        self._origins: dict[str, tuple[dict[str, str], tuple[str, str] | None]] = {}
+        self._lock = threading.Lock()
+
+    def _origin(self, url: str) -> tuple[dict[str, str], tuple[str, str] | None]:
+        # "scheme://host:port", the part of the URL both answers depend on.
+        key = "/".join(url.split("/", 3)[:3]).lower()
+        found = self._origins.get(key)
+        if found is None:
+            proxies = requests.utils.get_environ_proxies(url, no_proxy=None)
+            found = (dict(proxies), requests.utils.get_netrc_auth(url))
+            with self._lock:
+                if len(self._origins) >= self.MAX_ORIGINS:
+                    self._origins.clear()
+                self._origins[key] = found
+        return found
+
+    def proxies(self, url: str) -> dict[str, str]:
+        """The proxies the environment gives ``url`` (none when ``NO_PROXY`` covers it)."""
+        return self._origin(url)[0]
+
+    def netrc(self, url: str) -> tuple[str, str] | None:
+        """The ``.netrc`` credentials for ``url``'s host, if any."""
+        return self._origin(url)[1]
+
+
 class _GuardedSession(requests.Session):
-    """A session that sends credentials to its home origin only.
+    """A session that sends credentials to its home origin only, and reads the
+    environment once.
 
     requests strips ``Authorization`` on a redirect to another host, but not custom
     headers: ``apikey`` (Daftra) and ``authtoken`` (Perfex) would follow a redirect
@@ -458,11 +512,20 @@ class _GuardedSession(requests.Session):
     request to any origin other than ``home`` (another host, port or scheme; http to
     https on the same host and default ports stays home, as requests allows): on a
     redirect, and on an absolute URL given as the path.
+
+    The proxies, CA bundle and ``.netrc`` credentials come from the environment as
+    requests would take them (``trust_env``), but through an :class:`_Environment` read
+    once: requests' own reading is turned off (``trust_env`` False) and the settings it
+    would have found are handed to it explicitly, in the same places (request
+    preparation, the per-request settings, redirects).
     """
 
     def __init__(self, home: str) -> None:
         super().__init__()
         self.home = home
+        self.environment: _Environment | None = _Environment()
+        self.environment.proxies(home)
+        self.trust_env = False
 
     def _strip_credentials(self, request: requests.PreparedRequest) -> None:
         if request.url and self.should_strip_auth(self.home, request.url):  # type: ignore[no-untyped-call]
@@ -470,14 +533,60 @@ class _GuardedSession(requests.Session):
                 del request.headers[name]
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        env = self.environment
+        if env is not None and not request.auth and not self.auth and request.url:
+            request.auth = env.netrc(str(request.url))
         prepared = super().prepare_request(request)
         self._strip_credentials(prepared)
         return prepared
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        env = self.environment
+        if env is not None and isinstance(url, str):
+            # What requests does with trust_env: the environment's proxies under the
+            # request's own, and the CA bundle when verification is on but names none.
+            if proxies is not None:
+                no_proxy = proxies.get("no_proxy")
+                found = (
+                    env.proxies(url)
+                    if no_proxy is None
+                    else requests.utils.get_environ_proxies(url, no_proxy=no_proxy)
+                )
+                for key, value in found.items():
+                    proxies.setdefault(key, value)
+            if verify is True or verify is None:
+                verify = env.verify or verify
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+    def rebuild_proxies(
+        self, prepared_request: requests.PreparedRequest, proxies: dict[str, str] | None
+    ) -> dict[str, str]:
+        env = self.environment
+        url = prepared_request.url
+        if env is not None and url:
+            # A redirect: the new URL's proxy from the environment, unless NO_PROXY
+            # covers it (requests' resolve_proxies with trust_env).
+            found = env.proxies(url)
+            scheme = urlsplit(url).scheme
+            proxy = found.get(scheme, found.get("all"))
+            if proxy:
+                proxies = dict(proxies or {})
+                proxies.setdefault(scheme, proxy)
+        rebuilt: dict[str, str] = super().rebuild_proxies(prepared_request, proxies)  # type: ignore[no-untyped-call]
+        return rebuilt
 
     def rebuild_auth(
         self, prepared_request: requests.PreparedRequest, response: requests.Response
     ) -> None:
         super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        env = self.environment
+        if env is not None and prepared_request.url:
+            # .netrc may hold credentials for the new host (requests, with trust_env).
+            found = env.netrc(prepared_request.url)
+            if found is not None:
+                prepared_request.prepare_auth(found)
         self._strip_credentials(prepared_request)
 
 
@@ -491,15 +600,21 @@ class Redactor:
             self.add(secret)
 
     def add(self, secret: str | None) -> None:
-        if secret:
+        # Blank "secrets" (an empty or all-space password) hide nothing: masking every
+        # space would only garble what is shown.
+        if secret and str(secret).strip():
             with self._lock:
                 self._secrets.add(str(secret))
 
     def redact(self, text: str) -> str:
         # Longest first, so a secret containing another is masked whole.
         for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
+            if secret not in text:
+                continue
+            if len(secret) >= MIN_SECRET_LENGTH:
                 text = text.replace(secret, MASK)
+            else:
+                text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", MASK, text)
         return text
 
     def redact_data(self, value: Any) -> Any:

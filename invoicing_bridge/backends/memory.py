@@ -24,9 +24,14 @@ from ..models import (
     Payment,
     PaymentStatus,
     RecordRef,
-    identity_key,
 )
-from .base import Feature, InvoicingBackend, OptionsSchema
+from .base import (
+    Feature,
+    InvoicingBackend,
+    OptionsSchema,
+    clients_matching,
+    identity_criteria,
+)
 
 __all__ = ["MemoryBackend"]
 
@@ -253,18 +258,12 @@ class MemoryBackend(InvoicingBackend):
         name: str | None = None,
     ) -> Client | None:
         self._count("find_client")
-        if email is None and tax_number is None and name is None:
+        wanted = identity_criteria(email=email, tax_number=tax_number, name=name)
+        if not wanted:
             return None
-        wanted = {
-            field: identity_key(field, value)
-            for field, value in (("email", email), ("tax_number", tax_number), ("name", name))
-            if value is not None
-        }
         with self._lock:
-            for client in self._clients.values():
-                if all(identity_key(f, getattr(client, f)) == key for f, key in wanted.items()):
-                    return _copy_client(client)
-        return None
+            found = next(clients_matching(self._clients.values(), wanted), None)
+            return None if found is None else _copy_client(found)
 
     def find_clients(
         self,
@@ -274,19 +273,11 @@ class MemoryBackend(InvoicingBackend):
         name: str | None = None,
     ) -> list[Client]:
         self._count("find_clients")
-        if email is None and tax_number is None and name is None:
+        wanted = identity_criteria(email=email, tax_number=tax_number, name=name)
+        if not wanted:
             return []
-        wanted = {
-            field: identity_key(field, value)
-            for field, value in (("email", email), ("tax_number", tax_number), ("name", name))
-            if value is not None
-        }
         with self._lock:
-            return [
-                _copy_client(client)
-                for client in self._clients.values()
-                if all(identity_key(f, getattr(client, f)) == key for f, key in wanted.items())
-            ]
+            return [_copy_client(c) for c in clients_matching(self._clients.values(), wanted)]
 
     def create_client(self, client: Client) -> Client:
         self._count("create_client")

@@ -2,7 +2,10 @@
 
 Commands live in their own modules and are imported only when used, so that
 ``invoicing-bridge --help`` stays fast and each job owns its module:
-``core`` (backends, check, get, list, parse, emulate), ``migrate``, ``compare``, ``demo``.
+``core`` (backends, check, get, list, parse, emulate), ``migrate``, ``compare``, ``demo``,
+``einvoice`` (export, validate). The group's help lists each command with the short help
+declared beside it in :data:`LAZY_COMMANDS` (a test checks it is the command's own), so
+``--help`` imports no command module, nor requests, marshmallow, rich or a plugin.
 """
 
 from __future__ import annotations
@@ -10,33 +13,74 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
-import sqlite3
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
 from .. import __version__
 from ..exceptions import InvoicingBridgeError
 
-__all__ = ["ERROR_EXIT", "main"]
+__all__ = ["ERROR_EXIT", "LAZY_COMMANDS", "main"]
 
 #: Exit status of a command that failed with an error (1 is left for "it ran, and found
 #: differences or failed records").
 ERROR_EXIT = 2
 
-LAZY_COMMANDS: dict[str, str] = {
-    "backends": "invoicing_bridge.cli.core:backends",
-    "check": "invoicing_bridge.cli.core:check",
-    "get": "invoicing_bridge.cli.core:get",
-    "list": "invoicing_bridge.cli.core:list_records",
-    "parse": "invoicing_bridge.cli.core:parse",
-    "emulate": "invoicing_bridge.cli.core:emulate",
-    "migrate": "invoicing_bridge.cli.migrate:migrate",
-    "compare": "invoicing_bridge.cli.compare:compare",
-    "demo": "invoicing_bridge.cli.demo:demo",
-    "export": "invoicing_bridge.cli.einvoice:export",
-    "validate": "invoicing_bridge.cli.einvoice:validate_files",
+
+class LazyCommand(NamedTuple):
+    """Where a command lives (``"module:attr"``) and its short help for the group's
+    ``--help``, so that listing the commands imports none of them."""
+
+    target: str
+    help: str
+
+
+LAZY_COMMANDS: dict[str, LazyCommand] = {
+    "backends": LazyCommand(
+        "invoicing_bridge.cli.core:backends",
+        "List the installed backends and what each can do.",
+    ),
+    "check": LazyCommand(
+        "invoicing_bridge.cli.core:check",
+        "Check that PROFILE's backend can be reached and accepts the credentials.",
+    ),
+    "get": LazyCommand(
+        "invoicing_bridge.cli.core:get",
+        "Fetch one invoice, client or payment by its id in PROFILE's backend.",
+    ),
+    "list": LazyCommand(
+        "invoicing_bridge.cli.core:list_records",
+        "List invoices, clients or payments of PROFILE's backend (streamed page by page).",
+    ),
+    "parse": LazyCommand(
+        "invoicing_bridge.cli.core:parse",
+        "Map a saved raw payload of BACKEND to the neutral JSON, offline.",
+    ),
+    "emulate": LazyCommand(
+        "invoicing_bridge.cli.core:emulate",
+        "Run a local emulator of a backend's API (for trying things without an account).",
+    ),
+    "migrate": LazyCommand(
+        "invoicing_bridge.cli.migrate:migrate",
+        "Move clients, invoices and payments from profile SOURCE to profile TARGET.",
+    ),
+    "compare": LazyCommand(
+        "invoicing_bridge.cli.compare:compare",
+        "Compare the invoices of profiles LEFT and RIGHT and report every difference.",
+    ),
+    "demo": LazyCommand(
+        "invoicing_bridge.cli.demo:demo",
+        "Migrate a seeded Daftra emulator into an empty Perfex emulator, then compare them.",
+    ),
+    "export": LazyCommand(
+        "invoicing_bridge.cli.einvoice:export",
+        "Write PROFILE's invoices as e-invoices, one file each, into --output.",
+    ),
+    "validate": LazyCommand(
+        "invoicing_bridge.cli.einvoice:validate_files",
+        "Validate UBL 2.1 e-invoice FILES: the UBL XSD, then the EN 16931 (CEN) schematron.",
+    ),
 }
 
 
@@ -48,19 +92,44 @@ def _available(target: str) -> bool:
         return False
 
 
+def load_command(name: str) -> click.Command | None:
+    """The command ``name``, its module imported now; None for an unknown name."""
+    lazy = LAZY_COMMANDS.get(name)
+    if lazy is None or not _available(lazy.target):
+        return None
+    module, attr = lazy.target.split(":")
+    command: click.Command = getattr(importlib.import_module(module), attr)
+    return command
+
+
+def _is_sqlite_error(exc: BaseException) -> bool:
+    # Only a command that opened a ledger has imported sqlite3; --help need not.
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3 is not None and isinstance(exc, sqlite3.Error)
+
+
 class BridgeGroup(click.Group):
     """Lazy subcommands, and errors from the library printed as one line."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name, target in LAZY_COMMANDS.items() if _available(target)]
+        return [name for name, lazy in LAZY_COMMANDS.items() if _available(lazy.target)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = LAZY_COMMANDS.get(cmd_name)
-        if target is None or not _available(target):
-            return None
-        module, attr = target.split(":")
-        command: click.Command = getattr(importlib.import_module(module), attr)
-        return command
+        return load_command(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands and their declared short help, without importing them."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        # A stand-in command with the declared help shortens it as click would the real one.
+        rows = [
+            (name, click.Command(name, help=LAZY_COMMANDS[name].help).get_short_help_str(limit))
+            for name in names
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -70,10 +139,12 @@ class BridgeGroup(click.Group):
                 raise
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(ERROR_EXIT)
-        except (OSError, sqlite3.Error) as exc:
+        except Exception as exc:
             # A full disk or a vanished file while writing (the ledger's SQLite says
             # "database or disk is full"): one line, not a traceback. What was written
             # before stays: ledger rows are committed one by one, reports replaced whole.
+            if not (isinstance(exc, OSError) or _is_sqlite_error(exc)):
+                raise
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             filename = getattr(exc, "filename", None)

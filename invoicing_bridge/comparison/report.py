@@ -15,8 +15,6 @@ from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
-
     from .clients import ClientDifference
 
 __all__ = [
@@ -339,9 +337,3 @@ class ComparisonReport:
         from .html import to_html
 
         return to_html(self)
-
-    def __rich__(self) -> RenderableType:
-        """Printed on a rich console: the tables of ``invoicing-bridge compare``."""
-        from ..cli.compare import renderable  # the terminal rendering lives in the CLI
-
-        return renderable(self)

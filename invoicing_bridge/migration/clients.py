@@ -11,9 +11,11 @@ from contextlib import ExitStack
 from ..backends.base import Feature
 from ..exceptions import AuthenticationError, InvoicingBridgeError, PermissionDenied
 from ..models import CLIENT_IDENTITY_FIELDS, Client, Invoice, identity_key
+from .client_index import ClientIndex
 from .job import Job, RecordFailed, reason
 from .ledger import LedgerEntry, fingerprint
 from .payloads import source_id, target_client
+from .presence import gone_reason
 from .report import (
     CHANGED,
     CREATED,
@@ -42,6 +44,12 @@ class ClientStage:
         self._errors: dict[str, str] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        target = job.target
+        #: The target's clients listed once and matched in memory, unless its search is
+        #: cheaper (``searches_clients``) or it cannot list them.
+        self.index: ClientIndex | None = None
+        if Feature.LIST_CLIENTS in target.features and not target.searches_clients:
+            self.index = ClientIndex(target, attempts=job.max_attempts)
 
     def _lock(self, key: str) -> threading.Lock:
         with self._locks_lock:
@@ -112,36 +120,55 @@ class ClientStage:
             raise RecordFailed(f"client {sid} cannot be read from {source.name}")
         return snapshot
 
-    def match(self, client: Client, criteria: Sequence[str]) -> Client | None:
+    def match(
+        self, client: Client, criteria: Sequence[str], *, again: bool = False
+    ) -> Client | None:
         """The target's client that is ``client``, searched by each criterion in turn.
 
         Every candidate is considered, not the first the target gives: one is ``client``
         when the target's :meth:`~InvoicingBackend.client_matches` says so and its name
         does not differ (unless the job lets names differ); among several, the one that
-        agrees on the most identity fields. When the target's search gives a single
-        candidate that is not ``client`` (its ``find_clients`` may give the first match
-        only), the target's listing is searched for the others.
+        agrees on the most identity fields.
+
+        Candidates come from the run's :class:`ClientIndex` (the target's clients, listed
+        once) or, for a target whose search is cheaper (``searches_clients``), from its
+        ``find_clients``; when that gives a single candidate that is not ``client`` (it
+        may give the first match only), the target's listing is searched for the others.
+        ``again``: the target may hold clients this run has not seen (a create whose
+        answer was lost): the index lists the target again first.
         """
-        target = self.job.target
-        if Feature.FIND_CLIENT not in target.features:
+        index = self.index
+        if index is not None:
+            if again:
+                index.refresh()
+        elif Feature.FIND_CLIENT not in self.job.target.features:
             return None
         for criterion in criteria:
             value = getattr(client, criterion, None)
             if not value:
                 continue
-            candidates = target.find_clients(**{criterion: value})
-            accepted = [c for c in candidates if self._same(client, c)]
-            if not accepted and len(candidates) == 1 and Feature.LIST_CLIENTS in target.features:
-                key = identity_key(criterion, value)
-                candidates = [
-                    c
-                    for c in target.iter_clients()
-                    if identity_key(criterion, getattr(c, criterion)) == key
-                ]
-                accepted = [c for c in candidates if self._same(client, c)]
+            if index is not None:
+                accepted = [c for c in index.candidates(criterion, value) if self._same(client, c)]
+            else:
+                accepted = self._searched(client, criterion, value)
             if accepted:
                 return max(accepted, key=lambda c: _agreement(client, c))
         return None
+
+    def _searched(self, client: Client, criterion: str, value: str) -> list[Client]:
+        """The candidates the target's search gives that are ``client``."""
+        target = self.job.target
+        candidates = target.find_clients(**{criterion: value})
+        accepted = [c for c in candidates if self._same(client, c)]
+        if not accepted and len(candidates) == 1 and Feature.LIST_CLIENTS in target.features:
+            key = identity_key(criterion, value)
+            candidates = [
+                c
+                for c in target.iter_clients()
+                if identity_key(criterion, getattr(c, criterion)) == key
+            ]
+            accepted = [c for c in candidates if self._same(client, c)]
+        return accepted
 
     def _same(self, client: Client, candidate: Client) -> bool:
         if candidate.id is None or not self.job.target.client_matches(client, candidate):
@@ -159,6 +186,12 @@ class ClientStage:
         payload = target_client(client)
         if entry is not None and entry.target_id:
             # Mapped already (a failed update keeps its mapping and its old fingerprint).
+            if entry.done and not job.presence.holds("client", entry.target_id):
+                # Deleted in the target, or the target was reset: reported (failed, so
+                # its invoices wait) and forgotten, so that the next run creates it anew.
+                if not job.dry_run:
+                    job.scope.forget("client", sid)
+                raise RecordFailed(gone_reason(job.target.name, "client", entry.target_id))
             if entry.fingerprint == fp:
                 if not entry.done and not job.dry_run:
                     self._check_carrier(client, entry.target_id)
@@ -172,13 +205,14 @@ class ClientStage:
             else:
                 payload.id = entry.target_id
                 try:
-                    job.target.update_client(payload)
+                    updated = job.target.update_client(payload)
                 except InvoicingBridgeError as exc:
                     # The mapping still holds: invoices may point at the old version.
                     why = f"update failed: {reason(exc)}"
                     job.scope.failed("client", sid, why, target_id=entry.target_id)
                     job.emit(RecordResult("client", sid, FAILED, name, entry.target_id, why))
                     return entry.target_id
+                self._indexed(updated)
                 job.scope.done("client", sid, entry.target_id, number=name, fingerprint=fp)
                 job.emit(RecordResult("client", sid, UPDATED, name, entry.target_id))
             return entry.target_id
@@ -205,18 +239,29 @@ class ClientStage:
         if job.dry_run:
             job.emit(RecordResult("client", sid, WOULD_CREATE, name))
             return None
-        created, _ = job.create(
+        created, record = job.create(
             "client",
             sid,
             name,
             fp,
             lambda: job.target.create_client(payload),
-            lambda: self.match(client, CLIENT_MATCH_FIELDS),
+            lambda: self.match(client, CLIENT_MATCH_FIELDS, again=True),
         )
+        # Indexed before anything else can fail: the target holds it now, and the next
+        # source client that is the same (the identity locks are still held) finds it.
+        if isinstance(record, Client) and record.id is not None:
+            self._indexed(record)
+        else:
+            payload.id = created
+            self._indexed(payload)
         self._check_carrier(client, created)
         job.scope.done("client", sid, created, number=name, fingerprint=fp)
         job.emit(RecordResult("client", sid, CREATED, name, created))
         return created
+
+    def _indexed(self, client: Client) -> None:
+        if self.index is not None:
+            self.index.add(client)
 
     def _check_carrier(self, client: Client, target_id: str) -> None:
         """Raise when the target holds the client without the source's email: a backend
@@ -229,6 +274,7 @@ class ClientStage:
             return
         wanted = identity_key("email", client.email)
         stored = target.get_client(target_id)
+        self._indexed(stored)
         # Repair first: updating the client with its email writes the carrier again
         # (Perfex adds the missing primary contact), a few times at most.
         attempts = self.job.max_attempts if Feature.UPDATE_CLIENT in target.features else 0
@@ -240,6 +286,7 @@ class ClientStage:
             with contextlib.suppress(InvoicingBridgeError):
                 target.update_client(payload)
             stored = target.get_client(target_id)
+            self._indexed(stored)
         if identity_key("email", stored.email) != wanted:
             raise _WithoutCarrier(
                 f"created in {target.name} as {target_id} without its email "

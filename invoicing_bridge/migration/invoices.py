@@ -5,17 +5,16 @@ verified against the plan."""
 
 from __future__ import annotations
 
-import threading
-
 from ..backends.base import Feature
-from ..exceptions import AuthenticationError, InvoicingBridgeError, NotFound, PermissionDenied
+from ..exceptions import AuthenticationError, InvoicingBridgeError, PermissionDenied
 from ..models import Client, Invoice, InvoiceStatus, Payment
 from .clients import ClientStage
-from .job import AlreadyRecorded, Job, RecordFailed, cents, reason
+from .job import CENT, AlreadyRecorded, Job, RecordFailed, cents, reason
 from .ledger import LedgerEntry, changed_fields, field_prints, fingerprint
 from .payloads import completed, payment_sid, source_id
 from .payments import PaymentStage
 from .plan import InvoicePlan, Planner
+from .presence import gone_reason
 from .report import (
     CHANGED,
     CREATED,
@@ -49,8 +48,6 @@ class InvoiceStage:
         self.clients = clients
         self.payments = payments
         self.planner = planner
-        self._present: frozenset[str] | None = None
-        self._present_lock = threading.Lock()
 
     def task(self, invoice: Invoice) -> None:
         """Migrate one invoice of the source listing and report it."""
@@ -80,39 +77,37 @@ class InvoiceStage:
             result = RecordResult("invoice", sid, FAILED, invoice.number, target_id, why)
         job.emit(result)
 
-    def _still_there(self, target_id: str) -> bool:
-        """Whether the target still holds invoice ``target_id``, migrated before: one
-        listing of the target's invoices for the whole run (read at the first record
-        done before), then one read for each id the listing lacks (a listing may leave
-        out some statuses), never one read for each record."""
-        target = self.job.target
-        if Feature.LIST_INVOICES not in target.features:
-            return True  # cannot tell without one read each: trust the ledger
-        with self._present_lock:
-            if self._present is None:
-                self._present = frozenset(
-                    str(i.id) for i in target.iter_invoices() if i.id is not None
-                )
-        if target_id in self._present:
-            return True
-        if Feature.GET_INVOICE not in target.features:
-            return False
+    def _repay(self, sid: str, invoice: Invoice, target_id: str) -> RecordResult:
+        """An invoice done before, still in the target, some of whose payments an earlier
+        run found gone (and forgot): they are recorded again and the invoice verified; the
+        invoice itself is ``skipped`` (not written), its payments say what was recorded."""
+        job = self.job
+        why = "payments the target had lost recorded again"
+        plan = self.planner.plan(invoice)
+        if job.dry_run:
+            self.payments.dry_run(sid, invoice, plan)
+            return RecordResult("invoice", sid, SKIPPED, invoice.number, target_id, why)
+        plan.invoice.client = self.clients.for_invoice(invoice)
         try:
-            target.get_invoice(target_id)
-        except NotFound:
-            return False
-        return True
+            self.payments.pay(sid, invoice, target_id, plan)
+            problems = self._verify(invoice, plan, target_id)
+        except InvoicingBridgeError as exc:
+            job.scope.failed(
+                "invoice", sid, reason(exc), number=invoice.number, target_id=target_id
+            )
+            raise AlreadyRecorded(reason(exc)) from exc
+        if problems:
+            why = f"target invoice {target_id} disagrees with the plan: " + "; ".join(problems)
+            job.scope.failed("invoice", sid, why, number=invoice.number, target_id=target_id)
+            raise NeedsAttention(why, target_id, list(plan.changes))
+        return RecordResult("invoice", sid, SKIPPED, invoice.number, target_id, why)
 
     def _gone(self, sid: str, invoice: Invoice, target_id: str) -> RecordResult:
         """A record done before that the target no longer holds (deleted there, or the
         target was reset): reported, and forgotten by the ledger with its payments so
         that the next run creates it anew (a dry run only reports)."""
         job = self.job
-        why = (
-            f"gone from {job.target.name}: migrated before as {target_id}, the target no "
-            "longer holds it (deleted there, or the target was reset); run again to create "
-            "it anew"
-        )
+        why = gone_reason(job.target.name, "invoice", target_id)
         payments = [payment_sid(sid, invoice, p) for p in completed(invoice)]
         if not job.dry_run:
             for psid in payments:
@@ -139,10 +134,11 @@ class InvoiceStage:
                 return RecordResult("invoice", sid, CHANGED, number, existing, why)
             must_update = True
         elif entry is not None and entry.done and existing is not None:
-            if not self._still_there(existing):
+            if not job.presence.holds("invoice", existing):
                 return self._gone(sid, invoice, existing)
-            self.payments.already_done(sid, invoice)
-            return RecordResult("invoice", sid, SKIPPED, number, existing)
+            if self.payments.already_done(sid, invoice):
+                return RecordResult("invoice", sid, SKIPPED, number, existing)
+            return self._repay(sid, invoice, existing)
 
         try:
             plan = self.planner.plan(invoice)
@@ -334,6 +330,12 @@ class InvoiceStage:
                 continue  # left out on purpose (policy payments=skip)
             if name in job.verify_fields:
                 want, got = getattr(source, name), getattr(stored, name)
+                if (
+                    name == "amount_paid"
+                    and cents(got) == cents(plan.amount_paid)
+                    and abs(got - want) < CENT
+                ):
+                    continue  # payments rounded to keep the balance due (amount_rounding)
                 if cents(want) != cents(got) and not any(p.startswith(name) for p in problems):
                     problems.append(f"{name}: source {want}, target {got} (off by {got - want})")
         for status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):

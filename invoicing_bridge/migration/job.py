@@ -13,6 +13,7 @@ from ..backends.base import InvoicingBackend
 from ..exceptions import BackendError, InvoicingBridgeError
 from ..models import Client, Invoice, Payment
 from .ledger import LedgerScope
+from .presence import Presence
 from .report import MigrationReport, RecordResult
 
 __all__ = ["Job", "VerificationError"]
@@ -73,6 +74,11 @@ class Job:
     verify_fields: Sequence[str]
     policy: Mapping[str, str] = field(default_factory=dict)
     client_name_may_differ: bool = False
+    #: What the target still holds of the records done before (one listing per kind).
+    presence: Presence = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.presence = Presence(self.target)
 
     def emit(self, result: RecordResult) -> None:
         """Count ``result`` in the report and tell the progress callback."""

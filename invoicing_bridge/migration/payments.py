@@ -12,8 +12,8 @@ from .job import Job, RecordFailed, cents, reason
 from .ledger import fingerprint
 from .payloads import completed, payment_sid
 from .plan import InvoicePlan
+from .presence import gone_reason
 from .report import (
-    CHANGED,
     CREATED,
     FAILED,
     MATCHED,
@@ -110,18 +110,33 @@ class PaymentStage:
                 label = f"{invoice.number} {planned.amount}"
                 self.job.emit(RecordResult("payment", psid, WOULD_CREATE, label))
 
-    def already_done(self, sid: str, invoice: Invoice) -> None:
-        """Count the payments of an invoice migrated before: skipped when done, else
-        (a payment a newer source added, say) as its own row says."""
-        for payment in completed(invoice):
-            psid = payment_sid(sid, invoice, payment)
-            entry = self.job.scope.get("payment", psid)
+    def already_done(self, sid: str, invoice: Invoice) -> bool:
+        """Count the payments of an invoice migrated before and still in the target, and
+        say whether there is nothing left to record.
+
+        A payment the ledger marks done is checked against the target's one listing of
+        payments (:class:`~invoicing_bridge.migration.presence.Presence`): one the target
+        lost is reported ``failed`` (gone) and forgotten, so the next run records it
+        again; the others are ``skipped``. Returns False, counting nothing, when a payment
+        has no done row (forgotten as gone by an earlier run): the caller records it with
+        :meth:`pay`, which counts them all.
+        """
+        job = self.job
+        psids = [(p, payment_sid(sid, invoice, p)) for p in completed(invoice)]
+        entries = [(p, psid, job.scope.get("payment", psid)) for p, psid in psids]
+        if any(entry is None or not entry.done for _, _, entry in entries):
+            return False
+        for payment, psid, entry in entries:
+            assert entry is not None
             label = f"{invoice.number} {payment.amount}"
-            if entry is not None and entry.done:
-                self.job.emit(RecordResult("payment", psid, SKIPPED, label, entry.target_id))
-            else:
-                why = "not recorded, and its invoice is done: run with update"
-                self.job.emit(RecordResult("payment", psid, CHANGED, label, reason=why))
+            if entry.target_id and not job.presence.holds("payment", entry.target_id):
+                why = gone_reason(job.target.name, "payment", entry.target_id)
+                if not job.dry_run:
+                    job.scope.forget("payment", psid)
+                job.emit(RecordResult("payment", psid, FAILED, label, entry.target_id, why))
+                continue
+            job.emit(RecordResult("payment", psid, SKIPPED, label, entry.target_id))
+        return True
 
     def not_migrated(self, sid: str, invoice: Invoice, outcome: str, why: str) -> None:
         """Count the completed payments of an invoice that is not migrated (failed or

@@ -56,7 +56,6 @@ DEFAULT_POLICY: Mapping[str, str] = {name: choices[0] for name, choices in POLIC
 #: Rounds of validate-and-transform before a plan gives up.
 _ROUNDS = 6
 _DISCOUNT_FIELD = re.compile(r"items\[(\d+)\]\.discount|line discount", re.IGNORECASE)
-_FIGURE = re.compile(r"comput\w*\s+(?:[a-z_]+\s+)?(-?\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
 def check_policy(policy: Mapping[str, str] | None) -> dict[str, str]:
@@ -230,8 +229,9 @@ class Planner:
 
     def _round_amounts(self, invoice: Invoice, plan: InvoicePlan) -> None:
         """Amounts with more decimals than the target stores, rounded; payments by
-        largest remainder to the rounded amount paid (the rounded total when paid in
-        full), so that what was paid in full stays paid in full."""
+        largest remainder to the rounded total less the source's balance due rounded (the
+        rounded total when paid in full), so that the balance due stays the source's to
+        the cent and what was paid in full stays paid in full."""
         places = self.places
         if places is None:
             return
@@ -269,8 +269,15 @@ class Planner:
             )
         sent.balance_due = sent.total
         if amounts and any(places_of(a) > places for a in amounts):
+            # The balance due is what the customer still owes: it stays the source's,
+            # rounded, and the payments make up the rest of the rounded total (rounding
+            # the amount paid on its own lost a cent where the total and the payment
+            # both round: 6267.475 less 2945.7132 owes 3321.76, not 6267.48 - 2945.71).
             exact = sum(amounts, ZERO)
-            paid = sent.total if exact == invoice.total else exact.quantize(step, ROUND_HALF_UP)
+            balance = (invoice.total - exact).quantize(step, ROUND_HALF_UP)
+            paid = sent.total - balance  # an overpayment: balance below zero
+            if paid <= 0:
+                paid = exact.quantize(step, ROUND_HALF_UP)
             rounded = largest_remainder(amounts, paid, places)
             for index, (payment, new) in enumerate(zip(plan.payments, rounded, strict=True)):
                 if new != payment.amount:
@@ -280,7 +287,8 @@ class Planner:
                             str(payment.amount),
                             str(new),
                             "amount_rounding",
-                            "largest remainder: the payments add up to the rounded amount paid",
+                            "largest remainder: the payments add up to the rounded total "
+                            "less the rounded balance due",
                         )
                     )
                     payment.amount = new
@@ -567,15 +575,12 @@ def _is_line_discount(exc: InvoicingBridgeError) -> bool:
 
 
 def _tax_figure(exc: InvoicingBridgeError) -> Decimal | None:
-    """The tax the target says it would compute, from its refusal of ``tax_total``."""
-    texts: list[str] = []
-    if getattr(exc, "field", None) == "tax_total":
-        texts.append(str(exc))
-    errors = getattr(exc, "field_errors", None) or {}
-    if "tax_total" in errors:
-        texts.append(str(errors["tax_total"]))
-    for text in texts:
-        found = _FIGURE.search(text)
-        if found:
-            return Decimal(found.group(1))
-    return None
+    """The tax the target says it would compute, from its refusal: the error's structured
+    :class:`~invoicing_bridge.exceptions.Expected` for ``tax_total`` (its text is never
+    parsed); None when the refusal does not say."""
+    if not isinstance(exc, (MappingError, InvalidRequest)):
+        return None
+    figure = exc.expected_value("tax_total")
+    if figure is None:
+        return None
+    return figure if isinstance(figure, Decimal) else Decimal(str(figure))

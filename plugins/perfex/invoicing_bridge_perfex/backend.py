@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from invoicing_bridge.backends.base import Feature
+from invoicing_bridge.backends.base import Feature, has_identity, identity_criteria
 from invoicing_bridge.backends.http import HTTPBackend
 from invoicing_bridge.exceptions import (
     APIError,
@@ -596,13 +596,9 @@ class PerfexBackend(HTTPBackend):
         So: by email through the contacts search (customers carry no email), else by name
         through the customer search; when that finds no match (a tax number, an inactive
         customer), the customer list is read and compared row by row."""
-        if email is None and tax_number is None and name is None:
+        wanted = identity_criteria(email=email, tax_number=tax_number, name=name)
+        if not wanted:
             return None
-        wanted = {
-            field: identity_key(field, value)
-            for field, value in (("email", email), ("tax_number", tax_number), ("name", name))
-            if value is not None
-        }
         contact_emails: dict[str, str] = {}
         ids: list[str] = []
         if email is not None:
@@ -641,7 +637,7 @@ class PerfexBackend(HTTPBackend):
                 continue
             if client.email is None and contact_emails.get(client_id):
                 client.email = contact_emails[client_id]
-            if all(identity_key(f, getattr(client, f)) == key for f, key in wanted.items()):
+            if has_identity(client, wanted):
                 return client
         return None
 

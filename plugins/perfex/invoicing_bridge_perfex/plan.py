@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from invoicing_bridge.exceptions import MappingError
+from invoicing_bridge.exceptions import Expected, MappingError
 from invoicing_bridge.models import Client, Invoice, InvoiceStatus, LineItem, Payment
 
 from .cents import ZERO, round_cents
@@ -217,6 +217,7 @@ def check_invoice(
                     f"Perfex computes {name} {perfex} for these lines, the invoice says {own}",
                     backend=BACKEND,
                     field=name,
+                    expected=[Expected(name, perfex, own)],
                 )
     return currency_id, lines, totals, perfex_number_of(invoice)
 

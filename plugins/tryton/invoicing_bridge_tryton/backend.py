@@ -122,6 +122,9 @@ class TrytonBackend(HTTPBackend):
 
     name: ClassVar[str] = "tryton"
     Options = TrytonOptions
+    #: find_client narrows on the server (an ``ilike`` domain), one query per call: a
+    #: migration asks it per client instead of listing every party.
+    searches_clients: ClassVar[bool] = True
     features: ClassVar[frozenset[str]] = frozenset(
         {
             Feature.LIST_INVOICES,

@@ -286,6 +286,8 @@ class DaftraApp:
                 continue
             header[key] = _wire(value)
         header["date"] = record["date"].strftime(state.date_format)
+        if not state.due_after_in_get:
+            header.pop("due_after", None)  # the documented v1 GET has none
         header.update(
             payment_status=totals["payment_status"],
             summary_subtotal=_number(totals["subtotal"]),

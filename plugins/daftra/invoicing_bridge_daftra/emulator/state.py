@@ -281,6 +281,9 @@ class DaftraState:
         #: Line taxes kept to four places instead of rounded to the cent (api-notes
         #: "Findings": Precision; no source says which one an account does).
         self.unrounded_tax = False
+        #: Whether invoice GETs carry ``due_after``. The documented v1 GET Single Invoice
+        #: has none (api-notes "Findings": Due date); the v2 record and request bodies do.
+        self.due_after_in_get = True
         self.api_key = api_key
         self.date_format = date_format
         self.oauth_client_id = oauth_client_id
