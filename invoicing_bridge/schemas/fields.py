@@ -197,7 +197,8 @@ class Text(_Optional):
     """A string column; absent values load as None."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, Mapping | list | tuple):
+        # A str first: most values are, and the Mapping check is an ABC check.
+        if type(value) is not str and isinstance(value, Mapping | list | tuple):
             raise ValidationError("expected text, got a structure")
         return to_text(value)
 
