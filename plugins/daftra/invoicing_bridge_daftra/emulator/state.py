@@ -338,6 +338,12 @@ class DaftraState:
         self.hidden_payments: set[int] = set()
         self._payment_invoice: dict[int, int] = {}
         self._generate: Callable[[int], dict[str, Any]] = _no_seeded_invoices
+        #: What a migration does not move, each listed by its own endpoint (api-notes
+        #: §3, §5): estimates, credit notes, account-level client payments, products.
+        self.estimates: list[dict[str, Any]] = []
+        self.credit_notes: list[dict[str, Any]] = []
+        self.client_payments: list[dict[str, Any]] = []
+        self.products: list[dict[str, Any]] = []
         from .seed import seed_account  # seed.py builds on this module
 
         seed_account(self, clients=clients)

@@ -293,11 +293,15 @@ class DaftraInvoiceBodySchema(_BodySchema):
 
     def _payments(self, invoice: Invoice) -> list[dict[str, Any]]:
         schema = self.nested(_PaymentRowSchema)
-        return [
-            {k: v for k, v in schema.dump(p).items() if v is not None}
-            for p in invoice.payments
-            if p.status is PaymentStatus.COMPLETED
-        ]
+        rows = []
+        for payment in invoice.payments:
+            if payment.status is not PaymentStatus.COMPLETED:
+                continue
+            row = {k: v for k, v in schema.dump(payment).items() if v is not None}
+            if row.get("payment_method") in EMAIL_METHODS and invoice.client.email:
+                row["email"] = invoice.client.email  # required there (api-notes §3)
+            rows.append(row)
+        return rows
 
     @post_dump(pass_original=True)
     def to_body(self, data: dict[str, Any], original: Invoice, **kwargs: Any) -> dict[str, Any]:
@@ -308,6 +312,19 @@ class DaftraInvoiceBodySchema(_BodySchema):
         if payments:
             body["Payment"] = payments
         return body
+
+
+#: Daftra methods whose ``Payment[]`` row in an invoice create needs the payer's email.
+EMAIL_METHODS = frozenset({"paypal", "stripe"})
+
+
+def inline_payment(payment: Payment, client: Client) -> bool:
+    """Whether ``payment`` can be recorded in the invoice create's own ``Payment[]``: the
+    documented fields of a row there (api-notes §3) carry no notes, and a paypal or
+    stripe row needs an email. Others are recorded through ``/invoice_payments``."""
+    if payment.notes:
+        return False
+    return daftra_method(payment.method) not in EMAIL_METHODS or bool(client.email)
 
 
 def invoice_snapshot(client: Client) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 from invoicing_bridge.emulation import Emulator, Knob
 
 from .app import PerfexApp
-from .seed import seed_install
+from .seed import seed_install, seed_unmigrated
 from .state import PerfexState, make_token
 
 __all__ = ["PerfexApp", "PerfexEmulator", "PerfexState", "cli", "make_token", "seed_install"]
@@ -83,6 +83,8 @@ class PerfexEmulator(Emulator):
         self.api_version = int(install.pop("api_version"))
         self.state = PerfexState(api_version=self.api_version, seed=self.seed, **install)
         seed_install(self.state, self.invoices, self.seed)
+        if self.invoices > 0:
+            seed_unmigrated(self.state, self.invoices, self.seed)
         return PerfexApp(self.state)
 
     @property

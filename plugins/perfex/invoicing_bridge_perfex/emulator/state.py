@@ -313,6 +313,11 @@ class PerfexState:
         self.payments: dict[int, PaymentRecord] = {}
         self.payments_by_invoice: dict[int, list[int]] = {}
         self.idempotency: dict[str, tuple[int, Any]] = {}
+        #: What a migration does not move, listed by the module's own controllers
+        #: (``Estimates``, ``Credit_notes``; ``Items`` lists in 3.x only): seeded rows.
+        self.estimates: list[dict[str, str | None]] = []
+        self.credit_notes: list[dict[str, str | None]] = []
+        self.items: list[dict[str, str | None]] = []
         #: Payment receipts Perfex would have emailed: (payment id, contact email).
         self.receipts_sent: list[tuple[int, str]] = []
         self._ids = {"invoice": 0, "item": 0, "client": 0, "contact": 0, "payment": 0}

@@ -18,6 +18,7 @@ from invoicing_bridge.models import Client, Invoice, Payment
 
 from ..cents import money_text
 from ..countries import country_id
+from ..numbers import DRAFT_NUMBER
 from .context import PerfexContext
 
 __all__ = [
@@ -118,6 +119,12 @@ class PerfexInvoiceWriteSchema(Schema):
         return self.plan.client_id
 
     def _number(self, invoice: Invoice) -> str:
+        if self.plan.draft and not self.for_update and self.plan.number == DRAFT_NUMBER:
+            # Core stores every draft under DRAFT_NUMBER whatever is sent, but the
+            # module's validate_invoice_number counts the year's drafts too: the
+            # placeholder would refuse a year's second draft. 0 (ltrimmed to '') is a
+            # number no invoice holds, so the draft passes and is stored as a draft.
+            return "0"
         return str(self.plan.number)
 
     def _date(self, invoice: Invoice) -> str:
