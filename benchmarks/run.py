@@ -97,12 +97,12 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[], dict[str,
         lambda: bench_overhead.run(count=20, repeat=2),
     ),
     "migrate": (
-        lambda: bench_migrate.run(invoices=500, workers=(1, 4, 16), latency_ms=50),
-        lambda: bench_migrate.run(invoices=24, workers=(1, 4, 16), latency_ms=5),
+        lambda: bench_migrate.run(invoices=150, workers=(1, 4, 16), latency_ms=100),
+        lambda: bench_migrate.run(invoices=16, workers=(1, 4, 16), latency_ms=5),
     ),
     "memory": (
         lambda: bench_memory.run(sizes=(1_000, 50_000)),
-        lambda: bench_memory.run(sizes=(100, 500)),
+        lambda: bench_memory.run(sizes=(50, 200)),
     ),
     "e2e": (
         lambda: bench_e2e.run(invoices=200, fault_rate=0.05),

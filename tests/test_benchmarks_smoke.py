@@ -37,11 +37,22 @@ FIGURES = {
         *(f"overhead_{name}_cpu_ratio" for name in ("daftra", "perfex", "perfex3")),
     },
     "migrate": {
-        *(f"migrate_{w}w_invoices_per_s" for w in (1, 4, 16)),
-        *(f"migrate_{w}w_ratio_to_bound" for w in (1, 4, 16)),
+        *(
+            f"migrate_{route}_{w}w_{what}"
+            for route in ("daftra_to_perfex2", "perfex2_to_daftra")
+            for w in (1, 4, 16)
+            for what in ("invoices_per_s", "ratio_to_bound")
+        ),
         "requests_per_invoice",
     },
-    "memory": {"memory_peak_rss_small", "memory_peak_rss_large", "memory_growth"},
+    "memory": {
+        *(
+            f"memory_{what}_{backend}"
+            for backend in ("daftra", "perfex2", "perfex3")
+            for what in ("peak_rss_small", "peak_rss_large", "growth")
+        ),
+        "memory_growth",
+    },
     "e2e": {
         "e2e_migrate_invoices_per_s",
         "e2e_rerun_created",
@@ -108,8 +119,13 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
 
     migrate = data["benchmarks"]["migrate"]
     for run in migrate["runs"]:
+        # The realistic seeds as they are: every invoice migrated (as it is or
+        # transformed) or skipped by design (void, draft), none failed.
         assert run["ok"], run["failures"]
-        assert run["migrated"] == run["invoices"] > 0
+        outcomes = run["outcomes"]
+        assert outcomes["failed"] == 0
+        assert run["migrated"] == outcomes["created"] + outcomes["transformed"] > 0
+        assert sum(outcomes.values()) == run["invoices"] > 0
         assert run["requests_per_invoice"] > 0
     e2e = data["benchmarks"]["e2e"]["figures"]
     assert e2e["e2e_rerun_created"]["value"] == 0  # counts, not timings: these must hold

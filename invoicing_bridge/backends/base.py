@@ -284,6 +284,12 @@ class InvoicingBackend:
         """
         raise self._unsupported("iter_invoices")
 
+    def reading_with(self, workers: int) -> None:
+        """A hint from a job that hands what :meth:`iter_invoices` yields to ``workers``
+        threads (the migration): a backend that reads each listed record with a request
+        of its own may keep up to that many such reads in flight, so that the list keeps
+        up with the workers. Nothing by default."""
+
     def get_invoice(self, id: str) -> Invoice:
         """One invoice with its items and payments. Raises ``NotFound``."""
         raise self._unsupported("get_invoice")

@@ -28,9 +28,9 @@ import logging
 import secrets
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -95,6 +95,10 @@ T = TypeVar("T")
 #: How many invoices' after-write state is kept, and for how long (seconds).
 _AFTER_WRITE_KEPT = 256
 _AFTER_WRITE_TTL = 60.0
+#: Detail reads in flight when neither ``detail_workers`` nor a job's hint says more.
+_DETAIL_WORKERS = 4
+#: ... and at most this many (the option's own bound).
+_MAX_DETAIL_WORKERS = 32
 
 
 class PerfexBackend(HTTPBackend):
@@ -186,12 +190,45 @@ class PerfexBackend(HTTPBackend):
         """The module version the answers showed ("2" bare arrays, "3" pages), if seen."""
         return self.connection.detected_version
 
-    def _parallel(self, func: Callable[[Any], T], items: list[Any]) -> list[T]:
-        workers = min(int(self.options.get("detail_workers", 4)), len(items))
+    def reading_with(self, workers: int) -> None:
+        """Keep up to ``workers`` detail reads in flight while a job hands the listed
+        invoices to that many threads (unless ``detail_workers`` is set): see
+        :meth:`~invoicing_bridge.backends.base.InvoicingBackend.reading_with`."""
+        self._read_workers = max(1, int(workers))
+
+    def _detail_workers(self) -> int:
+        """Concurrent detail reads: ``detail_workers`` when set; else 4, or the workers
+        of the job reading the list when more (at most 32)."""
+        configured = self.options.get("detail_workers")
+        if configured is not None:
+            return int(configured)
+        hinted = getattr(self, "_read_workers", 0)
+        return min(_MAX_DETAIL_WORKERS, max(_DETAIL_WORKERS, hinted))
+
+    def _ahead(self, func: Callable[[Any], T], items: Iterable[Any]) -> Iterator[T]:
+        """``func`` of each item, in order, computed ahead on up to ``detail_workers``
+        threads: the next reads are in flight while the caller works on one (and while
+        the list itself is read), with at most twice that many results waiting, so memory
+        does not grow with the list. An error is raised where its item comes."""
+        workers = self._detail_workers()
         if workers <= 1:
-            return [func(item) for item in items]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="perfex") as pool:
-            return list(pool.map(func, items))
+            for item in items:
+                yield func(item)
+            return
+        window = 2 * workers
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="perfex")
+        pending: deque[Future[T]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(func, item))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
 
     def check_connection(self) -> dict[str, Any]:
         """Authenticate by reading the payment modes (a small answer on every install).
@@ -287,11 +324,15 @@ class PerfexBackend(HTTPBackend):
         status: InvoiceStatus | str | None = None,
         client_id: str | None = None,
     ) -> Iterator[Invoice]:
-        """Every invoice, page by page. ``since`` keeps invoices issued on or after it.
+        """Every invoice, as the list is read. ``since`` keeps invoices issued on or after
+        it.
 
         Filters are applied to the list rows first (issue date, customer, the statuses a
         Perfex status can mean), then each remaining invoice is fetched in full unless
-        ``list_details`` is off (then items, customer and partial payments are absent).
+        ``list_details`` is off (then items, customer and partial payments are absent):
+        the list rows carry no lines, payments or customer [§4.2]. The full reads run
+        ahead of the caller on ``detail_workers`` threads (see :meth:`reading_with`), in
+        the list's order. A 2.x list, one array of every row, is decoded row by row.
         """
         status = InvoiceStatus.coerce(status)  # "open" too; a typo is refused
         detailed = bool(self.options.get("list_details", True))
@@ -305,18 +346,23 @@ class PerfexBackend(HTTPBackend):
                     payment_rows.append(self._payment_rows())
                 return payment_rows[0]
 
-        for chunk in chunks(self.connection.rows("invoices"), self.connection.page_size):
-            rows = [r for r in chunk if row_may_match(r, since, status, client_id)]
-            if not rows:
-                continue
-            if detailed:
-                found = self._parallel(lambda r: self._detail_or_none(r, payments), rows)
-                invoices = [i for i in found if i is not None]
-            else:
-                invoices = self.mapper.load("invoice", rows)
-            for invoice in invoices:
-                if status is None or invoice.status is status:
-                    yield invoice
+        rows = (
+            row
+            for row in self.connection.rows("invoices")
+            if row_may_match(row, since, status, client_id)
+        )
+        invoices: Iterable[Invoice | None]
+        if detailed:
+            invoices = self._ahead(lambda r: self._detail_or_none(r, payments), rows)
+        else:
+            invoices = (
+                invoice
+                for chunk in chunks(rows, self.connection.page_size)
+                for invoice in self.mapper.load("invoice", chunk)
+            )
+        for invoice in invoices:
+            if invoice is not None and (status is None or invoice.status is status):
+                yield invoice
 
     def _search_invoices(self, term: str) -> list[Mapping[str, Any]]:
         return self.connection.records(self.connection.path("invoices", "search", term))
@@ -617,9 +663,12 @@ class PerfexBackend(HTTPBackend):
         return self._with_contact(client) if with_contact else client
 
     def iter_clients(self) -> Iterator[Client]:
-        for chunk in chunks(self.connection.rows("customers"), self.connection.page_size):
-            clients: list[Client] = self.mapper.load("client", chunk)
-            yield from self._parallel(self._with_contact, clients)
+        clients: Iterator[Client] = (
+            client
+            for chunk in chunks(self.connection.rows("customers"), self.connection.page_size)
+            for client in self.mapper.load("client", chunk)
+        )
+        yield from self._ahead(self._with_contact, clients)
 
     def find_client(
         self,
