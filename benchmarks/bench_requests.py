@@ -64,7 +64,19 @@ QUICK_ROUTES = ("daftra->perfex2", "perfex2->daftra", "memory->daftra", "memory-
 AIM = 1.1
 
 _CLIENT_WORDS = ("/clients", "/customers", "/contacts")
-_SETUP_WORDS = ("/site_info", "/taxes", "/listing/", "/common/")
+#: Once-a-run lookups, and the listings that count what a run does not move (the report
+#: accounts for every source record: estimates, credit notes, client payments, products).
+_SETUP_WORDS = (
+    "/site_info",
+    "/taxes",
+    "/listing/",
+    "/common/",
+    "/estimates",
+    "/credit_notes",
+    "/client_payments",
+    "/products",
+    "/items",
+)
 
 
 def group(pattern: str) -> str:
@@ -135,7 +147,10 @@ def floor(
       payment, one read after the last write to verify it (and, in 2.x, to learn the
       payments' ids, which 2.x never answers); 2.x also one search by number for the
       invoice's id.
-    - **Setup.** Each lookup (site info, taxes, payment modes, date formats) once a run.
+    - **Setup.** Each lookup (site info, taxes, payment modes, date formats) once a run;
+      one listing of each kind of record the run does not move (estimates, credit
+      notes, client payments, products), counted for the report; into Daftra, one page
+      of the account's latest invoices, to learn how it rounds line taxes.
 
     Verification is counted at one read per invoice: a record is claimed done only once
     it is verified, and that read is the verification (or, in Perfex 2.x, also what
@@ -156,6 +171,9 @@ def floor(
     if target == "daftra":
         out["client"] += 2 * new_clients  # POST, one read to verify
         out["invoice"] += 2 * migrated  # POST with the payments, one read to verify
+        # The account's latest invoices, read once a run to learn how it rounds line
+        # taxes (no source says; the plan must compute the tax the target will store).
+        out["invoice"] += 1 if migrated else 0
     else:
         per_client = 2 if target == "perfex3" else 3  # POST (2.x: the search), one read
         out["client"] += per_client * new_clients + 2 * new_clients_with_email
