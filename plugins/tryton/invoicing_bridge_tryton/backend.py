@@ -495,19 +495,18 @@ class TrytonBackend(HTTPBackend):
         except BackendError:
             self._discard_draft(invoice_id)
             raise
+        # One wizard run per payment and one read at the end (record_payment reads the
+        # invoice before and after each: two nested reads a payment saved here).
         for payment in completed:
-            self.record_payment(
-                Payment(
-                    amount=payment.amount,
-                    date=payment.date,
-                    method=payment.method,
-                    invoice_id=str(invoice_id),
-                    currency=payment.currency,
-                    reference=payment.reference,
-                    notes=payment.notes,
-                )
+            self._pay(invoice_id, payment)
+        created_invoice = self.get_invoice(str(invoice_id))
+        if len(created_invoice.payments) < len(completed):
+            raise InvalidRequest(
+                f"Tryton recorded {len(created_invoice.payments)} of the {len(completed)} "
+                f"payments of invoice {invoice_id}",
+                backend=self.name,
             )
-        return self.get_invoice(str(invoice_id))
+        return created_invoice
 
     def _discard_draft(self, invoice_id: int) -> None:
         # The original error says what went wrong; this one would hide it.
@@ -756,7 +755,19 @@ class TrytonBackend(HTTPBackend):
                 field_errors={"currency": payment.currency},
             )
         before = {p.id for p in invoice.payments}
-        invoice_id = _id(payment.invoice_id, "invoice")
+        self._pay(_id(payment.invoice_id, "invoice"), payment)
+        after = self.get_invoice(payment.invoice_id).payments
+        new = [p for p in after if p.id not in before]
+        if not new:
+            raise InvalidRequest(
+                f"Tryton recorded no payment on invoice {payment.invoice_id}",
+                backend=self.name,
+            )
+        return new[-1]
+
+    def _pay(self, invoice_id: int, payment: Payment) -> None:
+        """Run the Pay wizard for ``payment`` on a posted invoice (no read before or
+        after: the callers read the invoice)."""
         method = self._method(payment.method)
         wizard = "wizard.account.invoice.pay"
         active = {
@@ -797,14 +808,6 @@ class TrytonBackend(HTTPBackend):
             # A wizard session left behind expires on the server.
             with contextlib.suppress(BackendError):
                 self.rpc.call(f"{wizard}.delete", session)
-        after = self.get_invoice(payment.invoice_id).payments
-        new = [p for p in after if p.id not in before]
-        if not new:
-            raise InvalidRequest(
-                f"Tryton recorded no payment on invoice {payment.invoice_id}",
-                backend=self.name,
-            )
-        return new[-1]
 
     def _wizard_step(
         self, wizard: str, session: int, data: dict[str, Any], state: str, context: dict[str, Any]

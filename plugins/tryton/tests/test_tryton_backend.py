@@ -155,6 +155,25 @@ def test_an_application_key_reads_and_writes_over_rest(
             )
         with pytest.raises(NotFound):
             rest.get_invoice("999999")
+        # A draft is rewritten whole (its lines deleted and created in one write), and
+        # deleted the way a failed create discards its draft.
+        draft = rest.create_invoice(
+            Invoice.build(
+                number=f"CN-{uuid.uuid4().hex[:8]}",
+                issue_date=dt.date(2025, 3, 12),
+                currency="USD",
+                client=client,
+                items=[LineItem("Consulting", D("1"), D("100.00"))],
+                status=InvoiceStatus.DRAFT,
+            )
+        )
+        draft.items = [LineItem("Training", D("3"), D("80.00"))]
+        draft.subtotal = draft.total = draft.balance_due = D("240.00")
+        rewritten = rest.update_invoice(draft)
+        assert [(i.name, i.net) for i in rewritten.items] == [("Training", D("240.00"))]
+        rest._discard_draft(int(str(draft.id)))  # type: ignore[attr-defined]
+        with pytest.raises(NotFound):
+            tryton.get_invoice(str(draft.id))
 
 
 def _payment(invoice_id: str) -> Any:
