@@ -112,7 +112,8 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
         assert set(result["figures"]) == expected, name
         for key, fig in result["figures"].items():
             assert isinstance(fig["value"], int | float) and not isinstance(fig["value"], bool)
-            assert fig["value"] >= 0, key
+            if not key.endswith("_extra_ms"):  # a difference of two noisy times may be < 0
+                assert fig["value"] >= 0, key
             assert isinstance(fig["unit"], str) and fig["unit"], key
             assert fig["aim"] is None or isinstance(fig["aim"], str), key
             assert fig["met"] is None or isinstance(fig["met"], bool), key
