@@ -9,6 +9,7 @@ import platform
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -212,11 +213,11 @@ class EmulatorHost:
         latency_ms: float = 0,
         fault_rate: float = 0.0,
         seed: int = 1,
-        portable: bool = False,
+        clients: int | None = None,
         api_version: int | None = None,
     ) -> dict[str, Any]:
-        """Start an emulator; return its backend options (``backend`` included) and, for a
-        portable source, what the preparation did under ``"prepared"``."""
+        """Start an emulator (its realistic seed of ``invoices``; ``api_version``: Perfex
+        module 2 or 3); return its backend options, ``backend`` included."""
         answer = self._ask(
             op="start",
             name=name,
@@ -225,12 +226,10 @@ class EmulatorHost:
             latency_ms=latency_ms,
             fault_rate=fault_rate,
             seed=seed,
-            portable=portable,
+            clients=clients,
             api_version=api_version,
         )
         profile: dict[str, Any] = dict(answer["profile"])
-        if answer.get("prepared") is not None:
-            profile["prepared"] = answer["prepared"]
         return profile
 
     def stats(self, name: str) -> dict[str, Any]:
@@ -241,6 +240,81 @@ class EmulatorHost:
         self._ask(op="reset", name=name)
 
 
+class RequestTimer:
+    """Times every request this process sends through the HTTP layer while it is active,
+    by the kind of thread that sent it (``migrate`` workers, ``perfex`` detail readers,
+    ``MainThread``): how long requests really took against the latency the emulators
+    add, and how much of its time each kind of thread spent in one::
+
+        with RequestTimer() as timer:
+            migrate(...)
+        timer.seconds_by_thread()
+    """
+
+    def __init__(self) -> None:
+        self.durations: list[tuple[str, float]] = []
+        self._lock = threading.Lock()
+        self._real: Any = None
+
+    def __enter__(self) -> Self:
+        from invoicing_bridge.backends.http import HTTPClient
+
+        real = self._real = HTTPClient.request
+        timer = self
+
+        def request(client: Any, method: str, path: str, **kw: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return real(client, method, path, **kw)
+            finally:
+                took = time.perf_counter() - started
+                kind = threading.current_thread().name.split("_")[0]
+                with timer._lock:
+                    timer.durations.append((kind, took))
+
+        HTTPClient.request = request  # type: ignore[method-assign]
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        from invoicing_bridge.backends.http import HTTPClient
+
+        HTTPClient.request = self._real  # type: ignore[method-assign]
+
+    def mean_ms(self) -> float | None:
+        if not self.durations:
+            return None
+        return sum(d for _, d in self.durations) / len(self.durations) * 1000
+
+    def seconds_by_thread(self) -> dict[str, float]:
+        out: Counter[str] = Counter()
+        for kind, took in self.durations:
+            out[kind] += took
+        return dict(out)
+
+
+def cpu_pressure() -> dict[str, float | None]:
+    """How contended the machine's CPUs are now: the load average over a minute and the
+    share of the last 10 s some task waited for a CPU (Linux PSI), None where unknown."""
+    load: float | None
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = None
+    waiting: float | None = None
+    try:
+        for line in Path("/proc/pressure/cpu").read_text().splitlines():
+            if line.startswith("some"):
+                waiting = float(line.split("avg10=")[1].split()[0]) / 100
+    except (OSError, IndexError, ValueError):
+        pass
+    return {"load_1min": load, "cpu_wait_share": waiting}
+
+
 def own_cpu_seconds() -> float:
     """User + system CPU time of this process so far, every thread included."""
     times = os.times()
@@ -249,7 +323,7 @@ def own_cpu_seconds() -> float:
 
 def backend_options(profile: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """``(backend name, options)`` from an emulator profile."""
-    options = {k: v for k, v in profile.items() if k not in ("backend", "prepared")}
+    options = {k: v for k, v in profile.items() if k != "backend"}
     return str(profile["backend"]), options
 
 

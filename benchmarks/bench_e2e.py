@@ -7,7 +7,8 @@ the two sides through the ledger, and a migration with faults injected on both s
 - **re-run**: the same migration again with the same ledger: seconds, requests, and
   records created (must be 0).
 - **compare**: ``compare(source, target, match="ledger")``: invoices per second, and
-  every pair equal.
+  every pair migrated as it is equal (a transformed invoice differs, by design: the
+  realistic seed holds line discounts and four-place payments Perfex cannot store).
 - **migrate with faults**: ``fault_rate`` of all requests on both emulators answer 500,
   502, 503, 429 (Retry-After 1 s), drop the connection or send an HTML page; then one
   re-run to finish what ran out of attempts. Duplicates in the target (two invoices with
@@ -56,7 +57,7 @@ def _target_duplicates(profile: dict[str, Any]) -> tuple[int, int]:
 
 def clean_run(invoices: int) -> dict[str, Any]:
     with EmulatorHost() as host, tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
-        source_profile = host.start("daftra", "daftra", invoices=invoices, portable=True)
+        source_profile = host.start("daftra", "daftra", invoices=invoices)
         target_profile = host.start("perfex", "perfex")
         ledger = Path(tmp) / "ledger.sqlite"
         (sname, soptions), (tname, toptions) = (
@@ -77,10 +78,12 @@ def clean_run(invoices: int) -> dict[str, Any]:
             started = time.perf_counter()
             compared = compare(source, target, match="ledger", ledger=ledger)
             compare_s = time.perf_counter() - started
-    migrated = first.counts["invoice"].created
+    migrated = first.counts["invoice"].created + first.counts["invoice"].transformed
     return {
         "invoices": invoices,
         "migrated": migrated,
+        "created": first.counts["invoice"].created,
+        "transformed": first.counts["invoice"].transformed,
         "ok": first.ok and again.ok,
         "migrate_s": first_s,
         "requests_per_invoice": first_requests / max(migrated, 1),
@@ -96,9 +99,7 @@ def clean_run(invoices: int) -> dict[str, Any]:
 
 def faulty_run(invoices: int, fault_rate: float) -> dict[str, Any]:
     with EmulatorHost() as host, tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
-        source_profile = host.start(
-            "daftra", "daftra", invoices=invoices, portable=True, fault_rate=fault_rate
-        )
+        source_profile = host.start("daftra", "daftra", invoices=invoices, fault_rate=fault_rate)
         target_profile = host.start("perfex", "perfex", fault_rate=fault_rate)
         ledger = Path(tmp) / "ledger.sqlite"
         (sname, soptions), (tname, toptions) = (
@@ -115,8 +116,11 @@ def faulty_run(invoices: int, fault_rate: float) -> dict[str, Any]:
         stored, duplicate_numbers = _target_duplicates(target_profile)
     # Each source invoice once: no number twice, and no more invoices than the source has.
     duplicates = max(duplicate_numbers, stored - invoices)
-    done = sum(first.counts["invoice"].to_dict()[k] for k in ("created", "matched"))
-    done_after = done + sum(finish.counts["invoice"].to_dict()[k] for k in ("created", "matched"))
+    moved = ("created", "transformed", "matched")
+    done = sum(first.counts["invoice"].to_dict()[k] for k in moved)
+    done_after = done + sum(finish.counts["invoice"].to_dict()[k] for k in moved)
+    # What the realistic seed holds that a run leaves out by design (void invoices).
+    skipped = first.counts["invoice"].skipped
     return {
         "invoices": invoices,
         "fault_rate": fault_rate,
@@ -124,6 +128,7 @@ def faulty_run(invoices: int, fault_rate: float) -> dict[str, Any]:
         "migrated_first_run": done,
         "failed_first_run": first.counts["invoice"].failed,
         "migrated_after_rerun": done_after,
+        "skipped_by_design": skipped,
         "faults": faults,
         "requests": requests,
         "target_invoices": stored,
@@ -156,21 +161,25 @@ def run(*, invoices: int = 200, fault_rate: float = 0.05) -> dict[str, Any]:
         "e2e_compare_invoices_per_s": figure(
             round(clean["compare_equal"] / clean["compare_s"], 1),
             "invoices/s",
-            aim="every pair equal",
-            met=clean["compare_ok"] and clean["compare_equal"] == n,
+            aim="every pair migrated as it is equal",
+            met=clean["compare_equal"] >= clean["created"],
             equal=clean["compare_equal"],
+            created=clean["created"],
+            transformed=clean["transformed"],
             seconds=round(clean["compare_s"], 2),
         ),
         "e2e_faults_duplicates": figure(
             faulty["duplicates"],
             "invoices",
             aim="0, and all migrated after one re-run",
-            met=faulty["duplicates"] == 0 and faulty["migrated_after_rerun"] == invoices,
+            met=faulty["duplicates"] == 0
+            and faulty["migrated_after_rerun"] + faulty["skipped_by_design"] == invoices,
             fault_rate=fault_rate,
             faults=faulty["faults"],
             invoices_per_s=round(faulty["migrated_first_run"] / faulty["seconds"], 1),
             failed_first_run=faulty["failed_first_run"],
             migrated_after_rerun=faulty["migrated_after_rerun"],
+            skipped_by_design=faulty["skipped_by_design"],
             target_invoices=faulty["target_invoices"],
         ),
     }

@@ -23,14 +23,14 @@ import json
 import logging
 import os
 import random
-import re
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -52,9 +52,17 @@ from ..exceptions import (
     TransportError,
     error_class_for,
 )
+
+# The redactor lives in ..redaction (the command line uses it without requests); these
+# names stay importable from here.
+from ..redaction import MASK, MIN_SECRET_LENGTH, SECRET_HEADERS, Redactor
 from .base import InvoicingBackend, OptionsSchema
+from .streaming import JSONArrayStream, starts_array
 
 __all__ = [
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "SECRET_HEADERS",
     "ErrorInfo",
     "HTTPBackend",
     "HTTPClient",
@@ -71,20 +79,17 @@ __all__ = [
 
 log = logging.getLogger("invoicing_bridge.http")
 
-#: Headers whose values are never logged or shown, whatever they hold.
-SECRET_HEADERS = frozenset({"apikey", "authtoken", "authorization", "cookie", "set-cookie"})
-MASK = "***"
-#: Secrets shorter than this are masked only where they stand alone (not inside a word):
-#: a one-character password would otherwise turn every "a" of a log line into the mask,
-#: which hides nothing and garbles everything. Such a secret is still masked wherever it
-#: is a value of its own (``token=a``, ``"apikey": "a"``, ``Bearer a``).
-MIN_SECRET_LENGTH = 4
 #: Methods whose repetition changes nothing: retried even when they may have landed.
 IDEMPOTENT = SAFE_METHODS | {"PUT", "DELETE"}
 #: The largest answer read by default (``max_response_bytes``): far above any real page.
 DEFAULT_MAX_RESPONSE_BYTES = 50 * 1024 * 1024
 #: The longest one attempt may take by default, headers and body (``request_deadline``).
 DEFAULT_REQUEST_DEADLINE = 120.0
+#: The largest answer spooled for a streamed array (``stream_array``), in bytes: it is
+#: kept in a temporary file, not in memory, and read one element at a time.
+DEFAULT_MAX_SPOOLED_BYTES = 4 * 1024 * 1024 * 1024
+#: A spooled answer stays in memory up to this size, then moves to a temporary file.
+_SPOOL_IN_MEMORY = 1024 * 1024
 _CHUNK = 64 * 1024
 
 
@@ -112,7 +117,11 @@ ErrorParser = Callable[[int, Any, str], ErrorInfo | None]
 class HTTPResponse:
     """A successful answer. ``data`` is the body parsed once, by :func:`loads_json` (None
     when the body is empty, or not JSON with ``expect_json=False``): read it, never parse
-    ``text`` again. ``text`` is the body as received, for answers that are not JSON."""
+    ``text`` again. ``text`` is the body as received, for answers that are not JSON.
+
+    With ``stream_array=True`` a JSON array answer's ``data`` is a
+    :class:`~invoicing_bridge.backends.streaming.JSONArrayStream` (iterate it once) and
+    ``text`` is empty."""
 
     status_code: int
     headers: Mapping[str, str]
@@ -594,49 +603,6 @@ class _GuardedSession(requests.Session):
         self._strip_credentials(prepared_request)
 
 
-class Redactor:
-    """Masks secret values in any text or parsed body."""
-
-    def __init__(self, secrets: Iterable[str | None] = ()):
-        self._secrets: set[str] = set()
-        self._lock = threading.Lock()
-        for secret in secrets:
-            self.add(secret)
-
-    def add(self, secret: str | None) -> None:
-        # Blank "secrets" (an empty or all-space password) hide nothing: masking every
-        # space would only garble what is shown.
-        if secret and str(secret).strip():
-            with self._lock:
-                self._secrets.add(str(secret))
-
-    def redact(self, text: str) -> str:
-        # Longest first, so a secret containing another is masked whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret not in text:
-                continue
-            if len(secret) >= MIN_SECRET_LENGTH:
-                text = text.replace(secret, MASK)
-            else:
-                text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", MASK, text)
-        return text
-
-    def redact_data(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.redact(value)
-        if isinstance(value, Mapping):
-            return {
-                # A key can echo a secret too ({"<token>": "invalid"}).
-                (self.redact(k) if isinstance(k, str) else k): (
-                    MASK if str(k).lower() in SECRET_HEADERS else self.redact_data(v)
-                )
-                for k, v in value.items()
-            }
-        if isinstance(value, list | tuple):
-            return [self.redact_data(v) for v in value]
-        return value
-
-
 class HTTPClient:
     """The HTTP conversation of one backend instance.
 
@@ -666,6 +632,7 @@ class HTTPClient:
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         request_deadline: float | None = DEFAULT_REQUEST_DEADLINE,
         credentials: Iterable[str] = (),
+        max_spooled_bytes: int | None = DEFAULT_MAX_SPOOLED_BYTES,
     ):
         self.backend = backend
         #: The config profile the backend was opened from (errors name it), or None.
@@ -675,6 +642,7 @@ class HTTPClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.max_response_bytes = max_response_bytes
+        self.max_spooled_bytes = max_spooled_bytes
         self.request_deadline = request_deadline
         self.retry = retry or RetryPolicy()
         self.rate_limiter = RateLimiter(rate_limit, sleep=sleep) if rate_limit else None
@@ -757,6 +725,7 @@ class HTTPClient:
         expect_json: bool = True,
         allow_empty: bool = False,
         retry: bool | None = None,
+        stream_array: bool = False,
     ) -> HTTPResponse:
         """Send one request, retrying when that is safe; return the parsed answer.
 
@@ -772,6 +741,15 @@ class HTTPClient:
         :func:`dumps_json` (``Content-Type: application/json``); ``data`` is sent as is.
         ``allow_empty``: a 2xx with an empty body is accepted (``data`` None).
 
+        ``stream_array``: a 2xx answer is downloaded into a temporary file (at most
+        ``max_spooled_bytes``) and, when it is a JSON array, ``data`` is a
+        :class:`~invoicing_bridge.backends.streaming.JSONArrayStream` that decodes its
+        elements one at a time (each at most ``max_response_bytes``), so a list sent in
+        one answer costs the memory of one element. Such an answer is not shown to the
+        ``error_parser`` (an error body is never a bare array); any other answer is read
+        as without the flag. Iterating the stream raises TransportError for a body that is
+        not one whole JSON array.
+
         Raises :class:`TransportError` or an :class:`APIError` subclass.
         """
         method = method.upper()
@@ -782,7 +760,15 @@ class HTTPClient:
         while True:
             try:
                 return self._once(
-                    method, path, params, json_body, data, headers, expect_json, allow_empty
+                    method,
+                    path,
+                    params,
+                    json_body,
+                    data,
+                    headers,
+                    expect_json,
+                    allow_empty,
+                    stream_array,
                 )
             except BackendError as exc:
                 wait = self._retry_wait(exc, attempt, idempotent)
@@ -826,6 +812,7 @@ class HTTPClient:
         headers: Mapping[str, str] | None,
         expect_json: bool,
         allow_empty: bool,
+        stream_array: bool = False,
     ) -> HTTPResponse:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
@@ -836,16 +823,26 @@ class HTTPClient:
             data = dumps_json(json_body).encode("utf-8")
             headers = {"Content-Type": "application/json", **(headers or {})}
         started = time.perf_counter()
+        spooled: IO[bytes] | None = None
         with _guarded(self.request_deadline) as deadline:
             response = self._send(method, path, params, data, headers, deadline)
             try:
-                text = self._read_body(response, method, path, deadline)
+                if stream_array and 200 <= response.status_code < 300:
+                    spooled = self._spool_body(response, method, path, deadline)
+                    text = ""
+                else:
+                    text = self._read_body(response, method, path, deadline)
             finally:
                 response.close()
         elapsed = (time.perf_counter() - started) * 1000
         log.debug(
             "%s %s %s -> %d (%.0f ms)", self.backend, method, shown, response.status_code, elapsed
         )
+        if spooled is not None:
+            array = self._array_stream(spooled, response, method, path)
+            if array is not None:
+                return HTTPResponse(response.status_code, response.headers, array, "")
+            text = response.text
         parsed: Any = None
         is_json = False
         json_error: str | None = None
@@ -933,19 +930,108 @@ class HTTPClient:
     ) -> str:
         """The body as text, read in chunks: never past ``max_response_bytes`` (decoded),
         never past the deadline. Raises TransportError."""
-        limit = self.max_response_bytes
+        chunks: list[bytes] = []
+        self._read_into(
+            chunks.append, response, method, path, deadline, limit=self.max_response_bytes
+        )
+        response._content = b"".join(chunks)
+        return response.text
+
+    def _spool_body(
+        self,
+        response: requests.Response,
+        method: str,
+        path: str,
+        deadline: _Deadline | None,
+    ) -> IO[bytes]:
+        """The body in a temporary file (in memory up to a megabyte), rewound: never past
+        ``max_spooled_bytes``, never past the deadline. Raises TransportError."""
+        spooled: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (returned open)
+            max_size=_SPOOL_IN_MEMORY, prefix="invoicing-bridge-"
+        )
+        try:
+            self._read_into(
+                spooled.write,
+                response,
+                method,
+                path,
+                deadline,
+                limit=self.max_spooled_bytes,
+                limit_name="max_spooled_bytes",
+            )
+        except BaseException:
+            spooled.close()
+            raise
+        spooled.seek(0)
+        return spooled
+
+    def _array_stream(
+        self, spooled: IO[bytes], response: requests.Response, method: str, path: str
+    ) -> JSONArrayStream | None:
+        """The spooled body as a :class:`JSONArrayStream` when it is a JSON array; else
+        None, with the body moved into ``response`` (bounded like any answer) and the file
+        closed. Raises TransportError for a body over ``max_response_bytes`` that is no
+        array."""
+        try:
+            if starts_array(spooled):
+                size = spooled.seek(0, 2)
+                spooled.seek(0)
+                status = response.status_code
+
+                def fail(message: str) -> TransportError:
+                    return self._transport(
+                        f"expected JSON, got {message}",
+                        method,
+                        path,
+                        status_code=status,
+                        retryable=False,
+                    )
+
+                return JSONArrayStream(
+                    spooled,
+                    encoding=response.encoding or "utf-8",
+                    fail=fail,
+                    max_item_chars=self.max_response_bytes,
+                    size=size,
+                )
+            size = spooled.seek(0, 2)
+            if self.max_response_bytes is not None and size > self.max_response_bytes:
+                raise self._too_large(method, path, response.status_code, "more sent")
+            spooled.seek(0)
+            response._content = spooled.read()
+        except BaseException:
+            spooled.close()
+            raise
+        spooled.close()
+        return None
+
+    def _read_into(
+        self,
+        write: Callable[[bytes], object],
+        response: requests.Response,
+        method: str,
+        path: str,
+        deadline: _Deadline | None,
+        *,
+        limit: int | None,
+        limit_name: str = "max_response_bytes",
+    ) -> int:
+        """Hand the body to ``write`` in chunks; its size. ``limit`` (the option
+        ``limit_name``) bounds it, the deadline bounds the time. Raises TransportError."""
+        bound = limit
         status = response.status_code
         declared = (response.headers.get("Content-Length") or "").strip()
-        if limit is not None and declared.isdigit() and int(declared) > limit:
-            raise self._too_large(method, path, status, f"{declared} bytes announced")
-        chunks: list[bytes] = []
+        if bound is not None and declared.isdigit() and int(declared) > bound:
+            raise self._too_large(
+                method, path, status, f"{declared} bytes announced", bound, limit_name
+            )
         size = 0
         try:
             for chunk in response.iter_content(_CHUNK):
                 size += len(chunk)
-                if limit is not None and size > limit:
-                    raise self._too_large(method, path, status, "more sent")
-                chunks.append(chunk)
+                if bound is not None and size > bound:
+                    raise self._too_large(method, path, status, "more sent", bound, limit_name)
+                write(chunk)
                 if deadline is not None:
                     deadline.check()
                     if deadline.expired:
@@ -956,14 +1042,21 @@ class HTTPClient:
             if isinstance(exc.args[0] if exc.args else None, ReadTimeoutError):
                 raise self._transport("timed out reading the body", method, path) from None
             raise self._transport("truncated response body", method, path) from None
-        response._content = b"".join(chunks)
-        return response.text
+        return size
 
-    def _too_large(self, method: str, path: str, status: int, how: str) -> TransportError:
+    def _too_large(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        how: str,
+        limit: int | None = None,
+        limit_name: str = "max_response_bytes",
+    ) -> TransportError:
         # The same request gets the same answer: not worth another try.
+        bound = self.max_response_bytes if limit is None else limit
         return self._transport(
-            f"answer larger than the {_size(self.max_response_bytes or 0)} limit "
-            f"(max_response_bytes; {how})",
+            f"answer larger than the {_size(bound or 0)} limit ({limit_name}; {how})",
             method,
             path,
             status_code=status,
@@ -1152,6 +1245,11 @@ class HTTPOptions(OptionsSchema):
     max_response_bytes = fields.Integer(
         load_default=DEFAULT_MAX_RESPONSE_BYTES, validate=validate.Range(min=1)
     )
+    #: The largest answer read row by row (``stream_array``: a list sent as one JSON
+    #: array), in bytes; it is kept in a temporary file, not in memory.
+    max_spooled_bytes = fields.Integer(
+        load_default=DEFAULT_MAX_SPOOLED_BYTES, validate=validate.Range(min=1)
+    )
     #: Seconds one attempt may take in all, headers and body, however slowly bytes arrive.
     request_deadline = fields.Float(
         load_default=DEFAULT_REQUEST_DEADLINE, validate=validate.Range(min=0, min_inclusive=False)
@@ -1203,6 +1301,7 @@ class HTTPBackend(InvoicingBackend):
             pool_size=o["pool_size"],
             error_parser=error_parser,
             max_response_bytes=o["max_response_bytes"],
+            max_spooled_bytes=o["max_spooled_bytes"],
             request_deadline=o["request_deadline"],
             credentials=[name for name in sorted(self.secret_options()) if o.get(name)],
         )

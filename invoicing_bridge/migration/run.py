@@ -174,6 +174,9 @@ def _run(job: Job) -> None:
     # another are created one at a time, idle workers go on with the invoices (an
     # invoice whose client is not done yet waits for it). Two pools one after the
     # other left most workers idle behind the longest such chain of clients.
+    # A source that reads each listed invoice in full keeps as many reads in flight as
+    # there are workers to take them (the Perfex backend's detail reads).
+    job.source.reading_with(job.workers)
     invoice_tasks: Iterable[Callable[[], None]] = (
         partial(invoices.task, i) for i in job.source.iter_invoices(since=job.since)
     )

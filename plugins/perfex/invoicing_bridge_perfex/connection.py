@@ -3,9 +3,11 @@ are paged, and which module version the answers show.
 
 - Auth [notes §1]: the ``authtoken`` header, read by 2.x and 3.x; 3.x also takes
   ``Authorization: Bearer`` (:func:`auth_headers`).
-- Paging [§4.2]: a 2.x list is one bare array; a 3.x list is ``{data, meta}`` pages
-  (both shapes are read, always); an empty list is a 404 ``No data were found``, which
-  :meth:`PerfexConnection.rows` turns into no rows.
+- Paging [§4.2]: a 2.x list is one bare array of every row (no paging); a 3.x list is
+  ``{data, meta}`` pages (both shapes are read, always); an empty list is a 404 ``No
+  data were found``, which :meth:`PerfexConnection.rows` turns into no rows. A bare array
+  is read row by row from a temporary copy of the answer (the core's ``stream_array``),
+  so a 2.x list of 50,000 invoices costs the memory of one row, not of the list.
 - Version: ``api_version`` 2 sends plain 2.x requests; 3 or ``auto`` add page parameters
   and ``Idempotency-Key`` (which 2.x ignores); :attr:`PerfexConnection.detected_version`
   says what the answers showed.
@@ -23,6 +25,7 @@ from urllib.parse import quote
 
 from invoicing_bridge.backends.http import HTTPClient, HTTPResponse
 from invoicing_bridge.backends.paging import PageGuard
+from invoicing_bridge.backends.streaming import JSONArrayStream
 from invoicing_bridge.exceptions import MappingError, NotFound
 
 from .errors import is_no_data
@@ -84,8 +87,9 @@ class PerfexConnection:
     # ----------------------------------------------------------------- reading
 
     def rows(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Any]:
-        """Every row of a list or search: a 2.x bare array at once, 3.x ``{data, meta}``
-        page by page. ``No data were found`` is an empty result.
+        """Every row of a list or search: a 2.x bare array row by row as it is decoded
+        (never the whole list at once), 3.x ``{data, meta}`` page by page. ``No data were
+        found`` is an empty result.
 
         Page parameters are sent unless ``api_version`` is 2 (2.x ignores them); a server
         that pages anyway (some 3.x builds envelope every list) is followed page by page
@@ -100,11 +104,17 @@ class PerfexConnection:
             if per_page is not None:
                 query.update(page=page, per_page=per_page)
             try:
-                data = self.http.get(path, params=query or None).data
+                data = self.http.get(path, params=query or None, stream_array=True).data
             except NotFound as exc:
                 if is_no_data(exc):
                     return
                 raise
+            if isinstance(data, JSONArrayStream):
+                if self.v3_requests:
+                    self.detected_version = self.detected_version or "2"
+                with data:
+                    yield from data
+                return
             if isinstance(data, list):
                 if self.v3_requests:
                     self.detected_version = self.detected_version or "2"

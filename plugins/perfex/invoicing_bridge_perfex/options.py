@@ -84,8 +84,12 @@ class PerfexOptions(HTTPOptions):
     number_padding = fields.Integer(load_default=6, validate=validate.Range(min=0, max=20))
     #: Lists return summary rows: fetch each invoice in full (items, payments, customer).
     list_details = fields.Boolean(load_default=True)
-    #: Concurrent requests when fetching details of a page of invoices or clients.
-    detail_workers = fields.Integer(load_default=4, validate=validate.Range(min=1, max=32))
+    #: Concurrent requests reading listed invoices or clients in full, ahead of the
+    #: caller. Unset: 4, or the workers of the job reading the list when more (migrate's
+    #: ``--workers``, at most 32), so that the source keeps up with the workers.
+    detail_workers = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=32)
+    )
     #: Customers carry no email in Perfex: keep it on the customer's primary contact.
     primary_contacts = fields.Boolean(load_default=True)
     #: Reads carry no line taxes: infer them from ``total_tax`` and the install's taxes

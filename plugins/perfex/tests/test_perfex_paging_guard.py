@@ -41,7 +41,16 @@ def empty_but_more(page: int) -> dict[str, Any]:
 
 
 def serve(make: Page, requests: list[int]) -> Any:
+    """The list pages ``make`` builds (each page asked for recorded in ``requests``), and
+    for ``/invoices/{id}`` (the backend reads listed invoices in full while it lists) the
+    row of that id."""
+
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        tail = environ.get("PATH_INFO", "").rstrip("/").rsplit("/", 1)[-1]
+        if tail.isdigit():
+            body = json.dumps(_row(int(tail))).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
         query = parse_qs(environ.get("QUERY_STRING", ""))
         page = int(query.get("page", ["1"])[0])
         requests.append(page)
