@@ -38,6 +38,7 @@ from ..migration import (
 from ..migration import migrate as run_migration
 from ..migration.plan import POLICIES, check_policy
 from ..registry import backend_class
+from . import mask
 from .output import console, dumps
 from .paths import check_ledger, check_output, write_private
 
@@ -265,8 +266,10 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
         for name in ("kind", "source id", "number", "target id", "reason"):
             detail.add_column(name, overflow="fold")
         for row in sorted(rows, key=lambda r: (r.kind, r.source_id)):
-            detail.add_row(
-                row.kind, row.source_id, row.number or "", row.target_id or "", row.reason or ""
+            detail.add_row(  # masked before rich folds a long cell (see _masked_row)
+                *_masked_row(
+                    row.kind, row.source_id, row.number or "", row.target_id or "", row.reason or ""
+                )
             )
         out.print(detail)
     failed = [
@@ -276,6 +279,14 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
     ]
     verdict = "[green]ok[/green]" if report.ok else f"[red]failed: {', '.join(failed)}[/red]"
     out.print(f"{verdict} in {report.duration:.1f}s")
+
+
+def _masked_row(*cells: str) -> list[Text]:
+    """Cells with the command's secrets masked, as plain text (a value is not markup).
+
+    Masked before the table is laid out: rich folds a long cell over lines, and a token a
+    server echoed into a reason, split in two, would pass the output stream's mask."""
+    return [Text(mask(cell)) for cell in cells]
 
 
 def _render_transformations(report: MigrationReport, out: Console) -> None:
@@ -294,12 +305,14 @@ def _render_transformations(report: MigrationReport, out: Console) -> None:
     for row in sorted(rows, key=lambda r: (r.kind, r.source_id)):
         for change in row.changes:
             table.add_row(
-                row.number or row.source_id,
-                change.field,
-                change.old or "",
-                change.new or "",
-                change.rule,
-                change.note or "",
+                *_masked_row(
+                    row.number or row.source_id,
+                    change.field,
+                    change.old or "",
+                    change.new or "",
+                    change.rule,
+                    change.note or "",
+                )
             )
     out.print(table)
 
