@@ -349,3 +349,32 @@ def test_empty_ledger_file_stops_the_run_with_one_error_line(
     result = runner.invoke(main, ["migrate", "old", "new", "-q", "--ledger", str(ledger)])
     assert result.exit_code == 2 and "is empty" in result.stderr
     assert list(backends["new"].iter_invoices()) == []
+
+
+def test_report_tables_list_records_in_number_order() -> None:
+    """Source ids sort as numbers: invoice 2 before invoice 10 (the demo's table put
+    000002 after 000019, as text sorts them)."""
+    import io
+
+    from rich.console import Console
+
+    from invoicing_bridge.migration import MigrationReport
+    from invoicing_bridge.migration.report import Change
+
+    report = MigrationReport(source="shop", target="crm")
+    for sid in ("10", "2", "1"):
+        report.add(
+            RecordResult(
+                "invoice",
+                sid,
+                "transformed",
+                number=f"N-{sid}",
+                changes=(Change("items[0].unit_price", "1", "2", "line_discount"),),
+            )
+        )
+        report.add(RecordResult("payment", f"{sid}#0", "failed", reason=f"why {sid}"))
+    out = io.StringIO()
+    cli_migrate.render_report(report, Console(file=out, width=120))
+    text = out.getvalue()
+    assert text.index("N-1 ") < text.index("N-2 ") < text.index("N-10 ")
+    assert text.index("why 1 ") < text.index("why 2 ") < text.index("why 10 ")

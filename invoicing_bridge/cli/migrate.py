@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import re
 import sys
 import threading
 from collections import Counter
@@ -265,7 +266,7 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
         detail = Table(title=heading, title_style=style, title_justify="left")
         for name in ("kind", "source id", "number", "target id", "reason"):
             detail.add_column(name, overflow="fold")
-        for row in sorted(rows, key=lambda r: (r.kind, r.source_id)):
+        for row in sorted(rows, key=_in_order):
             detail.add_row(  # masked before rich folds a long cell (see _masked_row)
                 *_masked_row(
                     row.kind, row.source_id, row.number or "", row.target_id or "", row.reason or ""
@@ -279,6 +280,12 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
     ]
     verdict = "[green]ok[/green]" if report.ok else f"[red]failed: {', '.join(failed)}[/red]"
     out.print(f"{verdict} in {report.duration:.1f}s")
+
+
+def _in_order(record: RecordResult) -> tuple[str, list[str | int]]:
+    """By kind, then source id in number order: invoice 2 before invoice 10."""
+    parts = re.split(r"(\d+)", record.source_id)
+    return record.kind, [int(p) if p.isdigit() else p for p in parts]
 
 
 def _masked_row(*cells: str) -> list[Text]:
@@ -302,7 +309,7 @@ def _render_transformations(report: MigrationReport, out: Console) -> None:
     )
     for name in ("number", "field", "old", "new", "rule", "why"):
         table.add_column(name, overflow="fold")
-    for row in sorted(rows, key=lambda r: (r.kind, r.source_id)):
+    for row in sorted(rows, key=_in_order):
         for change in row.changes:
             table.add_row(
                 *_masked_row(
