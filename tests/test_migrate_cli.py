@@ -336,6 +336,8 @@ def test_ctrl_c_prints_the_summary_so_far_says_run_again_and_exits_130(
     assert result.exit_code == 130, result.output
     assert "run again to resume" in result.stderr
     assert "Migration: memory:old -> memory:new" in result.stdout
+    # The summary of a stopped run does not end with "ok".
+    assert "interrupted after" in result.stdout and "ok in" not in result.stdout
     data = json.loads(out.read_text())
     assert data["counts"]["invoice"]["created"] == 1  # the one done before Ctrl-C
     assert len(list(found["new"].iter_invoices())) == 1

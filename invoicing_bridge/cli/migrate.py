@@ -222,8 +222,11 @@ def _render_not_migrated(report: MigrationReport, out: Console) -> None:
     out.print(table)
 
 
-def render_report(report: MigrationReport, out: Console | None = None) -> None:
-    """The report as rich tables: counts per kind, then failures and changes left."""
+def render_report(
+    report: MigrationReport, out: Console | None = None, *, interrupted: bool = False
+) -> None:
+    """The report as rich tables: counts per kind, then failures and changes left.
+    ``interrupted``: the summary of a run stopped by Ctrl-C, which is not "ok"."""
     out = out or console()
     columns = _DRY_COLUMNS if report.dry_run else _COLUMNS
     title = "Migration (dry run: nothing written)" if report.dry_run else "Migration"
@@ -279,6 +282,12 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
         if c.failed or c.needs_attention
     ]
     verdict = "[green]ok[/green]" if report.ok else f"[red]failed: {', '.join(failed)}[/red]"
+    if interrupted:
+        verdict = "[yellow]interrupted[/yellow]" + (
+            "" if report.ok else f", [red]failed: {', '.join(failed)}[/red]"
+        )
+        out.print(f"{verdict} after {report.duration:.1f}s")
+        return
     out.print(f"{verdict} in {report.duration:.1f}s")
 
 
@@ -466,7 +475,7 @@ def migrate_command(
         if report_path is not None:
             write_report(so_far, report_path)
         if not quiet and report_path != "-":
-            render_report(so_far)
+            render_report(so_far, interrupted=True)
         click.echo(
             "interrupted: the summary above is what was done so far; run again to resume "
             "(the ledger keeps every record done)",
