@@ -74,7 +74,7 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
     ),
     "demo": LazyCommand(
         "invoicing_bridge.cli.demo:demo",
-        "Migrate a seeded Daftra emulator into an empty Perfex emulator, then compare them.",
+        "Migrate a seeded Daftra emulator into an empty Perfex (or Tryton), then compare them.",
     ),
     "export": LazyCommand(
         "invoicing_bridge.cli.einvoice:export",

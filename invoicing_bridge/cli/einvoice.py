@@ -106,7 +106,7 @@ def file_name(invoice: Invoice, taken: set[str]) -> str:
 @click.command()
 @click.argument("profile")
 @click.argument("kind", type=click.Choice(["invoices"]))
-@click.option("--since", help="Invoices issued on or after this date (YYYY-MM-DD).")
+@click.option("--since", metavar="DATE", help="Invoices issued on or after this date (YYYY-MM-DD).")
 @click.option(
     "--format",
     "fmt",

@@ -379,7 +379,7 @@ def write_report(report: MigrationReport, path: str | Path) -> None:
     "--report",
     "report_path",
     type=click.Path(dir_okay=False, allow_dash=True),
-    help="Also write the report as JSON to PATH (- for stdout).",
+    help="Also write the report as JSON to FILE (- for stdout).",
 )
 @click.option(
     "--policy",
