@@ -150,3 +150,141 @@ def test_a_one_character_secret_does_not_garble_the_output(
     shown: list[dict[str, Any]] = json.loads(result.output)
     assert shown[0]["name"] == "Banana Cabana"
     assert shown[0]["email"] == "***@example.com"  # the lone "a" stands alone: masked
+
+
+# --------------------------------------------------------------------------- tables and files
+# The compare and migrate tables, like list/get, mask a cell before rich lays it out: on a
+# narrow terminal a long cell is folded over lines, and a token cut in two would pass the
+# output stream's mask. An e-invoice file is masked too (it is built from the records).
+
+
+def _run_in_a_command(monkeypatch: pytest.MonkeyPatch, body: Any) -> Any:
+    """Run ``body`` as a command whose backend's server echoed the token."""
+
+    @click.command()
+    def command() -> None:
+        Echoing()  # a command opened a backend: its token is known to the output's mask
+        body()
+
+    load = cli.load_command
+    monkeypatch.setattr(cli, "load_command", lambda name: command if name == "w" else load(name))
+    return CliRunner().invoke(main, ["w"])
+
+
+def _fragments_absent(text: str) -> None:
+    for fragment in ("t0k3n", "s3cr3t", "3cr3t-echo"):
+        assert fragment not in text, text
+
+
+@pytest.mark.parametrize("width", [50, 64, 80])
+def test_a_token_in_a_compare_cell_is_masked_before_it_is_folded(
+    monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    import datetime as dt
+    import io
+    from decimal import Decimal
+
+    from rich.console import Console
+
+    from invoicing_bridge.backends.memory import MemoryBackend
+    from invoicing_bridge.cli.compare import render
+    from invoicing_bridge.comparison import compare
+    from invoicing_bridge.models import Invoice, LineItem
+
+    def side(label: str, notes: str) -> MemoryBackend:
+        backend = MemoryBackend(label=label)
+        client = backend.create_client(Client(name="Acme"))
+        backend.create_invoice(
+            Invoice.build(
+                number="INV-1",
+                issue_date=dt.date(2026, 1, 5),
+                currency="EGP",
+                client=client,
+                items=[LineItem("Widget", Decimal("1"), Decimal("10.00"))],
+                notes=notes,
+            )
+        )
+        return backend
+
+    shown = io.StringIO()
+
+    def body() -> None:
+        report = compare(side("left", "plain"), side("right", f"echo {TOKEN} again"))
+        render(report, Console(file=shown, width=width, highlight=False))
+
+    result = _run_in_a_command(monkeypatch, body)
+    assert result.exit_code == 0, result.output
+    assert "***" in shown.getvalue()
+    _fragments_absent(shown.getvalue())
+
+
+@pytest.mark.parametrize("width", [40, 50, 64])
+def test_a_token_in_a_migrate_reason_is_masked_before_it_is_folded(
+    monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from invoicing_bridge.cli.migrate import render_report
+    from invoicing_bridge.migration.report import MigrationReport, RecordResult
+
+    shown = io.StringIO()
+
+    def body() -> None:
+        report = MigrationReport(source="shop", target="crm")
+        report.add(
+            RecordResult(
+                "invoice", "41", "failed", number="INV-41", reason=f"server said: {TOKEN} invalid"
+            )
+        )
+        render_report(report, Console(file=shown, width=width, highlight=False))
+
+    result = _run_in_a_command(monkeypatch, body)
+    assert result.exit_code == 0, result.output
+    assert "***" in shown.getvalue(), shown.getvalue()
+    _fragments_absent(shown.getvalue())
+
+
+def test_a_token_echoed_into_an_invoice_is_masked_in_its_e_invoice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    from invoicing_bridge.cli.einvoice import masked
+    from invoicing_bridge.einvoice import Seller, to_ubl
+    from invoicing_bridge.models import Address, Invoice, LineItem, TaxRate
+
+    invoice = Invoice.build(
+        number="INV-7",
+        issue_date=dt.date(2026, 1, 5),
+        currency="EGP",
+        client=Client(
+            name=f"Buyer {TOKEN}",
+            address=Address(line1="1 Nile St", city="Cairo", country="EG"),
+        ),
+        items=[
+            LineItem(
+                "Widget", Decimal("1"), Decimal("10.00"), taxes=[TaxRate("VAT", Decimal("14"))]
+            )
+        ],
+        notes=f"token & {TOKEN}",
+    )
+    seller = Seller(
+        name="Nile Valley Trading Co.",
+        vat_id="EG204567891",
+        address=Address(line1="12 Talaat Harb St.", city="Cairo", country="EG"),
+    )
+    written: list[bytes] = []
+
+    def body() -> None:
+        written.append(to_ubl(masked(invoice), seller=seller, profile="en16931"))
+
+    result = _run_in_a_command(monkeypatch, body)
+    assert result.exit_code == 0, result.output
+    xml = written[0].decode()
+    assert "Buyer ***" in xml and "token &amp; ***" in xml
+    _fragments_absent(xml)
+    # Outside a command no secret is known: the invoice is the same object, untouched.
+    assert masked(invoice) is invoice

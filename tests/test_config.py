@@ -36,6 +36,10 @@ def test_unknown_option_names_profile_and_option(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as info:
         load_profile("m", cfg)
     assert (info.value.profile, info.value.option) == ("m", "colour")
+    # A typo or another backend's option: the options this backend takes are listed
+    # (marshmallow alone says "Unknown field.", which names no way out).
+    assert "colour: unknown option; memory takes " in str(info.value)
+    assert "label" in str(info.value) and "Unknown field" not in str(info.value)
 
 
 def test_wrong_type_names_profile_and_option(tmp_path: Path) -> None:

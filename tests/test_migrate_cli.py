@@ -336,6 +336,8 @@ def test_ctrl_c_prints_the_summary_so_far_says_run_again_and_exits_130(
     assert result.exit_code == 130, result.output
     assert "run again to resume" in result.stderr
     assert "Migration: memory:old -> memory:new" in result.stdout
+    # The summary of a stopped run does not end with "ok".
+    assert "interrupted after" in result.stdout and "ok in" not in result.stdout
     data = json.loads(out.read_text())
     assert data["counts"]["invoice"]["created"] == 1  # the one done before Ctrl-C
     assert len(list(found["new"].iter_invoices())) == 1
@@ -349,3 +351,32 @@ def test_empty_ledger_file_stops_the_run_with_one_error_line(
     result = runner.invoke(main, ["migrate", "old", "new", "-q", "--ledger", str(ledger)])
     assert result.exit_code == 2 and "is empty" in result.stderr
     assert list(backends["new"].iter_invoices()) == []
+
+
+def test_report_tables_list_records_in_number_order() -> None:
+    """Source ids sort as numbers: invoice 2 before invoice 10 (the demo's table put
+    000002 after 000019, as text sorts them)."""
+    import io
+
+    from rich.console import Console
+
+    from invoicing_bridge.migration import MigrationReport
+    from invoicing_bridge.migration.report import Change
+
+    report = MigrationReport(source="shop", target="crm")
+    for sid in ("10", "2", "1"):
+        report.add(
+            RecordResult(
+                "invoice",
+                sid,
+                "transformed",
+                number=f"N-{sid}",
+                changes=(Change("items[0].unit_price", "1", "2", "line_discount"),),
+            )
+        )
+        report.add(RecordResult("payment", f"{sid}#0", "failed", reason=f"why {sid}"))
+    out = io.StringIO()
+    cli_migrate.render_report(report, Console(file=out, width=120))
+    text = out.getvalue()
+    assert text.index("N-1 ") < text.index("N-2 ") < text.index("N-10 ")
+    assert text.index("why 1 ") < text.index("why 2 ") < text.index("why 10 ")

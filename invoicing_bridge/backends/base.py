@@ -179,11 +179,22 @@ class InvoicingBackend:
         except marshmallow.ValidationError as exc:
             messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
             option = next(iter(messages), None)
-            text = "; ".join(f"{k}: {_flatten(v)}" for k, v in messages.items())
+            text = "; ".join(cls._option_message(k, v) for k, v in messages.items())
             raise ConfigurationError(
                 f"{cls.name}: {text}", profile=profile, option=option
             ) from None
         return loaded
+
+    @classmethod
+    def _option_message(cls, key: str, value: Any) -> str:
+        """One option's problem; an unknown option (a typo, another backend's option)
+        lists the options this backend takes, where marshmallow says only
+        "Unknown field."."""
+        if value == ["Unknown field."]:
+            fields = cls.Options().fields.values()
+            known = sorted(f.data_key or f.name for f in fields if not f.dump_only and f.name)
+            return f"{key}: unknown option; {cls.name} takes {', '.join(known)}"
+        return f"{key}: {_flatten(value)}"
 
     @classmethod
     def secret_options(cls) -> frozenset[str]:

@@ -24,7 +24,7 @@ from .. import __version__
 from ..exceptions import InvoicingBridgeError
 from ..redaction import Redactor, collecting_secrets
 
-__all__ = ["ERROR_EXIT", "LAZY_COMMANDS", "main", "mask"]
+__all__ = ["ERROR_EXIT", "LAZY_COMMANDS", "main", "mask", "mask_data"]
 
 #: Exit status of a command that failed with an error (1 is left for "it ran, and found
 #: differences or failed records").
@@ -74,7 +74,7 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
     ),
     "demo": LazyCommand(
         "invoicing_bridge.cli.demo:demo",
-        "Migrate a seeded Daftra emulator into an empty Perfex emulator, then compare them.",
+        "Migrate a seeded Daftra emulator into an empty Perfex (or Tryton), then compare them.",
     ),
     "export": LazyCommand(
         "invoicing_bridge.cli.einvoice:export",
@@ -174,6 +174,16 @@ def mask(text: str) -> str:
     for redactor in _output_redactors:
         text = redactor.redact(text)
     return text
+
+
+def mask_data(value: Any) -> Any:
+    """``value`` (a record's ``to_dict()`` form) with the running command's secrets
+    masked in every string, key or value: for what is built from records before it is
+    written (an e-invoice's XML), where masking the finished text is too late (a value
+    escaped as ``&amp;``, a hash already computed over it)."""
+    for redactor in _output_redactors:
+        value = redactor.redact_data(value)
+    return value
 
 
 class BridgeGroup(click.Group):

@@ -26,7 +26,7 @@ from ..comparison.report import text as _text_cell
 from ..config import load_profile
 from ..exceptions import ConfigurationError
 from ..migration.ledger import DEFAULT_LEDGER, Ledger
-from . import ERROR_EXIT
+from . import ERROR_EXIT, mask
 from .output import console
 from .paths import check_output, write_private
 
@@ -223,7 +223,9 @@ def renderable(report: ComparisonReport) -> RenderableType:
         return grid
 
     def row(grid: Table, *cells: str) -> None:
-        grid.add_row(*(Text(cell) for cell in cells))
+        # Masked here, before rich folds a long cell over lines: a secret a server echoed
+        # into a value would slip past the output stream's mask in pieces.
+        grid.add_row(*(Text(mask(cell)) for cell in cells))
 
     parts: list[RenderableType] = []
     if report.match == "number":
@@ -341,7 +343,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
     if report.not_compared:
         notes = Text("Not compared:\n", style="dim")
         for note in report.not_compared:
-            notes.append(f"  - {note}\n", style="dim")
+            notes.append(f"  - {mask(note)}\n", style="dim")
         parts.append(notes)
     parts.append(
         Text("The two sides agree.", style="bold green")

@@ -106,7 +106,7 @@ def get(ctx: click.Context, profile: str, kind: str, record_id: str, fmt: str) -
 @click.command("list")
 @click.argument("profile")
 @click.argument("kind", type=click.Choice(["invoices", "clients", "payments"]))
-@click.option("--since", help="Invoices issued on or after this date (YYYY-MM-DD).")
+@click.option("--since", metavar="DATE", help="Invoices issued on or after this date (YYYY-MM-DD).")
 @click.option(
     "--status",
     type=click.Choice([s.value for s in InvoiceStatus]),

@@ -184,7 +184,7 @@ def demo(
     target: str,
     quiet: bool,
 ) -> None:
-    """Migrate a seeded Daftra emulator into an empty Perfex emulator, then compare them.
+    """Migrate a seeded Daftra emulator into an empty Perfex (or Tryton), then compare them.
 
     No account, no config file: both emulators run on free loopback ports and stop when
     the demo ends. Exit status 0 when every invoice went through and both sides agree.

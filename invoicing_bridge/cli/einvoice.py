@@ -22,6 +22,7 @@ from ..config import load_profile
 from ..einvoice import INITIAL_PIH, Seller, ZatcaChain, to_ubl, validate
 from ..exceptions import EInvoiceError
 from ..models import Invoice, InvoiceStatus
+from . import mask, mask_data
 from .output import console
 
 __all__ = ["export", "validate_files"]
@@ -30,6 +31,27 @@ __all__ = ["export", "validate_files"]
 FAILED_EXIT = 1
 _UNSAFE = re.compile(r"[^\w.-]+")
 _NOT_ISSUED = (InvoiceStatus.DRAFT, InvoiceStatus.VOID)
+
+
+def masked(invoice: Invoice) -> Invoice:
+    """``invoice`` with every secret the command's backends know masked in its data.
+
+    The XML is the user's invoice data, but a token a server echoed into it (a note, a
+    client's name) must not be written out any more than printed. It is masked in the
+    data, before the XML is made: in the finished file it could be escaped (``&amp;``)
+    and past the mask, and a ZATCA file's hash, chained into the next invoice, is
+    computed over what is written."""
+    data = invoice.to_dict()
+    hidden = mask_data(data)
+    if hidden == data:
+        return invoice
+    try:
+        return Invoice.from_dict(hidden)
+    except (TypeError, ValueError) as exc:  # a secret that is all digits, inside an amount
+        raise EInvoiceError(
+            f"a credential is part of its data and cannot be masked ({exc})",
+            invoice=invoice.number,
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -84,7 +106,7 @@ def file_name(invoice: Invoice, taken: set[str]) -> str:
 @click.command()
 @click.argument("profile")
 @click.argument("kind", type=click.Choice(["invoices"]))
-@click.option("--since", help="Invoices issued on or after this date (YYYY-MM-DD).")
+@click.option("--since", metavar="DATE", help="Invoices issued on or after this date (YYYY-MM-DD).")
 @click.option(
     "--format",
     "fmt",
@@ -178,6 +200,7 @@ def export(
                 skipped.append(Skipped(invoice, f"{invoice.status.value}: not issued", False))
             else:
                 try:
+                    invoice = masked(invoice)
                     if fmt == "zatca":
                         xml = to_ubl(invoice, seller=seller, profile="zatca", chain=chain)
                     else:
@@ -229,11 +252,11 @@ def _render(exported: list[Path], skipped: list[Skipped], output: Path, fmt: str
     table.add_column("why", overflow="fold")
     for item in skipped:
         style = "red" if item.failed else "dim"
-        table.add_row(
-            item.invoice.id or "",
-            item.invoice.number,
+        table.add_row(  # masked before rich folds a long reason over two lines
+            mask(item.invoice.id or ""),
+            mask(item.invoice.number),
             item.invoice.status.value,
-            f"[{style}]{escape(item.reason)}[/{style}]",
+            f"[{style}]{escape(mask(item.reason))}[/{style}]",
         )
     out.print(table)
 

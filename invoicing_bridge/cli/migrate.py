@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import re
 import sys
 import threading
 from collections import Counter
@@ -38,6 +39,7 @@ from ..migration import (
 from ..migration import migrate as run_migration
 from ..migration.plan import POLICIES, check_policy
 from ..registry import backend_class
+from . import mask
 from .output import console, dumps
 from .paths import check_ledger, check_output, write_private
 
@@ -220,8 +222,11 @@ def _render_not_migrated(report: MigrationReport, out: Console) -> None:
     out.print(table)
 
 
-def render_report(report: MigrationReport, out: Console | None = None) -> None:
-    """The report as rich tables: counts per kind, then failures and changes left."""
+def render_report(
+    report: MigrationReport, out: Console | None = None, *, interrupted: bool = False
+) -> None:
+    """The report as rich tables: counts per kind, then failures and changes left.
+    ``interrupted``: the summary of a run stopped by Ctrl-C, which is not "ok"."""
     out = out or console()
     columns = _DRY_COLUMNS if report.dry_run else _COLUMNS
     title = "Migration (dry run: nothing written)" if report.dry_run else "Migration"
@@ -264,9 +269,11 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
         detail = Table(title=heading, title_style=style, title_justify="left")
         for name in ("kind", "source id", "number", "target id", "reason"):
             detail.add_column(name, overflow="fold")
-        for row in sorted(rows, key=lambda r: (r.kind, r.source_id)):
-            detail.add_row(
-                row.kind, row.source_id, row.number or "", row.target_id or "", row.reason or ""
+        for row in sorted(rows, key=_in_order):
+            detail.add_row(  # masked before rich folds a long cell (see _masked_row)
+                *_masked_row(
+                    row.kind, row.source_id, row.number or "", row.target_id or "", row.reason or ""
+                )
             )
         out.print(detail)
     failed = [
@@ -275,7 +282,27 @@ def render_report(report: MigrationReport, out: Console | None = None) -> None:
         if c.failed or c.needs_attention
     ]
     verdict = "[green]ok[/green]" if report.ok else f"[red]failed: {', '.join(failed)}[/red]"
+    if interrupted:
+        verdict = "[yellow]interrupted[/yellow]" + (
+            "" if report.ok else f", [red]failed: {', '.join(failed)}[/red]"
+        )
+        out.print(f"{verdict} after {report.duration:.1f}s")
+        return
     out.print(f"{verdict} in {report.duration:.1f}s")
+
+
+def _in_order(record: RecordResult) -> tuple[str, list[str | int]]:
+    """By kind, then source id in number order: invoice 2 before invoice 10."""
+    parts = re.split(r"(\d+)", record.source_id)
+    return record.kind, [int(p) if p.isdigit() else p for p in parts]
+
+
+def _masked_row(*cells: str) -> list[Text]:
+    """Cells with the command's secrets masked, as plain text (a value is not markup).
+
+    Masked before the table is laid out: rich folds a long cell over lines, and a token a
+    server echoed into a reason, split in two, would pass the output stream's mask."""
+    return [Text(mask(cell)) for cell in cells]
 
 
 def _render_transformations(report: MigrationReport, out: Console) -> None:
@@ -291,15 +318,17 @@ def _render_transformations(report: MigrationReport, out: Console) -> None:
     )
     for name in ("number", "field", "old", "new", "rule", "why"):
         table.add_column(name, overflow="fold")
-    for row in sorted(rows, key=lambda r: (r.kind, r.source_id)):
+    for row in sorted(rows, key=_in_order):
         for change in row.changes:
             table.add_row(
-                row.number or row.source_id,
-                change.field,
-                change.old or "",
-                change.new or "",
-                change.rule,
-                change.note or "",
+                *_masked_row(
+                    row.number or row.source_id,
+                    change.field,
+                    change.old or "",
+                    change.new or "",
+                    change.rule,
+                    change.note or "",
+                )
             )
     out.print(table)
 
@@ -350,7 +379,7 @@ def write_report(report: MigrationReport, path: str | Path) -> None:
     "--report",
     "report_path",
     type=click.Path(dir_okay=False, allow_dash=True),
-    help="Also write the report as JSON to PATH (- for stdout).",
+    help="Also write the report as JSON to FILE (- for stdout).",
 )
 @click.option(
     "--policy",
@@ -446,7 +475,7 @@ def migrate_command(
         if report_path is not None:
             write_report(so_far, report_path)
         if not quiet and report_path != "-":
-            render_report(so_far)
+            render_report(so_far, interrupted=True)
         click.echo(
             "interrupted: the summary above is what was done so far; run again to resume "
             "(the ledger keeps every record done)",

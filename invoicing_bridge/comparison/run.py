@@ -269,6 +269,12 @@ def compare(
             "(as Perfex's API does); not compared. Compare through the migration ledger to "
             "know which payments the migration recorded"
         )
+    if counters.api_dated_payments:
+        report.not_compared.append(
+            f"payments[*].date: {counters.api_dated_payments} paired payments were recorded "
+            "by the migration in a backend that dates a payment itself; their dates are not "
+            "compared"
+        )
     for records, backend in zip(clients, (left, right), strict=True):
         if records.records and not by_records:
             report.not_compared.insert(

@@ -22,6 +22,7 @@ from .report import (
     SKIPPED,
     TRANSFORMED,
     WOULD_CREATE,
+    WOULD_TRANSFORM,
     Change,
     RecordResult,
 )
@@ -166,13 +167,21 @@ class PaymentStage:
         return recorded, changes
 
     def dry_run(self, sid: str, invoice: Invoice, plan: InvoicePlan) -> None:
-        """Report the payments a real run would record."""
-        for payment, planned in zip(plan.sources, plan.payments, strict=True):
+        """Report the payments a real run would record: ``would_transform`` for one the
+        plan changes (a rounded amount), as the real run counts it ``transformed``."""
+        for index, (payment, planned) in enumerate(zip(plan.sources, plan.payments, strict=True)):
             psid = payment_sid(sid, invoice, payment)
             entry = self.job.scope.get("payment", psid)
             if entry is None or not entry.done:
                 label = f"{invoice.number} {planned.amount}"
-                self.job.emit(RecordResult("payment", psid, WOULD_CREATE, label))
+                prefix = f"payments[{index}]."
+                own = tuple(
+                    Change(c.field.removeprefix(prefix), c.old, c.new, c.rule, c.note)
+                    for c in plan.changes
+                    if c.field.startswith(prefix)
+                )
+                outcome = WOULD_TRANSFORM if any(c.rule != "lost" for c in own) else WOULD_CREATE
+                self.job.emit(RecordResult("payment", psid, outcome, label, changes=own))
 
     def already_done(self, sid: str, invoice: Invoice) -> bool:
         """Count the payments of an invoice migrated before and still in the target, and
