@@ -5,11 +5,12 @@ and none of their memory: like a real API, the server is somebody else's CPU.
 Commands (``{"op": ..., ...}``):
 
 ``start``  ``name``, ``kind`` (``daftra`` or ``perfex``), ``invoices``, ``seed``,
-           ``latency_ms``, ``fault_rate`` (every fault kind), ``api_version`` (Perfex
-           only: 2 or 3); answers ``{"profile": {...}}``. Every emulator holds its
-           realistic seed as it is (line discounts, four-place and client-credit
-           payments, void and draft invoices): the migration transforms or skips what
-           its target cannot store, and the benchmarks count those outcomes.
+           ``latency_ms``, ``fault_rate`` (every fault kind), ``clients`` (Daftra only:
+           how many seeded clients, by default one per eight invoices, 6 to 300),
+           ``api_version`` (Perfex only: 2 or 3); answers ``{"profile": {...}}``. Every
+           emulator holds its realistic seed as it is (line discounts, four-place and
+           client-credit payments, void and draft invoices): the migration transforms or
+           skips what its target cannot store, and the benchmarks count those outcomes.
 ``stats``  ``name``: the emulator's :class:`EmulatorStats` snapshot.
 ``reset``  ``name``: zero the counters.
 ``quit``   stop every emulator and exit.
@@ -33,7 +34,9 @@ def _start(emulators: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]
     if kind == "daftra":
         from invoicing_bridge_daftra.emulator import DaftraEmulator
 
-        clients = max(6, min(300, invoices // 8 + 6))
+        clients = command.get("clients")
+        if clients is None:
+            clients = max(6, min(300, invoices // 8 + 6))
         emulator: Any = DaftraEmulator(invoices=invoices, seed=seed, clients=clients).start()
     elif kind == "perfex":
         from invoicing_bridge_perfex.emulator import PerfexEmulator

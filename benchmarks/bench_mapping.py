@@ -1,24 +1,23 @@
-"""Mapping speed (figure 1): raw Daftra and Perfex invoice payloads, each with 5 line items
-and 2 payments, mapped to the neutral model by the backends' ``parse_payload``, against a
-hand-written dict-to-dataclass mapping of the same fields, timed in alternation.
+"""Mapping speed (figure 1): the emulators' seeded invoices, as each answers ``GET`` for
+one (Daftra; Perfex with the REST module 2.x and 3.x), mapped to the neutral model by the
+backends' ``parse_payload``, against a hand-written dict-to-dataclass mapping of the same
+fields, timed in alternation.
 
-The payloads are what the emulators answer to ``GET`` one invoice (parsed the way the
-HTTP layer parses them: JSON numbers as Decimal): one invoice is made in a Daftra
-emulator, migrated into a Perfex emulator, and read raw from both.
+The payloads are the realistic seeds (discounts, several taxes, partial payments, notes),
+read raw from each emulator and parsed the way the HTTP layer parses them (JSON numbers as
+Decimal): nothing is shaped to fit the mapping.
 
-    python benchmarks/bench_mapping.py [--count 200] [--repeat 7]
+    python benchmarks/bench_mapping.py [--count 200] [--repeat 7] [--invoices 40]
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as dt
+import itertools
 import json
-import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -26,83 +25,46 @@ from _common import figure, paired
 from invoicing_bridge_daftra.backend import DaftraBackend
 from invoicing_bridge_perfex.backend import PerfexBackend
 
-from invoicing_bridge.migration import migrate
-from invoicing_bridge.registry import get_backend
-
-ITEMS = 5
-PAYMENTS = 2
+#: Seeded invoices read from each emulator (the mapping runs over them in turn).
+INVOICES = 40
+#: Perfex module versions read (their single GETs differ: 3.x adds fields).
+PERFEX_VERSIONS = (2, 3)
 
 # --------------------------------------------------------------------------- payloads
 
 
-def payloads() -> dict[str, Any]:
-    """``{"daftra": {...}, "perfex": {...}, "perfex_options": {...}}``: one invoice with 5
-    lines (VAT on each) and 2 payments, as each emulator answers ``GET`` for it."""
+def _get(url: str, headers: dict[str, str]) -> Any:
+    response = requests.get(url, headers=headers, timeout=30)
+    response.raise_for_status()
+    return json.loads(response.text, parse_float=Decimal)
+
+
+def payloads(invoices: int = INVOICES) -> dict[str, Any]:
+    """``{"daftra": [...], "perfex": [...], "perfex3": [...], "<name>_options": {...}}``:
+    the first ``invoices`` seeded invoices of each emulator (seed 1), as it answers ``GET``
+    for each."""
     from invoicing_bridge_daftra.emulator import DaftraEmulator
     from invoicing_bridge_perfex.emulator import PerfexEmulator
 
-    with DaftraEmulator(invoices=60, seed=1) as daftra, PerfexEmulator(invoices=0) as perfex:
-        state = daftra.state
-        chosen = next(
-            i
-            for i in state.invoice_ids
-            if len(state.invoice(i)["payments"]) == PAYMENTS  # type: ignore[index]
-            and state.invoice(i)["currency_code"] == "SAR"  # type: ignore[index]
-        )
-        with state.lock:
-            record = state.materialise(chosen)
-            template = record["items"][0]
-            record["discount"] = Decimal(0)
-            record["items"] = []
-            for k in range(ITEMS):
-                item = copy.deepcopy(template)
-                item.update(
-                    id=10 * chosen + k,
-                    item=f"Line {k + 1}",
-                    description=f"Service line {k + 1}",
-                    unit_price=Decimal(100 * (k + 1)),
-                    quantity=Decimal(k % 3 + 1),
-                    discount=Decimal(0),
-                    discount_type=2,
-                    tax1=template["tax1"] or 1,
-                    tax2=None,
-                )
-                record["items"].append(item)
-            total = state.totals(record)["total"]
-            first = (total * Decimal("0.4")).quantize(Decimal("0.01"))
-            for payment, amount, method in zip(
-                record["payments"], (first, total - first), ("cash", "bank_transfer"), strict=True
-            ):
-                payment.update(amount=amount, payment_method=method)
-            for i in list(state.invoice_ids):
-                if i != chosen:
-                    state.delete_invoice(i)
-            state.touch()
-        options = {k: v for k, v in daftra.profile().items() if k != "backend"}
-        perfex_options = {k: v for k, v in perfex.profile().items() if k != "backend"}
-        with (
-            get_backend("daftra", **options) as source,
-            get_backend("perfex", **perfex_options) as target,
-            tempfile.TemporaryDirectory() as tmp,
-        ):
-            report = migrate(source, target, ledger=Path(tmp) / "ledger.sqlite", workers=1)
-            if not report.ok:
-                raise RuntimeError(f"could not make the Perfex payload: {report.failures}")
-            target_id = next(r.target_id for r in report.records if r.kind == "invoice")
-        daftra_text = requests.get(
-            f"{daftra.base_url}/invoices/{chosen}.json", headers={"apikey": daftra.api_key}
-        ).text
-        perfex_text = requests.get(
-            f"{perfex.base_url}/invoices/{target_id}", headers={"authtoken": perfex.token}
-        ).text
-    return {
-        "daftra": json.loads(daftra_text, parse_float=Decimal),
-        "perfex": json.loads(perfex_text, parse_float=Decimal),
-        "daftra_options": {"date_format": "%d/%m/%Y"},
-        "perfex_options": {
-            k: perfex_options[k] for k in ("currencies", "payment_modes", "number_padding")
-        },
-    }
+    data: dict[str, Any] = {}
+    with DaftraEmulator(invoices=invoices, seed=1) as daftra:
+        ids = list(daftra.state.invoice_ids)[:invoices]
+        auth = {"apikey": daftra.api_key}
+        data["daftra"] = [_get(f"{daftra.base_url}/invoices/{i}.json", auth) for i in ids]
+        data["daftra_options"] = {"date_format": "%d/%m/%Y"}
+    for version in PERFEX_VERSIONS:
+        name = "perfex" if version == 2 else f"perfex{version}"
+        with PerfexEmulator(invoices=invoices, seed=1, api_version=version) as perfex:
+            profile = perfex.profile()
+            auth = {"authtoken": perfex.token}
+            rows = _get(f"{perfex.base_url}/invoices", auth)
+            rows = rows["data"] if isinstance(rows, dict) else rows
+            data[name] = [_get(f"{perfex.base_url}/invoices/{r['id']}", auth) for r in rows]
+            data[name] = data[name][:invoices]
+            data[f"{name}_options"] = {
+                k: profile[k] for k in ("currencies", "payment_modes", "number_padding")
+            }
+    return data
 
 
 # --------------------------------------------------------------------------- by hand
@@ -221,37 +183,39 @@ def hand_perfex(payload: dict[str, Any], currencies: dict[str, str]) -> HandInvo
 # --------------------------------------------------------------------------- benchmark
 
 
-def run(*, count: int = 200, repeat: int = 7) -> dict[str, Any]:
+def run(*, count: int = 200, repeat: int = 7, invoices: int = INVOICES) -> dict[str, Any]:
     """Figure 1: invoices per second through ``parse_payload`` and by hand, per backend,
     and the ratio of the two (how many times the hand-written mapping's time)."""
-    data = payloads()
+    data = payloads(invoices)
     daftra = DaftraBackend.for_parsing(**data["daftra_options"])
-    perfex = PerfexBackend.for_parsing(**data["perfex_options"])
-    currencies = {v: k for k, v in data["perfex_options"]["currencies"].items()}
+    cases: dict[str, Any] = {"daftra": (lambda p: daftra.parse_payload("invoice", p), hand_daftra)}
+    for version in PERFEX_VERSIONS:
+        name = "perfex" if version == 2 else f"perfex{version}"
+        options = data[f"{name}_options"]
+        backend = PerfexBackend.for_parsing(**options)
+        currencies = {v: k for k, v in options["currencies"].items()}
+        cases[name] = (
+            lambda p, b=backend: b.parse_payload("invoice", p),
+            lambda p, c=currencies: hand_perfex(p, c),
+        )
     figures: dict[str, Any] = {}
     checks: dict[str, Any] = {}
-    cases = {
-        "daftra": (
-            lambda p: daftra.parse_payload("invoice", p),
-            hand_daftra,
-        ),
-        "perfex": (
-            lambda p: perfex.parse_payload("invoice", p),
-            lambda p: hand_perfex(p, currencies),
-        ),
-    }
     for name, (library, hand) in cases.items():
-        payload = data[name]
-        mapped = library(payload)[0]
-        by_hand = hand(payload)
+        seeded = data[name]
+        agree = 0
+        for payload in seeded:
+            mapped = library(payload)[0]
+            by_hand = hand(payload)
+            agree += mapped.total == by_hand.total and len(mapped.items) == len(by_hand.items)
         checks[name] = {
-            "items": len(mapped.items),
-            "payments": len(mapped.payments),
-            "total_agrees": mapped.total == by_hand.total,
+            "invoices": len(seeded),
+            "items": sum(len(hand(p).items) for p in seeded),
+            "payments": sum(len(hand(p).payments) for p in seeded),
+            "agree": agree,
         }
-        if len(mapped.items) != ITEMS or len(mapped.payments) != PAYMENTS:
-            raise RuntimeError(f"{name}: the payload has {checks[name]}")
-        batch = [copy.deepcopy(payload) for _ in range(count)]
+        if agree != len(seeded):
+            raise RuntimeError(f"{name}: the two mappings disagree: {checks[name]}")
+        batch = list(itertools.islice(itertools.cycle(seeded), count))
 
         def run_library(batch: list[Any] = batch, fn: Any = library) -> None:
             for p in batch:
@@ -281,7 +245,7 @@ def run(*, count: int = 200, repeat: int = 7) -> dict[str, Any]:
             share_of_50ms_request=f"{lib_s / count / 0.05:.2%}",
         )
     return {
-        "settings": {"count": count, "repeat": repeat, "items": ITEMS, "payments": PAYMENTS},
+        "settings": {"count": count, "repeat": repeat, "invoices": invoices},
         "figures": figures,
         "checks": checks,
     }
@@ -291,8 +255,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--invoices", type=int, default=INVOICES)
     args = parser.parse_args()
-    print(json.dumps(run(count=args.count, repeat=args.repeat), indent=2, default=str))
+    result = run(count=args.count, repeat=args.repeat, invoices=args.invoices)
+    print(json.dumps(result, indent=2, default=str))
 
 
 if __name__ == "__main__":

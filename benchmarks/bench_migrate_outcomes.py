@@ -112,6 +112,12 @@ def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for route in out.values():
         total = max(route["invoices"], 1)
         route["shares"] = {k: round(v / total, 4) for k, v in sorted(route["outcomes"].items())}
+        # Issue 12's bar: created or transformed, of the invoices the target can hold (a
+        # fresh target skips only what it cannot store: void invoices).
+        counted = route["outcomes"]
+        movable = max(route["invoices"] - counted.get("skipped", 0), 1)
+        done = counted.get("created", 0) + counted.get("transformed", 0)
+        route["created_or_transformed_of_movable"] = round(done / movable, 4)
         route["outcomes"] = dict(route["outcomes"])
         route["failure_reasons"] = dict(route["failure_reasons"].most_common())
         route["changes"] = dict(route["changes"].most_common())

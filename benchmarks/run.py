@@ -7,8 +7,10 @@
 
 Every figure is a ratio of two things measured in the same run (or a count), so that it
 holds on a noisy machine. Benchmarks: mapping, overhead, migrate (throughput and requests
-per invoice), memory, e2e (migrate, re-run, compare and faults at no latency), compare,
-startup (``invoicing-bridge --help`` against bare Python).
+per invoice), memory, e2e (migrate, re-run, compare and faults at no latency), requests
+(requests per migrated invoice against the APIs' floor, per route), compare, startup
+(``invoicing-bridge --help`` against bare Python), clients (client matching requests into
+Daftra and Perfex).
 See benchmarks/README.md for what each one measures.
 """
 
@@ -30,12 +32,14 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # also when imported from elsewhere (the smoke test)
     sys.path.insert(0, str(HERE))
 
+import bench_clients  # noqa: E402
 import bench_compare  # noqa: E402
 import bench_e2e  # noqa: E402
 import bench_mapping  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_migrate  # noqa: E402
 import bench_overhead  # noqa: E402
+import bench_requests  # noqa: E402
 import bench_startup  # noqa: E402
 from _common import best_of, figure, machine  # noqa: E402
 
@@ -86,7 +90,7 @@ def compare(*, small: int = 1_000, large: int = 10_000, repeat: int = 3) -> dict
 BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[], dict[str, Any]]]] = {
     "mapping": (
         lambda: bench_mapping.run(count=300, repeat=7),
-        lambda: bench_mapping.run(count=20, repeat=2),
+        lambda: bench_mapping.run(count=20, repeat=2, invoices=5),
     ),
     "overhead": (
         lambda: bench_overhead.run(count=300, repeat=5),
@@ -104,6 +108,10 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[], dict[str,
         lambda: bench_e2e.run(invoices=200, fault_rate=0.05),
         lambda: bench_e2e.run(invoices=20, fault_rate=0.05),
     ),
+    "requests": (
+        lambda: bench_requests.run(invoices=60, seed=1),
+        lambda: bench_requests.run(invoices=12, seed=1, routes=bench_requests.QUICK_ROUTES),
+    ),
     "compare": (
         lambda: compare(small=1_000, large=10_000, repeat=3),
         lambda: compare(small=100, large=1_000, repeat=1),
@@ -111,6 +119,10 @@ BENCHMARKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[], dict[str,
     "startup": (
         lambda: bench_startup.run(repeat=15),
         lambda: bench_startup.run(repeat=2),
+    ),
+    "clients": (
+        lambda: bench_clients.run(sizes=(100, 1_000, 2_500)),
+        lambda: bench_clients.run(sizes=(20,)),
     ),
 }
 

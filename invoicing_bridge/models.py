@@ -179,10 +179,14 @@ def _freeze(value: Any) -> Any:
     kind = type(value)
     if kind in _LEAF_TYPES:
         return value
+    # Leaves (most values) are kept without a call each.
+    leaves = _LEAF_TYPES
     if kind is dict or isinstance(value, Mapping):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+        return MappingProxyType(
+            {k: v if type(v) in leaves else _freeze(v) for k, v in value.items()}
+        )
     if kind is list or isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
+        return tuple([v if type(v) in leaves else _freeze(v) for v in value])
     return value
 
 

@@ -60,8 +60,14 @@ def test_help_imports_no_heavy_module(args: list[str]) -> None:
         assert not [m for m in modules if m.startswith(("invoicing_bridge_", "stevedore"))]
         return
     assert _heavy(modules) == []
-    # The package, its exceptions and the group: no command module, no models, no registry.
-    assert ours == ["invoicing_bridge", "invoicing_bridge.cli", "invoicing_bridge.exceptions"]
+    # The package, its exceptions, the redactor and the group: no command module, no
+    # models, no registry.
+    assert ours == [
+        "invoicing_bridge",
+        "invoicing_bridge.cli",
+        "invoicing_bridge.exceptions",
+        "invoicing_bridge.redaction",
+    ]
 
 
 def test_importing_the_package_imports_no_heavy_module() -> None:

@@ -1124,7 +1124,7 @@ def test_the_core_does_not_import_the_command_line() -> None:
 
     package = Path(invoicing_bridge.__file__).parent
     for path in package.rglob("*.py"):
-        if path.relative_to(package).parts[0] == "cli":
+        if path.relative_to(package).parts[0] in ("cli", "testing"):  # testing drives the CLI
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom):

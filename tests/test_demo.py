@@ -157,3 +157,21 @@ def test_transformed_invoices_count_as_migrated() -> None:
     for outcome in ("created", "transformed", "transformed", "failed", "skipped"):
         report.add(RecordResult("invoice", outcome + str(len(report.records)), outcome))
     assert demo_module._migrated(report) == 4
+
+
+def test_demo_into_tryton_without_the_server_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = pytest.importorskip("invoicing_bridge_tryton.server")
+    monkeypatch.setattr(server, "tryton_versions", lambda: None)
+    result = CliRunner().invoke(main, ["demo", "--target", "tryton"])
+    assert result.exit_code == 2, result.output
+    assert "trytond" in result.output
+    assert 'pip install -e "plugins/tryton[test]"' in result.output
+    assert "Daftra emulator" not in result.output  # refused before anything started
+
+
+def test_demo_into_a_backend_with_no_emulator_and_no_server_is_refused() -> None:
+    result = CliRunner().invoke(main, ["demo", "--target", "memory"])
+    assert result.exit_code == 2, result.output
+    assert "no emulator and no local server" in result.output

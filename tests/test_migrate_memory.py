@@ -838,3 +838,82 @@ def test_two_runs_on_one_ledger_never_interleave(
         assert again.counts["invoice"].skipped == 8
         assert sum(c.created for c in again.counts.values()) == 0
     assert (ledger_path.parent / f"{ledger_path.name}.lock").stat().st_mode & 0o077 == 0
+
+
+# ------------------------------------------------------------- payments with the create
+
+
+class RecordsWithCreate(MemoryBackend):
+    """A target that records an invoice's payments with its create (as Daftra does, in the
+    create's own request): ``stores_without_payments`` are stored without them (what a
+    create answer lacking a payment looks like), ``loses_answer_of`` are stored and then
+    answered with a timeout."""
+
+    features = MemoryBackend.features | {Feature.CREATE_WITH_PAYMENTS}
+    stores_without_payments: frozenset[str] = frozenset()
+    loses_answer_of: frozenset[str] = frozenset()
+
+    def create_invoice(self, invoice: Invoice) -> Invoice:
+        if invoice.number in self.stores_without_payments:
+            invoice = invoice.copy(payments=[])
+        stored = super().create_invoice(invoice)
+        if invoice.number in self.loses_answer_of:
+            self.loses_answer_of = self.loses_answer_of - {invoice.number}
+            raise TransportError("timed out: ReadTimeout", backend="memory", method="POST")
+        return stored
+
+
+def _paid_as_in(source: MemoryBackend, target: MemoryBackend) -> None:
+    for number, invoice in by_number(source).items():
+        if invoice.status is InvoiceStatus.VOID:
+            continue
+        stored = by_number(target)[number]
+        assert stored.amount_paid == invoice.amount_paid, number
+        assert len(stored.payments) == len(invoice.payments), number
+
+
+def test_payments_travel_with_the_create_when_the_target_takes_them(
+    source: MemoryBackend, ledger_path: Path
+) -> None:
+    with RecordsWithCreate(label="new") as target:
+        report = run(source, target, ledger_path)
+        assert report.ok, report.failures
+        assert target.calls.get("record_payment", 0) == 0  # none recorded on its own
+        paid = sum(
+            len(i.payments) for i in source.iter_invoices() if i.status is not InvoiceStatus.VOID
+        )
+        assert report.counts["payment"].created == paid > 0
+        _paid_as_in(source, target)
+        with Ledger(ledger_path) as book:
+            pairs = dict(book.pairs("payment", source="memory:old", target="memory:new"))
+        stored_ids = {p.id for i in target.iter_invoices() for p in i.payments}
+        assert len(pairs) == paid and set(pairs.values()) == stored_ids
+        again = run(source, target, ledger_path)
+        assert again.ok and again.counts["payment"].skipped == paid
+        assert again.counts["payment"].created == 0
+
+
+def test_a_payment_the_create_did_not_store_is_recorded_after_it(
+    source: MemoryBackend, ledger_path: Path
+) -> None:
+    with RecordsWithCreate(label="new") as target:
+        target.stores_without_payments = frozenset({"INV-00001", "INV-00002"})
+        report = run(source, target, ledger_path)
+        assert report.ok, report.failures
+        assert target.calls.get("record_payment", 0) == 2  # looked up, then recorded
+        _paid_as_in(source, target)
+
+
+def test_a_lost_create_answer_with_payments_records_none_twice(
+    source: MemoryBackend, ledger_path: Path
+) -> None:
+    with RecordsWithCreate(label="new") as target:
+        target.loses_answer_of = frozenset({"INV-00001", "INV-00002"})
+        report = run(source, target, ledger_path)
+        assert report.ok, report.failures
+        # Each invoice was found by number and its payments on it: none recorded again.
+        assert target.calls.get("record_payment", 0) == 0
+        assert report.counts["payment"].matched == 2
+        numbers = Counter(i.number for i in target.iter_invoices())
+        assert set(numbers.values()) == {1}
+        _paid_as_in(source, target)

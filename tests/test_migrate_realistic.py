@@ -2,11 +2,12 @@
 
 The realistic seeds hold what real accounts hold: Daftra's line discounts, four-place and
 client-credit payments and taxes rounded per line; Perfex's void invoices, invoice
-discounts taxed before the discount and drafts. Each route is migrated with five seeds, a
-dry run first: the dry run predicts every invoice's outcome, at least 99% of the invoices
-(void ones aside, where the target cannot hold them) end created or transformed, none
-fails for a reason a transformation handles, totals and amounts paid agree to the cent,
-and every transformation is in the report and in the ledger.
+discounts taxed before the discount and drafts. Each route is migrated with two seeds
+(benchmarks/bench_migrate_outcomes.py sweeps five), a dry run first: the dry run predicts
+every invoice's outcome, at least 99% of the invoices (void ones aside, where the target
+cannot hold them) end created or transformed, none fails for a reason a transformation
+handles, totals and balances due agree to the cent, and every transformation is in the
+report and in the ledger.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ pytestmark = pytest.mark.slow
 
 CENT = Decimal("0.01")
 INVOICES = 25
-SEEDS = (1, 2, 3, 4, 5)
+#: Two seeds a route here, to keep the default test run short; the five-seed sweep over
+#: every route is benchmarks/bench_migrate_outcomes.py (its figures in benchmarks/README.md).
+SEEDS = (1, 2)
 #: Failures a transformation handles: none may be left.
 TRANSFORMABLE = ("line discount", "computes tax", "would compute", "decimals", "void")
 

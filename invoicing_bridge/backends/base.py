@@ -94,6 +94,11 @@ class Feature:
     #: Recording a payment emails the customer a receipt, and the API cannot turn it off
     #: (Perfex): migration warns before recording historical payments.
     PAYMENTS_EMAIL_CUSTOMER = "payments.email_customer"
+    #: :meth:`~InvoicingBackend.create_invoice` records the invoice's completed payments
+    #: for fewer requests than one :meth:`~InvoicingBackend.record_payment` each (in the
+    #: create's own request, as Daftra's ``Payment[]``, or reusing its own reads), and
+    #: answers the invoice with them: migration sends the payments with the create.
+    CREATE_WITH_PAYMENTS = "invoices.create.payments"
 
     ALL: ClassVar[frozenset[str]] = frozenset(
         {
@@ -118,6 +123,7 @@ class Feature:
             PAYMENT_DATES,
             FIND_CLIENT_BY_TAX_NUMBER,
             PAYMENTS_EMAIL_CUSTOMER,
+            CREATE_WITH_PAYMENTS,
         }
     )
 

@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import random
-import re
 import socket
 import tempfile
 import threading
@@ -53,10 +52,17 @@ from ..exceptions import (
     TransportError,
     error_class_for,
 )
+
+# The redactor lives in ..redaction (the command line uses it without requests); these
+# names stay importable from here.
+from ..redaction import MASK, MIN_SECRET_LENGTH, SECRET_HEADERS, Redactor
 from .base import InvoicingBackend, OptionsSchema
 from .streaming import JSONArrayStream, starts_array
 
 __all__ = [
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "SECRET_HEADERS",
     "ErrorInfo",
     "HTTPBackend",
     "HTTPClient",
@@ -73,14 +79,6 @@ __all__ = [
 
 log = logging.getLogger("invoicing_bridge.http")
 
-#: Headers whose values are never logged or shown, whatever they hold.
-SECRET_HEADERS = frozenset({"apikey", "authtoken", "authorization", "cookie", "set-cookie"})
-MASK = "***"
-#: Secrets shorter than this are masked only where they stand alone (not inside a word):
-#: a one-character password would otherwise turn every "a" of a log line into the mask,
-#: which hides nothing and garbles everything. Such a secret is still masked wherever it
-#: is a value of its own (``token=a``, ``"apikey": "a"``, ``Bearer a``).
-MIN_SECRET_LENGTH = 4
 #: Methods whose repetition changes nothing: retried even when they may have landed.
 IDEMPOTENT = SAFE_METHODS | {"PUT", "DELETE"}
 #: The largest answer read by default (``max_response_bytes``): far above any real page.
@@ -372,6 +370,9 @@ class _Watchdog:
 
     def watch(self, deadline: _Deadline) -> None:
         with self._cond:
+            # The thread sleeps until the soonest deadline: it needs waking only when this
+            # one is sooner (waking it for every request cost a thread switch each).
+            sooner = not self._heap or deadline.at < self._heap[0][0]
             heapq.heappush(self._heap, (deadline.at, next(self._seq), deadline))
             if len(self._heap) > 1024:  # finished deadlines wait for their time: drop them
                 self._heap = [entry for entry in self._heap if not entry[2].done]
@@ -381,7 +382,8 @@ class _Watchdog:
                     target=self._run, name="invoicing-bridge-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if sooner:
+                self._cond.notify()
 
     def _run(self) -> None:
         with self._cond:
@@ -599,49 +601,6 @@ class _GuardedSession(requests.Session):
             if found is not None:
                 prepared_request.prepare_auth(found)
         self._strip_credentials(prepared_request)
-
-
-class Redactor:
-    """Masks secret values in any text or parsed body."""
-
-    def __init__(self, secrets: Iterable[str | None] = ()):
-        self._secrets: set[str] = set()
-        self._lock = threading.Lock()
-        for secret in secrets:
-            self.add(secret)
-
-    def add(self, secret: str | None) -> None:
-        # Blank "secrets" (an empty or all-space password) hide nothing: masking every
-        # space would only garble what is shown.
-        if secret and str(secret).strip():
-            with self._lock:
-                self._secrets.add(str(secret))
-
-    def redact(self, text: str) -> str:
-        # Longest first, so a secret containing another is masked whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret not in text:
-                continue
-            if len(secret) >= MIN_SECRET_LENGTH:
-                text = text.replace(secret, MASK)
-            else:
-                text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", MASK, text)
-        return text
-
-    def redact_data(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.redact(value)
-        if isinstance(value, Mapping):
-            return {
-                # A key can echo a secret too ({"<token>": "invalid"}).
-                (self.redact(k) if isinstance(k, str) else k): (
-                    MASK if str(k).lower() in SECRET_HEADERS else self.redact_data(v)
-                )
-                for k, v in value.items()
-            }
-        if isinstance(value, list | tuple):
-            return [self.redact_data(v) for v in value]
-        return value
 
 
 class HTTPClient:

@@ -10,18 +10,21 @@ declared beside it in :data:`LAZY_COMMANDS` (a test checks it is the command's o
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
-import logging
+import io
 import sys
-from typing import Any, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple, TextIO
 
 import click
 
 from .. import __version__
 from ..exceptions import InvoicingBridgeError
+from ..redaction import Redactor, collecting_secrets
 
-__all__ = ["ERROR_EXIT", "LAZY_COMMANDS", "main"]
+__all__ = ["ERROR_EXIT", "LAZY_COMMANDS", "main", "mask"]
 
 #: Exit status of a command that failed with an error (1 is left for "it ran, and found
 #: differences or failed records").
@@ -108,6 +111,71 @@ def _is_sqlite_error(exc: BaseException) -> bool:
     return sqlite3 is not None and isinstance(exc, sqlite3.Error)
 
 
+class _MaskingStream(io.TextIOBase):
+    """``sys.stdout`` or ``sys.stderr`` with every secret the redactor knows masked in
+    what is written (click's echo, rich's console and the log handlers all write here)."""
+
+    def __init__(self, stream: TextIO, redactor: Redactor) -> None:
+        super().__init__()
+        self.stream = stream
+        self.redactor = redactor
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):  # click asks whether it may write bytes: no
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self.stream.write(self.redactor.redact(text) if len(self.redactor) else text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self.stream, "errors", None)
+
+
+_output_redactors: list[Redactor] = []
+
+
+@contextlib.contextmanager
+def _masked_output() -> Iterator[Redactor]:
+    """While a command runs: every secret any backend's HTTP client learns (its
+    credentials, a token handed to it later) is masked in all that is printed, logged or
+    written as a report, whatever a server echoed it back in (a check's facts, a record's
+    field, an error). ``check`` was the only command that masked an echoed token."""
+    with collecting_secrets() as redactor:
+        stdout, stderr = sys.stdout, sys.stderr
+        sys.stdout = _MaskingStream(stdout, redactor)
+        sys.stderr = _MaskingStream(stderr, redactor)
+        _output_redactors.append(redactor)
+        try:
+            yield redactor
+        finally:
+            _output_redactors.remove(redactor)
+            sys.stdout, sys.stderr = stdout, stderr
+
+
+def mask(text: str) -> str:
+    """``text`` with the secrets of the running command's backends masked (what the
+    command writes to files: reports)."""
+    for redactor in _output_redactors:
+        text = redactor.redact(text)
+    return text
+
+
 class BridgeGroup(click.Group):
     """Lazy subcommands, and errors from the library printed as one line."""
 
@@ -178,25 +246,7 @@ def main(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["config"] = config_path
     ctx.obj["debug"] = debug
-    if debug:
-        logging.basicConfig(
-            level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-        )
-        logging.getLogger("urllib3").setLevel(logging.INFO)  # it logs full URLs and headers
-    _print_config_warnings(debug)
+    ctx.with_resource(_masked_output())
+    from .logs import setup_logging  # not for --help: logging is not needed to print it
 
-
-class _WarningPrinter(logging.Handler):
-    """Config warnings (an unsafe file, plain http) as ``warning: ...`` lines on stderr."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        click.secho(f"warning: {record.getMessage()}", fg="yellow", err=True)
-
-
-def _print_config_warnings(debug: bool) -> None:
-    logger = logging.getLogger("invoicing_bridge.config")
-    for handler in [h for h in logger.handlers if isinstance(h, _WarningPrinter)]:
-        logger.removeHandler(handler)
-    # With --debug the root handler prints them (and the config file in use) already.
-    if not debug:
-        logger.addHandler(_WarningPrinter(logging.WARNING))
+    setup_logging(debug)

@@ -144,6 +144,9 @@ def render_records(
 ) -> None:
     """Print rows under headers: a table when it fits the console's width whole (no
     column dropped, no id, date or amount cut), else one block per record."""
+    from . import mask  # before wrapping: a folded secret would slip past the stream's mask
+
+    rows = [[mask(cell) for cell in row] for row in rows]
     out = out or console()
     needed = sum(_widths(headers, rows)) + _GAP * (len(headers) - 1)
     if needed <= out.width:

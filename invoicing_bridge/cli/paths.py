@@ -89,6 +89,9 @@ def write_private(path: str | os.PathLike[str], text: str, *, newline: str | Non
     the file and the reason, such as "No space left on device"); the earlier file, if
     any, is then untouched and no temporary file is left behind.
     """
+    from . import mask  # a secret a server echoed into a record is not written either
+
+    text = mask(text)
     target = Path(path)
     temp: str | None = None
     try:

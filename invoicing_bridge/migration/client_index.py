@@ -51,6 +51,16 @@ class ClientIndex:
                 self._list()
             return list(self._by_key[field].get(key, {}).values())
 
+    def ids(self) -> frozenset[str]:
+        """The ids of every client of the target (listing it first if this run has not
+        yet): what :class:`~invoicing_bridge.migration.presence.Presence` checks a
+        client migrated before against."""
+        with self._lock:
+            if self._by_id is None:
+                self._list()
+            assert self._by_id is not None
+            return frozenset(self._by_id)
+
     def refresh(self) -> None:
         """List the target again (after a create whose answer was lost: it may hold a
         client the index does not know)."""

@@ -50,6 +50,8 @@ class ClientStage:
         self.index: ClientIndex | None = None
         if Feature.LIST_CLIENTS in target.features and not target.searches_clients:
             self.index = ClientIndex(target, attempts=job.max_attempts)
+            # Whether a client migrated before is still there: the same one listing.
+            job.presence.listings["client"] = self.index.ids
 
     def _lock(self, key: str) -> threading.Lock:
         with self._locks_lock:
@@ -137,12 +139,11 @@ class ClientStage:
         ``again``: the target may hold clients this run has not seen (a create whose
         answer was lost): the index lists the target again first.
         """
+        if Feature.FIND_CLIENT not in self.job.target.features:
+            return None  # a backend that cannot find clients is not matched against
         index = self.index
-        if index is not None:
-            if again:
-                index.refresh()
-        elif Feature.FIND_CLIENT not in self.job.target.features:
-            return None
+        if index is not None and again:
+            index.refresh()
         for criterion in criteria:
             value = getattr(client, criterion, None)
             if not value:
@@ -254,7 +255,10 @@ class ClientStage:
         else:
             payload.id = created
             self._indexed(payload)
-        self._check_carrier(client, created)
+        # The create's answer is the client as stored (read back by the backend after
+        # its writes): it is what the check reads, not read again.
+        answer = record if isinstance(record, Client) and record.id == created else None
+        self._check_carrier(client, created, answer)
         job.scope.done("client", sid, created, number=name, fingerprint=fp)
         job.emit(RecordResult("client", sid, CREATED, name, created))
         return created
@@ -263,18 +267,20 @@ class ClientStage:
         if self.index is not None:
             self.index.add(client)
 
-    def _check_carrier(self, client: Client, target_id: str) -> None:
+    def _check_carrier(self, client: Client, target_id: str, stored: Client | None = None) -> None:
         """Raise when the target holds the client without the source's email: a backend
         may keep the email on a second record (Perfex: the primary contact) whose create
         failed after the client's own. The client is updated with its email to write the
         carrier again; if it still lacks it, the client is failed, not done, and its
-        invoices wait (a re-run checks and repairs again)."""
+        invoices wait (a re-run checks and repairs again). ``stored``: the client as
+        the target answered its create, when it did (read again otherwise)."""
         target = self.job.target
         if not client.email or Feature.GET_CLIENT not in target.features:
             return
         wanted = identity_key("email", client.email)
-        stored = target.get_client(target_id)
-        self._indexed(stored)
+        if stored is None:
+            stored = target.get_client(target_id)
+            self._indexed(stored)
         # Repair first: updating the client with its email writes the carrier again
         # (Perfex adds the missing primary contact), a few times at most.
         attempts = self.job.max_attempts if Feature.UPDATE_CLIENT in target.features else 0

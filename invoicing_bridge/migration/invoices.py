@@ -84,6 +84,8 @@ class InvoiceStage:
         job = self.job
         why = "payments the target had lost recorded again"
         plan = self.planner.plan(invoice)
+        if plan.skip is not None:  # (not planned: nothing to record)
+            return RecordResult("invoice", sid, SKIPPED, invoice.number, target_id, plan.skip)
         if job.dry_run:
             self.payments.dry_run(sid, invoice, plan)
             return RecordResult("invoice", sid, SKIPPED, invoice.number, target_id, why)
@@ -159,6 +161,8 @@ class InvoiceStage:
 
         outcome = CREATED
         answer: Invoice | Client | Payment | None = None
+        #: The planned payments the create recorded (by index), as the target answered.
+        recorded_with: dict[int, Payment] = {}
         if existing is None:
             if entry is not None:
                 # An intent without a target id: the create may have been saved.
@@ -172,15 +176,18 @@ class InvoiceStage:
                         job.target.update_invoice(payload)
                         outcome = UPDATED
             if existing is None:
+                sent = self.payments.with_create(sid, invoice, plan)
                 existing, answer = job.create(
                     "invoice",
                     sid,
                     number,
                     fp,
-                    lambda: job.target.create_invoice(payload),
+                    lambda: job.target.create_invoice(sent),
                     lambda: self._lookup(sid, payload),
                 )
                 job.scope.target_known("invoice", sid, existing)
+                if sent is not payload and isinstance(answer, Invoice):
+                    recorded_with = self.payments.matched(plan, answer)
         elif must_update:
             payload.id = existing
             job.target.update_invoice(payload)
@@ -191,10 +198,10 @@ class InvoiceStage:
         target_id = existing
         changes = list(plan.changes)
         try:
-            recorded, paid_changes = self.payments.pay(sid, invoice, target_id, plan)
+            recorded, paid_changes = self.payments.pay(sid, invoice, target_id, plan, recorded_with)
             changes.extend(paid_changes)
-            # A create's answer is the invoice as stored: no need to read it again unless
-            # payments were recorded since.
+            # A create's answer is the invoice as stored (its payments too, when it recorded
+            # them): no need to read it again unless payments were recorded since.
             stored = answer if isinstance(answer, Invoice) and not recorded else None
             problems = self._verify(invoice, plan, target_id, stored)
         except InvoicingBridgeError as exc:

@@ -3,11 +3,13 @@ after the invoice, and found again (not recorded twice) when an answer was lost.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from functools import partial
 
 from ..backends.base import Feature
 from ..exceptions import InvoicingBridgeError
-from ..models import Client, Invoice, Payment
+from ..models import Client, Invoice, InvoiceStatus, Payment, PaymentStatus
 from .job import Job, RecordFailed, cents, reason
 from .ledger import fingerprint
 from .payloads import completed, payment_sid
@@ -33,14 +35,70 @@ class PaymentStage:
     def __init__(self, job: Job) -> None:
         self.job = job
 
+    def with_create(self, sid: str, invoice: Invoice, plan: InvoicePlan) -> Invoice:
+        """What to create for ``plan``: its invoice, with the planned payments when the
+        target records them with the create for fewer requests
+        (:attr:`~invoicing_bridge.backends.base.Feature.CREATE_WITH_PAYMENTS`; Daftra takes
+        them in the create's own request). Each such payment's intent is written first:
+        should the create's answer be lost, the next step (or run) looks every one of them
+        up in the target before recording it, as after any lost payment answer."""
+        job = self.job
+        payload = plan.invoice
+        if (
+            not plan.payments
+            or Feature.CREATE_WITH_PAYMENTS not in job.target.features
+            or payload.status is InvoiceStatus.DRAFT
+        ):
+            return payload
+        for payment, planned in zip(plan.sources, plan.payments, strict=True):
+            psid = payment_sid(sid, invoice, payment)
+            entry = job.scope.get("payment", psid)
+            if entry is not None and entry.done:
+                return payload  # a payment done before: record the rest one by one
+            job.scope.intent(
+                "payment",
+                psid,
+                number=f"{invoice.number} {planned.amount}",
+                fingerprint=fingerprint(payment),
+            )
+        payments = [
+            dataclasses.replace(p, id=None, invoice_id=None, status=PaymentStatus.COMPLETED)
+            for p in plan.payments
+        ]
+        return payload.copy(payments=payments)
+
+    def matched(self, plan: InvoicePlan, answer: Invoice) -> dict[int, Payment]:
+        """The planned payments found in the create's ``answer``, by index: each planned
+        payment takes the first payment of the answer, unused so far, of the same amount
+        to the cent (of the same method when there is one). The rest are recorded, after
+        a look-up, by :meth:`pay`."""
+        free = [p for p in answer.payments if p.id is not None]
+        found: dict[int, Payment] = {}
+        for index, planned in enumerate(plan.payments):
+            same = [p for p in free if cents(p.amount) == cents(planned.amount)]
+            choice = next((p for p in same if p.method == planned.method), None)
+            choice = choice or (same[0] if same else None)
+            if choice is not None:
+                free.remove(choice)
+                found[index] = choice
+        return found
+
     def pay(
-        self, sid: str, invoice: Invoice, target_id: str, plan: InvoicePlan
+        self,
+        sid: str,
+        invoice: Invoice,
+        target_id: str,
+        plan: InvoicePlan,
+        recorded_with: Mapping[int, Payment] | None = None,
     ) -> tuple[int, list[Change]]:
-        """Record the planned payments not recorded yet; return how many were, and what
-        the target stored otherwise than it was sent (a method it maps to another)."""
+        """Record the planned payments not recorded yet (those the create recorded,
+        ``recorded_with`` by index, are only written to the ledger); return how many were
+        recorded here, and what the target stored otherwise than it was sent (a method
+        it maps to another)."""
         job = self.job
         recorded = 0
         changes: list[Change] = []
+        with_create = recorded_with or {}
         for index, (payment, planned) in enumerate(zip(plan.sources, plan.payments, strict=True)):
             psid = payment_sid(sid, invoice, payment)
             entry = job.scope.get("payment", psid)
@@ -51,8 +109,13 @@ class PaymentStage:
             fp = fingerprint(payment)
             outcome = CREATED
             answer: Invoice | Client | Payment | None = None
-            found = self._find(psid, target_id, planned) if entry is not None else None
-            if found is not None:
+            found = None
+            if index not in with_create and entry is not None:
+                found = self._find(psid, target_id, planned)
+            if index in with_create:
+                answer = with_create[index]  # recorded by the create itself
+                pid = str(answer.id)
+            elif found is not None:
                 outcome = MATCHED
                 pid = found
             else:
@@ -98,7 +161,8 @@ class PaymentStage:
                 changes=[c.to_dict() for c in own],
             )
             job.emit(RecordResult("payment", psid, outcome, label, pid, changes=tuple(own)))
-            recorded += 1
+            if index not in with_create:
+                recorded += 1
         return recorded, changes
 
     def dry_run(self, sid: str, invoice: Invoice, plan: InvoicePlan) -> None:

@@ -4,7 +4,7 @@ the whole run, never one read per record."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ..backends.base import Feature, InvoicingBackend
 from ..exceptions import NotFound
@@ -42,9 +42,14 @@ class Presence:
         self.target = target
         self._ids: dict[str, frozenset[str]] = {}
         self._lock = threading.Lock()
+        #: Where a kind's ids come from instead of a listing of its own: the client
+        #: stage's index, so that a run lists the target's clients once, not twice.
+        self.listings: dict[str, Callable[[], frozenset[str]]] = {}
 
     def _listed_ids(self, kind: str) -> frozenset[str]:
         target = self.target
+        if kind in self.listings:
+            return self.listings[kind]()
         records: Iterable[Invoice | Client | Payment]
         if kind == "invoice":
             records = target.iter_invoices()

@@ -56,7 +56,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, pre_load
+from marshmallow.error_store import ErrorStore
 
 from invoicing_bridge.exceptions import MappingError
 from invoicing_bridge.models import RecordRef, freeze_raw
@@ -147,6 +148,50 @@ class BackendSchema(Schema, Generic[C]):
         if context is None:
             context = cast(C, self.context_type())
         self._context: C = context
+        self._steps = _load_steps(self)
+
+    def _deserialize(
+        self,
+        data: Any,
+        *,
+        error_store: ErrorStore,
+        many: bool = False,
+        partial: Any = None,
+        unknown: Any = EXCLUDE,
+        index: int | None = None,
+    ) -> Any:
+        """marshmallow's field loop, without its per-value overhead (see :func:`_load_steps`):
+        the same fields, values, defaults and errors. Loads with ``many``, ``partial`` or
+        unknown keys kept or refused take marshmallow's own loop."""
+        steps = self._steps
+        if many or partial or unknown != EXCLUDE or steps is None or not isinstance(data, Mapping):
+            return super()._deserialize(
+                data,
+                error_store=error_store,
+                many=many,
+                partial=partial,
+                unknown=unknown,
+                index=index,
+            )
+        index = index if self.opts.index_errors else None
+        out: dict[str, Any] = {}
+        get = data.get
+        for key, target, field, direct in steps:
+            value = get(key, missing)
+            try:
+                if direct is None or value is missing:
+                    value = field.deserialize(value, key, data)
+                elif value is None:
+                    if not field.allow_none:
+                        raise field.make_error("null")
+                else:
+                    value = direct(value, key, data)
+            except ValidationError as error:
+                error_store.store_error(error.messages, key, index=index)  # type: ignore[no-untyped-call]
+                value = error.valid_data or missing
+            if value is not missing:
+                out[target] = value
+        return out
 
     @property
     def context(self) -> C:
@@ -224,6 +269,40 @@ class BackendSchema(Schema, Generic[C]):
             except ValidationError as exc:
                 raise ValidationError({key: {index: exc.messages}}) from None
         return out
+
+
+#: One field of a compiled load: (key in the payload, key in the loaded dict, the field,
+#: its ``_deserialize`` when it can be called directly, else None).
+_Step = tuple[str, str, fields.Field[Any], Any]
+
+
+def _load_steps(schema: Schema) -> tuple[_Step, ...] | None:
+    """The schema's load fields compiled once, when the schema is built.
+
+    marshmallow's ``Field.deserialize`` checks for a missing value and for None, calls
+    ``_deserialize``, then runs the validators through a ``validate.And`` it builds anew
+    for every value, even when there are none; its schema loop wraps every field in a
+    closure and an error handler. For a field with no validators and no pre- or
+    post-load functions of its own whose class keeps ``Field.deserialize``, the same
+    result comes from calling ``_deserialize`` directly (None and a missing value
+    handled as marshmallow handles them); any other field goes through its own
+    ``deserialize``. None when a field loads into a dotted attribute (marshmallow's
+    loop then builds nested dicts).
+    """
+    steps: list[_Step] = []
+    for name, field in schema.load_fields.items():
+        key = field.data_key if field.data_key is not None else name
+        target = field.attribute or name
+        if "." in target:
+            return None
+        plain = (
+            type(field).deserialize is fields.Field.deserialize
+            and not field.validators
+            and not field.pre_load
+            and not field.post_load
+        )
+        steps.append((key, target, field, field._deserialize if plain else None))
+    return tuple(steps)
 
 
 def as_rows(value: Any) -> list[Any]:

@@ -129,13 +129,13 @@ def bounded(number: Decimal, value: Any) -> Decimal:
     a ValidationError naming ``value`` otherwise. Zero of any exponent is zero."""
     if not number.is_finite():
         raise ValidationError(f"{_short(value)} is not a number")
+    _sign, digits, exponent = number.as_tuple()  # one call: it builds a tuple each time
+    assert isinstance(exponent, int)
     if number.is_zero():
-        return number if number.as_tuple().exponent >= -MAX_EXPONENT else Decimal(0)  # type: ignore[operator]
+        return number if exponent >= -MAX_EXPONENT else Decimal(0)
     if not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
         raise ValidationError(f"{_short(value)} is out of range (more than 1e{MAX_EXPONENT})")
-    exponent = number.as_tuple().exponent
-    assert isinstance(exponent, int)
-    if exponent < -MAX_EXPONENT or len(number.as_tuple().digits) > MAX_DIGITS:
+    if exponent < -MAX_EXPONENT or len(digits) > MAX_DIGITS:
         raise ValidationError(f"{_short(value)} has more digits than any amount")
     return number
 
@@ -197,7 +197,8 @@ class Text(_Optional):
     """A string column; absent values load as None."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, Mapping | list | tuple):
+        # A str first: most values are, and the Mapping check is an ABC check.
+        if type(value) is not str and isinstance(value, Mapping | list | tuple):
             raise ValidationError("expected text, got a structure")
         return to_text(value)
 

@@ -11,15 +11,23 @@ answers::
     @given(hostile_variants(FIXTURE_PAYLOADS))
     def test_parse_never_raises_anything_else(payload):
         assert_maps_or_refuses(lambda: backend.parse_payload("invoice", payload))
+
+or subclass :class:`HostilePayloadSuite`, which runs the whole set over a plugin's saved
+answers (its read schemas, ``parse_payload``, the ``parse`` command) given a few specifics.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from types import ModuleType
+from typing import Any, ClassVar
 
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ..backends.http import loads_json
@@ -27,6 +35,7 @@ from ..exceptions import InvoicingBridgeError
 
 __all__ = [
     "NASTY_VALUES",
+    "HostilePayloadSuite",
     "assert_maps_or_refuses",
     "hostile_json_texts",
     "hostile_values",
@@ -214,3 +223,194 @@ def decode_answer(raw: bytes) -> Any:
     requests decodes), then :func:`~invoicing_bridge.backends.http.loads_json`. Raises
     ValueError for what is not JSON."""
     return loads_json(raw.decode("utf-8", "replace"))
+
+
+# --------------------------------------------------------------------------- the suite
+
+#: Examples per hypothesis test of the suite: enough to meet each nasty value, quick to run.
+HOSTILE = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _objects(value: Any, out: list[Any]) -> list[Any]:
+    """Every JSON object inside ``value``: rows and nested rows for the direct loads."""
+    if isinstance(value, dict):
+        out.append(value)
+        for item in value.values():
+            _objects(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _objects(item, out)
+    return out
+
+
+class HostilePayloadSuite:
+    """Hostile payloads through every read schema of a backend and its ``parse_payload``:
+    a result, or one MappingError line naming the backend, the record and the field;
+    never another exception (hypothesis variants of the saved answers, plus nesting past
+    the recursion limit in every place of each answer), and the ``parse`` command ending
+    bad input in one line.
+
+    Subclass it in a plugin's tests (the class name must start with ``Test``) and set::
+
+        class TestAcmeHostilePayloads(HostilePayloadSuite):
+            backend = "acme"
+            fixtures = Path(__file__).parent / "fixtures"  # saved answers, *.json
+            kinds = {"invoices": ("invoice",), "clients": ("client",)}  # folder: kinds
+            read_schemas = acme.schemas.read  # the module of the read schemas
+
+            def parser(self): return AcmeBackend.for_parsing()
+            def out_of_range_invoice(self): ...  # a saved invoice, its total 1e999999
+
+    Override :meth:`schema` where a read schema is not built as ``cls(context=...)`` from
+    ``parser().mapper.context``.
+    """
+
+    #: The backend's name, as errors and the ``parse`` command spell it.
+    backend: ClassVar[str]
+    #: The folder of saved answers (``*.json``, in sub-folders named as in ``kinds``).
+    fixtures: ClassVar[Path]
+    #: Sub-folder of ``fixtures`` -> the record kinds its answers hold.
+    kinds: ClassVar[Mapping[str, Sequence[str]]]
+    #: The module whose BackendSchema subclasses are the read schemas.
+    read_schemas: ClassVar[ModuleType]
+    #: At least this many read schemas must be found (a renamed module finds none).
+    min_schemas: ClassVar[int] = 4
+
+    # ----------------------------------------------------------- plugin specifics
+
+    def parser(self) -> Any:
+        """A backend that parses offline (``for_parsing``)."""
+        raise NotImplementedError
+
+    def schema(self, backend: Any, schema_class: type[Any]) -> Any:
+        """An instance of a read schema, as the backend's mapper builds it."""
+        return schema_class(context=backend.mapper.context)
+
+    def out_of_range_invoice(self) -> Any:
+        """A saved invoice payload (as ``parse_payload`` takes it) with its total set to
+        ``"1e999999"``."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------- helpers
+
+    def answer(self, name: str) -> Any:
+        """One saved answer, by its path under ``fixtures``."""
+        return json.loads((self.fixtures / name).read_text(encoding="utf-8"), parse_float=Decimal)
+
+    def answers(self, kind: str | None = None) -> list[Any]:
+        """The saved answers that hold ``kind`` records (all with None)."""
+        return [
+            json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+            for path in sorted(self.fixtures.rglob("*.json"))
+            if kind is None or kind in self.kinds.get(path.parent.name, ())
+        ]
+
+    def rows(self) -> list[Any]:
+        """Every JSON object of every saved answer (the first 300): rows for the schemas."""
+        return [row for answer in self.answers() for row in _objects(answer, [])][:300]
+
+    @classmethod
+    def schema_classes(cls) -> list[type[Any]]:
+        from ..schemas.base import BackendSchema
+
+        module = cls.read_schemas
+        return sorted(
+            (
+                value
+                for value in vars(module).values()
+                if isinstance(value, type)
+                and issubclass(value, BackendSchema)
+                and value.__module__ == module.__name__
+            ),
+            key=lambda value: value.__name__,
+        )
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "schema_class" in metafunc.fixturenames:
+            classes = type(self).schema_classes()
+            metafunc.parametrize("schema_class", classes, ids=[c.__name__ for c in classes])
+
+    # ----------------------------------------------------------- the tests
+
+    def test_the_read_schemas_are_found(self) -> None:
+        assert len(self.schema_classes()) >= self.min_schemas
+        assert all(self.answers(kind) for kind in ("invoice", "client", "payment"))
+
+    @pytest.mark.parametrize("kind", ["invoice", "client", "payment"])
+    def test_parse_payload_refuses_deep_nesting_in_every_place(self, kind: str) -> None:
+        backend = self.parser()
+        for answer in self.answers(kind):
+            for payload in with_each_value_replaced(answer, nested(3000)):
+                assert_maps_or_refuses(functools.partial(backend.parse_payload, kind, payload))
+
+    @pytest.mark.parametrize("kind", ["invoice", "client", "payment"])
+    def test_parse_payload_maps_or_refuses_hostile_answers(self, kind: str) -> None:
+        backend = self.parser()
+
+        @given(hostile_variants(self.answers(kind)))
+        @HOSTILE
+        def check(payload: Any) -> None:
+            assert_maps_or_refuses(lambda: backend.parse_payload(kind, payload))
+
+        check()
+
+    def test_every_read_schema_maps_or_refuses_hostile_rows(self, schema_class: type[Any]) -> None:
+        from ..schemas.base import load_record
+
+        schema = self.schema(self.parser(), schema_class)
+
+        @given(hostile_variants(self.rows(), max_changes=2))
+        @HOSTILE
+        def check(payload: Any) -> None:
+            assert_maps_or_refuses(
+                lambda: load_record(
+                    schema, payload, backend=self.backend, what=schema_class.__name__
+                )
+            )
+
+        check()
+
+    @pytest.mark.parametrize(
+        ("text", "words"),
+        [
+            ('{"id": NaN}', ["field 'id'"]),
+            ('{"id": "1", "total": 1e999999, "summary_total": 1e999999}', []),
+            ("[" * 50_000 + "]" * 50_000, ["nested deeper"]),
+            ('{"data": []}', []),
+            (b'{"id": "1", "subject": "\xff\xfe"}', []),
+        ],
+    )
+    def test_the_parse_command_ends_bad_input_in_one_line_exit_2_or_a_parse(
+        self, tmp_path: Path, text: str | bytes, words: list[str]
+    ) -> None:
+        from click.testing import CliRunner
+
+        from ..cli import main
+
+        path = tmp_path / "answer.json"
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        result = CliRunner().invoke(main, ["parse", self.backend, "invoice", str(path)])
+        assert "Traceback" not in result.output
+        assert result.exit_code in (0, 2), result.output
+        if result.exit_code == 2:
+            errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+            assert len(errors) == 1, result.output
+            assert f"error: {self.backend}" in errors[0] or "is not JSON" in errors[0]
+            for word in words:
+                assert word in errors[0]
+        else:
+            assert not words
+
+    def test_a_mapping_error_names_backend_record_and_field(self) -> None:
+        from ..exceptions import MappingError
+
+        with pytest.raises(MappingError) as info:
+            self.parser().parse_payload("invoice", self.out_of_range_invoice())
+        error = info.value
+        assert error.backend == self.backend
+        assert error.field is not None and "total" in error.field
+        assert "out of range" in str(error)
+        assert "\n" not in str(error)

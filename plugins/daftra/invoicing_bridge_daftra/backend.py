@@ -14,13 +14,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from invoicing_bridge.backends.base import Feature, clients_matching, identity_criteria
 from invoicing_bridge.backends.http import HTTPBackend
-from invoicing_bridge.exceptions import Expected, InvalidRequest, MappingError
-from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment
+from invoicing_bridge.exceptions import (
+    Expected,
+    InvalidRequest,
+    MappingError,
+    NotFound,
+    PermissionDenied,
+)
+from invoicing_bridge.models import Client, Invoice, InvoiceStatus, Payment, PaymentStatus
 from invoicing_bridge.schemas.fields import to_id
 
 from .connection import ORDER, DaftraConnection, path_id
@@ -33,7 +40,9 @@ from .plan import (
     invoice_problems,
     merge_client_update,
     merge_invoice_update,
+    rounding_shown,
 )
+from .schemas.write import inline_payment
 from .taxes import TaxTable
 
 __all__ = ["DaftraBackend"]
@@ -90,6 +99,7 @@ class DaftraBackend(HTTPBackend):
             Feature.PARSE,
             Feature.ITEM_TAX_DETAIL,  # reads carry each line's tax1/tax2
             Feature.PAYMENT_DATES,  # a recorded payment keeps the date it is given
+            Feature.CREATE_WITH_PAYMENTS,  # Payment[] beside Invoice in the create (§3)
         }
     )
     money_places = 4  # amounts are stored with four places (api-notes §6.1)
@@ -111,6 +121,8 @@ class DaftraBackend(HTTPBackend):
             account_date_pattern=self.connection.account_date_pattern,
             tax_table=lambda refresh: self.taxes.read(refresh=refresh),
         )
+        self._roundings: tuple[str, ...] | None = None
+        self._roundings_lock = threading.Lock()
 
     def _init_offline(self) -> None:
         self.mapper = DaftraMapper(self.name, date_format=self.options.get("date_format"))
@@ -238,28 +250,51 @@ class DaftraBackend(HTTPBackend):
 
     def create_invoice(self, invoice: Invoice) -> Invoice:
         """POST the v1 body (``Invoice``, ``InvoiceItem``, ``Payment`` as siblings), then
-        read the stored invoice back. Raises InvalidRequest, MappingError."""
+        read the stored invoice back (the answer is its id only).
+
+        The completed payments go in the body's ``Payment[]`` (one request for the invoice
+        and its payments), except those a row there cannot carry as documented (notes, a
+        paypal or stripe payment without the client's email): those are recorded through
+        ``/invoice_payments`` right after. Raises InvalidRequest, MappingError."""
         self.check_amounts(invoice)
-        body = create_body(self.mapper.dump("invoice", invoice))
-        stored = self.get_invoice(self.connection.create("invoices.json", body))
-        return self._due_as_sent(stored, body)
+        done = [p for p in invoice.payments if p.status is PaymentStatus.COMPLETED]
+        later = [p for p in done if not inline_payment(p, invoice.client)]
+        for payment in later:
+            self.check_amounts(payment)
+        sent = (
+            invoice
+            if not later
+            else invoice.copy(
+                payments=[p for p in invoice.payments if not any(p is q for q in later)]
+            )
+        )
+        body = create_body(self.mapper.dump("invoice", sent))
+        new_id = self.connection.create("invoices.json", body)
+        for payment in later:
+            self.record_payment(dataclasses.replace(payment, id=None, invoice_id=new_id))
+        return self._due_as_sent(self.get_invoice(new_id), body)
 
     def validate_invoice(self, invoice: Invoice) -> None:
         """What :meth:`create_invoice` would refuse, found without writing: the body must
         map (no void status, at most two taxes a line, each rate an existing tax of the
         account, which reads ``/taxes``; a due date not before the issue date) and what
-        Daftra validates (payment amounts above zero, a payment method on each).
+        Daftra validates (payment amounts above zero, a payment method on each) and the
+        tax it computes itself under the account's rounding (:meth:`tax_roundings`): a tax
+        total or total it would store with other cents is refused, the figure it would
+        store given as ``expected``.
         ``invoice.client.id`` may be None. Raises MappingError, InvalidRequest."""
         self.check_amounts(invoice)
         probe = invoice
         if not invoice.client.id:
             probe = dataclasses.replace(invoice, client=dataclasses.replace(invoice.client, id="0"))
         self.mapper.dump("invoice", probe)
-        problems = invoice_problems(invoice)
+        roundings = self.tax_roundings()
+        problems = invoice_problems(invoice, roundings)
         if problems:
-            # The tax Daftra computes itself, as data (a plan adopts it).
+            # The tax Daftra computes itself under the account's rounding, as data (a
+            # plan adopts it).
             expected = (
-                [Expected("tax_total", daftra_tax_total(invoice), invoice.tax_total)]
+                [Expected("tax_total", daftra_tax_total(invoice, roundings[0]), invoice.tax_total)]
                 if "tax_total" in problems
                 else []
             )
@@ -269,6 +304,40 @@ class DaftraBackend(HTTPBackend):
                 field_errors=problems,
                 expected=expected,
             )
+
+    def tax_roundings(self) -> tuple[str, ...]:
+        """How the account rounds each line's tax (``("cent",)`` or ``("four",)``): the
+        ``tax_rounding`` option; else what the account's latest invoices show (one read,
+        kept for the backend's life, so a dry run and the run after it decide alike);
+        else, with no invoice to tell, ``cent``: no source says which one Daftra uses
+        (api-notes "Findings": Precision), and taking a tax total either one gives would
+        let a run store other cents than its dry run planned."""
+        with self._roundings_lock:
+            if self._roundings is None:
+                chosen, how = self.options.get("tax_rounding"), "the tax_rounding option"
+                if chosen is None:
+                    chosen, how = self._rounding_shown(), "the account's invoices"
+                if chosen is None:
+                    chosen, how = "cent", "assumed: no invoice of the account shows it"
+                log.info("%s: line taxes taken as rounded to %s (%s)", self.name, chosen, how)
+                self._roundings = (chosen,)
+            return self._roundings
+
+    def _rounding_shown(self) -> str | None:
+        params = {"sort": "id", "direction": "DESC", "recursive": 1, "page": 1}
+        try:
+            answer = self.connection.get(
+                "invoices.json", {**params, "limit": self.options["page_size"]}
+            )
+        except PermissionDenied:
+            return None  # a key that may not list invoices: nothing shown
+        rows = answer.get("data") if isinstance(answer, Mapping) else None
+        records = [
+            self.mapper.record("invoice", row)
+            for row in rows or ()
+            if isinstance(row, Mapping) and self.mapper.is_standard_invoice(row)
+        ]
+        return rounding_shown(records, self.taxes.read()) if records else None
 
     def update_invoice(self, invoice: Invoice) -> Invoice:
         """Read, modify, write the whole record (a PUT replaces it); return it as stored.
@@ -280,7 +349,10 @@ class DaftraBackend(HTTPBackend):
             raise MappingError("an update needs the invoice's id", backend=self.name, field="id")
         current = self.mapper.record("invoice", self._read_invoice(invoice.id))
         neutral = self.mapper.dump("invoice", invoice)
-        body = self.mapper.run(lambda s: merge_invoice_update(current, neutral, s.context.dates))
+        amounts = (invoice.discount_total, invoice.adjustment)
+        body = self.mapper.run(
+            lambda s: merge_invoice_update(current, neutral, s.context.dates, amounts=amounts)
+        )
         self.connection.send("PUT", f"invoices/{path_id(invoice.id)}.json", body)
         return self._due_as_sent(self.get_invoice(invoice.id), body)
 
@@ -348,6 +420,36 @@ class DaftraBackend(HTTPBackend):
         return self.get_client(client.id)
 
     # ----------------------------------------------------------------- payments
+
+    #: Kinds a migration does not move, and the listing of each (api-notes §3, §5).
+    #: Client-credit payments on invoices are invoice payments, migrated as such.
+    UNMIGRATED_LISTINGS = (
+        ("estimate", "estimates.json"),
+        ("credit_note", "credit_notes.json"),
+        ("client_payment", "client_payments.json"),
+        ("product", "products.json"),
+    )
+
+    def unmigrated_counts(self) -> dict[str, int] | None:
+        """Estimates, credit notes, account-level client payments and products, each
+        counted by one request (a page of one row: ``pagination.total_results``); a kind
+        the account cannot list (404) is left out."""
+        counts: dict[str, int] = {}
+        for kind, path in self.UNMIGRATED_LISTINGS:
+            try:
+                answer = self.connection.get(path, {"page": 1, "limit": 1})
+            except NotFound:
+                continue
+            pagination = answer.get("pagination") if isinstance(answer, Mapping) else None
+            total = pagination.get("total_results") if isinstance(pagination, Mapping) else None
+            if total is None or not str(total).strip().isdigit():
+                raise MappingError(
+                    f"GET {path}: the answer has no pagination.total_results",
+                    backend=self.name,
+                    field="pagination.total_results",
+                )
+            counts[kind] = int(str(total).strip())
+        return counts
 
     def iter_payments(self, *, invoice_id: str | None = None) -> Iterator[Payment]:
         """Invoice payments, client-credit ones included (``include_client_credit=1``)."""

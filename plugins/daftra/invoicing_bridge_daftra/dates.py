@@ -16,6 +16,7 @@ request side wants ``YYYY-MM-DD`` (api-notes §6.2). :class:`DateReader` reads a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any
 
@@ -195,9 +196,16 @@ class DateReader:
         return dt.datetime.combine(self.date(text), dt.time())
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str, pattern: str) -> dt.date:
+    """``strptime`` (tens of microseconds, locale checks included) once per text: an
+    account's invoices share a few hundred dates. Failures are not cached."""
+    return dt.datetime.strptime(text, pattern).date()
+
+
 def _with_pattern(text: str, pattern: str) -> dt.date:
     try:
-        return dt.datetime.strptime(text, pattern).date()
+        return _parsed(text, pattern)
     except ValueError:
         pass
     head = text.split(" ", 1)[0]  # a display date followed by a time

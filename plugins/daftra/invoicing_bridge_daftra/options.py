@@ -14,6 +14,10 @@
     backend asks the account (``site_info``); ISO dates are always accepted.
 ``page_size``
     Records per list request (``limit``), 100 by default.
+``tax_rounding``
+    How the account rounds each line's tax: ``cent`` or ``four`` (kept to four places).
+    Without it the backend reads the account's latest invoices once and takes the
+    rounding they show; when none shows it, ``cent``.
 
 plus the HTTP options of every backend (timeouts, retries, rate limit, pool size).
 """
@@ -69,6 +73,7 @@ class DaftraOptions(HTTPOptions):
     password = fields.String(load_default=None, metadata={"secret": True})
     date_format = fields.String(load_default=None, validate=_check_date_format)
     page_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    tax_rounding = fields.String(load_default=None, validate=validate.OneOf(("cent", "four")))
 
 
 def api_root(options: Mapping[str, Any]) -> str:

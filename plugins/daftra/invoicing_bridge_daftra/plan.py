@@ -5,12 +5,13 @@
   side laid over the record as read, because a PUT replaces the whole record
   (api-notes §6.6);
 - :func:`invoice_problems`: what Daftra would refuse in an invoice (the tax it would
-  compute among them, :func:`daftra_tax_total`).
+  compute among them, :func:`daftra_tax_total`, under the roundings the account may use,
+  :func:`rounding_shown` when its invoices show it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -21,25 +22,49 @@ from invoicing_bridge.schemas.base import as_rows
 from invoicing_bridge.schemas.fields import to_decimal, to_flag
 
 from .dates import DateReader
-from .schemas.read import INVOICE_SIBLINGS, to_int
+from .schemas.read import INVOICE_SIBLINGS, TaxInfo, to_int
+from .schemas.write import four_places
 
 __all__ = [
     "CENT",
+    "TAX_ROUNDINGS",
     "create_body",
     "daftra_tax_total",
     "invoice_problems",
+    "lands",
     "merge_client_update",
     "merge_invoice_update",
+    "payment_problems",
+    "rounding_shown",
+    "tax_problem",
 ]
 
 CENT = Decimal("0.01")
+FOUR_PLACES = Decimal("0.0001")
+#: How Daftra may round each line's tax: to the cent, or kept to the four places it
+#: stores amounts with (api-notes "Findings": Precision; no source says which, and an
+#: account's own invoices may show it: :func:`rounding_shown`).
+TAX_ROUNDINGS: tuple[str, ...] = ("cent", "four")
 
 
-def daftra_tax_total(invoice: Invoice) -> Decimal:
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, ROUND_HALF_UP)
+
+
+def to_decimal_or_none(value: Any) -> Decimal | None:
+    try:
+        return to_decimal(value)
+    except ValidationError:
+        return None
+
+
+def daftra_tax_total(invoice: Invoice, rounding: str = "cent") -> Decimal:
     """The tax Daftra stores for ``invoice``: per line and tax, the line's net less its
-    share of the invoice discount, times the rate, rounded half up to the cent. A negative
+    share of the invoice discount, times the rate, rounded half up to the cent
+    (``rounding`` "cent") or kept to the four places Daftra stores ("four"). A negative
     adjustment is written as discount too (Daftra has no other place for it), so it
     counts."""
+    places = CENT if rounding == "cent" else FOUR_PLACES
     subtotal = sum((item.net for item in invoice.items), Decimal(0))
     discount = invoice.discount_total - min(invoice.adjustment, Decimal(0))
     total = Decimal(0)
@@ -47,13 +72,40 @@ def daftra_tax_total(invoice: Invoice) -> Decimal:
         share = discount * item.net / subtotal if subtotal else Decimal(0)
         base = item.net - share
         for tax in item.taxes:
-            total += (base * tax.rate / 100).quantize(CENT, ROUND_HALF_UP)
+            total += (base * tax.rate / 100).quantize(places, ROUND_HALF_UP)
     return total
 
 
-def invoice_problems(invoice: Invoice) -> dict[str, str]:
-    """What Daftra validates in an invoice beyond its mapping: payment amounts above zero,
-    a payment method on each completed payment, and the tax total Daftra would compute."""
+def lands(invoice: Invoice, figure: Decimal) -> bool:
+    """Whether Daftra storing the tax ``figure`` leaves ``invoice``'s tax total and total
+    as they are to the cent (what a migration verifies after writing)."""
+    total = invoice.total - invoice.tax_total + figure
+    return cents(figure) == cents(invoice.tax_total) and cents(total) == cents(invoice.total)
+
+
+def tax_problem(invoice: Invoice, roundings: Sequence[str] = ("cent",)) -> str | None:
+    """Why Daftra would store another tax total than ``invoice``'s, or None.
+
+    ``roundings``: how the account may round each line's tax (:data:`TAX_ROUNDINGS`),
+    the one it is known to use, or both when nothing tells: an invoice is refused only
+    when no rounding the account may use gives its tax and total to the cent (api-notes
+    "Findings": Precision). The figure named is the first rounding's, exact, so that a
+    plan taking it (with an adjustment for the difference) is stored as planned."""
+    figures = [daftra_tax_total(invoice, rounding) for rounding in roundings]
+    if any(lands(invoice, figure) for figure in figures):
+        return None
+    # Daftra computes tax itself, on each line after its share of the invoice discount
+    # (Perfex taxes before it): refuse now rather than store other totals.
+    how = "rounded to the cent" if roundings[0] == "cent" else "kept to four places"
+    return (
+        f"Daftra would compute {figures[0]} (each line taxed after its share of the "
+        f"invoice discount and any negative adjustment, {how}), not {invoice.tax_total}"
+    )
+
+
+def payment_problems(invoice: Invoice) -> dict[str, str]:
+    """What Daftra validates in the payments sent with an invoice: amounts above zero and
+    a payment method on each completed payment."""
     problems: dict[str, str] = {}
     for index, payment in enumerate(invoice.payments):
         if payment.status is not PaymentStatus.COMPLETED:
@@ -62,16 +114,47 @@ def invoice_problems(invoice: Invoice) -> dict[str, str]:
             problems[f"payments[{index}].amount"] = "must be above zero"
         if not payment.method or payment.method == "unknown":
             problems[f"payments[{index}].method"] = "a payment method is required"
-    expected = daftra_tax_total(invoice)
-    if abs(expected - invoice.tax_total) >= CENT:
-        # Daftra computes tax itself, on each line after its share of the invoice
-        # discount (Perfex taxes before it): refuse now rather than store other totals.
-        problems["tax_total"] = (
-            f"Daftra would compute {expected} (each line taxed after its share of the "
-            f"invoice discount and any negative adjustment, rounded to the cent), "
-            f"not {invoice.tax_total}"
-        )
     return problems
+
+
+def invoice_problems(invoice: Invoice, roundings: Sequence[str] = ("cent",)) -> dict[str, str]:
+    """What Daftra validates in an invoice beyond its mapping: the payments
+    (:func:`payment_problems`) and the tax total it would compute (:func:`tax_problem`).
+    The backend applies it before a dry run's plan and before a write alike."""
+    problems = payment_problems(invoice)
+    tax = tax_problem(invoice, roundings)
+    if tax is not None:
+        problems["tax_total"] = tax
+    return problems
+
+
+def rounding_shown(
+    records: Iterable[Mapping[str, Any]], taxes: Mapping[str, TaxInfo]
+) -> str | None:
+    """How the account rounds each line's tax, as its own invoices show it: "four" when a
+    line's tax keeps places beyond the cent, "cent" when a line whose exact tax has such
+    places was rounded to the cent; None when no line tells (no invoice discount, an
+    exclusive tax of the account, the line's net and tax both stated)."""
+    for record in records:
+        if to_decimal_or_none(record.get("summary_discount")) not in (None, Decimal(0)):
+            continue  # the line's share of the discount is not stated
+        for row in as_rows(record.get("InvoiceItem")):
+            if not isinstance(row, Mapping):
+                continue
+            net = to_decimal_or_none(row.get("subtotal"))
+            for n in (1, 2):
+                info = taxes.get(str(row.get(f"tax{n}") or ""))
+                stated = to_decimal_or_none(row.get(f"summary_tax{n}"))
+                if net is None or info is None or info.included or stated is None:
+                    continue
+                exact = net * info.rate / 100
+                if exact == exact.quantize(CENT):
+                    continue  # any rounding gives the same figure
+                if stated == exact.quantize(FOUR_PLACES, ROUND_HALF_UP):
+                    return "four"
+                if stated == exact.quantize(CENT, ROUND_HALF_UP):
+                    return "cent"
+    return None
 
 
 def create_body(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,7 +239,9 @@ _INVOICE_INTEGERS = frozenset(
         "source_id",
     }
 )
-_INVOICE_NUMBERS = frozenset({"discount", "discount_amount", "deposit", "shipping_amount"})
+_INVOICE_NUMBERS = frozenset(
+    {"discount", "discount_amount", "deposit", "shipping_amount", "adjustment_value"}
+)
 _INVOICE_FLAGS = frozenset({"is_offline", "draft", "client_active_secondary_address"})
 #: Integer fields whose 0 means "not set" and is not an accepted value (deposit_type: 1|2).
 _ZERO_IS_UNSET = frozenset({"deposit_type"})
@@ -210,7 +295,11 @@ def _overlay(base: dict[str, Any], body: Mapping[str, Any]) -> None:
 
 
 def merge_invoice_update(
-    record: Mapping[str, Any], body: Mapping[str, Any], dates: DateReader
+    record: Mapping[str, Any],
+    body: Mapping[str, Any],
+    dates: DateReader,
+    *,
+    amounts: tuple[Decimal, Decimal] | None = None,
 ) -> dict[str, Any]:
     """The PUT body: ``body`` (dumped from the neutral invoice) laid over ``record`` (the
     invoice as read, its associations folded in).
@@ -222,6 +311,11 @@ def merge_invoice_update(
     position and name). Computed fields (``summary_*``, ``payment_status``) and line ids
     are left out. Payments are not sent: they are recorded through ``/invoice_payments``
     and a PUT leaves them alone.
+
+    ``amounts``: the neutral invoice's (discount_total, adjustment). When the record as
+    read has ``adjustment_value`` (api-notes "Findings": Adjustment), the adjustment is
+    written there, signed and untaxed, less the shipping as read (kept), and the discount
+    is the invoice's own: a negative adjustment is no longer written as discount.
     """
     header: dict[str, Any] = {
         key: value
@@ -241,6 +335,8 @@ def merge_invoice_update(
         else:
             header["issue_date"] = issued.isoformat()
     _overlay(header, body["Invoice"])
+    if amounts is not None and "adjustment_value" in record:
+        _adjustment_columns(header, record, *amounts)
     read_items = [row for row in as_rows(record.get("InvoiceItem")) if isinstance(row, Mapping)]
     items: list[dict[str, Any]] = []
     for index, new in enumerate(body.get("InvoiceItem") or ()):
@@ -263,6 +359,26 @@ def merge_invoice_update(
     if isinstance(custom, Mapping | list) and custom:
         out["InvoiceCustomField"] = custom
     return out
+
+
+def _adjustment_columns(
+    header: dict[str, Any], record: Mapping[str, Any], discount: Decimal, adjustment: Decimal
+) -> None:
+    """The adjustment in ``adjustment_value`` (beside the shipping as read), the discount
+    as it is: the write side of reading ``shipping_amount + adjustment_value``."""
+    shipping = to_decimal_or_none(record.get("shipping_amount")) or Decimal(0)
+    header["discount"] = four_places(Decimal(0))
+    header["discount_amount"] = four_places(discount)
+    if shipping:
+        header["shipping_amount"] = four_places(shipping)
+    else:
+        header.pop("shipping_amount", None)
+    value = four_places(adjustment - shipping)
+    header["adjustment_value"] = value
+    if value and not (
+        isinstance(header.get("adjustment_label"), str) and header["adjustment_label"]
+    ):
+        header["adjustment_label"] = "Adjustment"
 
 
 def merge_client_update(record: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:

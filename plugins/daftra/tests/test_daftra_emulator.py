@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from invoicing_bridge_daftra.backend import DaftraBackend
 from invoicing_bridge_daftra.emulator import DaftraEmulator, cli
 
-from invoicing_bridge.exceptions import ServerError, TransportError
+from invoicing_bridge.exceptions import InvalidRequest, ServerError, TransportError
 from invoicing_bridge.models import Client, Invoice, LineItem, TaxRate
 from invoicing_bridge.registry import emulator_class
 from invoicing_bridge.testing.emulator import EmulatorServer
@@ -497,9 +497,16 @@ def test_emulator_keeps_sub_cent_tax_and_the_read_totals_add_up(knobs: DaftraEmu
         client=Client(id="1", name=str(client["business_name"] or "x")),
         items=[line, copy.deepcopy(line), copy.deepcopy(line)],
     )
-    invoice.tax_total = Decimal("0.06")  # rounded per line, as the plan expects
+    invoice.tax_total = Decimal("0.06")  # rounded per line
     invoice.total = invoice.subtotal + invoice.tax_total
     with _backend(knobs) as daftra:
+        # The seeded invoices show the account keeps four places: a dry run refuses
+        # 0.06, naming the figure Daftra would store.
+        assert daftra.tax_roundings() == ("four",)
+        with pytest.raises(InvalidRequest, match=r"would compute 0\.0450"):
+            daftra.validate_invoice(invoice)
+        invoice.tax_total = Decimal("0.045")
+        invoice.total = invoice.subtotal + invoice.tax_total
         stored = daftra.create_invoice(invoice)
     assert stored.tax_total == Decimal("0.045")  # kept unrounded, not 0.06
     assert stored.total == Decimal("0.345")

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import responses
 from invoicing_bridge_daftra.backend import DaftraBackend
+from invoicing_bridge_daftra.plan import daftra_tax_total
 from responses import matchers
 from werkzeug.formparser import parse_form_data
 
@@ -68,7 +69,9 @@ def one_page(text: str) -> str:
     return json.dumps(payload, ensure_ascii=False)
 
 
-def sample_invoice(**changes: Any) -> Invoice:
+def sample_invoice(*, as_built: bool = False, **changes: Any) -> Invoice:
+    """The sample invoice with Daftra's tax; ``as_built``: with the tax Invoice.build
+    computes (before the invoice discount, the Perfex way)."""
     client = Client(
         id="512",
         name="شركة النور للتجارة",
@@ -112,7 +115,18 @@ def sample_invoice(**changes: Any) -> Invoice:
         ],
     }
     values.update(changes)
-    return Invoice.build(**values)
+    built = Invoice.build(**values)
+    return built if as_built else with_daftra_tax(built)
+
+
+def with_daftra_tax(invoice: Invoice) -> Invoice:
+    """``invoice`` with the tax Daftra computes (after the invoice discount), which a
+    write checks like a dry run does; the total follows."""
+    invoice.tax_total = daftra_tax_total(invoice)
+    invoice.total = invoice.subtotal - invoice.discount_total + invoice.tax_total
+    invoice.total += invoice.adjustment
+    invoice.balance_due = invoice.total - invoice.amount_paid
+    return invoice
 
 
 @pytest.fixture
@@ -350,7 +364,7 @@ def test_validate_invoice_refuses_tax_computed_before_the_invoice_discount(
     daftra: DaftraBackend, mock: responses.RequestsMock, taxes: None
 ) -> None:
     # Built the Perfex way: 15% of 3001.00 plus 14% of 30.00, before the 20.00 discount.
-    invoice = sample_invoice()
+    invoice = sample_invoice(as_built=True)
     assert invoice.tax_total == Decimal("454.35")
     with pytest.raises(InvalidRequest) as info:
         daftra.validate_invoice(invoice)
@@ -727,7 +741,7 @@ def test_validate_invoice_counts_a_negative_adjustment_as_discount(
 ) -> None:
     # A Perfex rounding adjustment of -0.50 is written to Daftra as discount, so Daftra
     # taxes each line after it: 15% of (3001.00 + 30.00 - 0.50) split per line.
-    invoice = sample_invoice(discount_total=Decimal(0), adjustment=Decimal("-0.50"))
+    invoice = sample_invoice(as_built=True, discount_total=Decimal(0), adjustment=Decimal("-0.50"))
     assert invoice.tax_total == Decimal("454.35")
     with pytest.raises(InvalidRequest) as info:
         daftra.validate_invoice(invoice)

@@ -31,6 +31,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from invoicing_bridge.backends.base import Feature, has_identity, identity_criteria
@@ -56,7 +57,7 @@ from invoicing_bridge.models import (
 
 from .cents import round_cents
 from .connection import PerfexConnection, auth_headers, chunks
-from .errors import message_of, parse_error
+from .errors import is_no_data, message_of, parse_error
 from .lookups import PerfexLookups, method_slug
 from .mapper import PerfexMapper, lacks_line_taxes, row_may_match
 from .numbers import DRAFT_NUMBER, as_int, parse_number
@@ -69,6 +70,7 @@ from .plan import (
     gateway_id,
     kept_settings,
     new_payment,
+    optional_flags,
     person_names,
     primary_contact,
     with_customer_address,
@@ -134,6 +136,7 @@ class PerfexBackend(HTTPBackend):
             Feature.PAYMENTS_EMAIL_CUSTOMER,  # a receipt per payment, not switchable [core]
             Feature.DRAFT_INVOICES,  # save_as_draft → status 6
             Feature.PARSE,
+            Feature.CREATE_WITH_PAYMENTS,  # no read between the create and its payments
         }
     )
     Options = PerfexOptions
@@ -451,9 +454,11 @@ class PerfexBackend(HTTPBackend):
             modes = list(current.extra.get("allowed_payment_modes") or [])
             modes = modes or self._payment_modes_for_new()
             item_ids = [str(i.extra["item_id"]) for i in current.items if i.extra.get("item_id")]
+            item_flags = optional_flags(current)
         else:
             modes = self._payment_modes_for_new()
             item_ids = []
+            item_flags = {}
         return InvoicePlan(
             client_id=str(invoice.client.id),
             currency_id=currency_id,
@@ -465,6 +470,7 @@ class PerfexBackend(HTTPBackend):
             draft=creating and invoice.status is InvoiceStatus.DRAFT,
             item_ids=item_ids,
             kept=kept_settings(current.raw) if current is not None and current.raw else {},
+            item_flags=item_flags,
         )
 
     def _locate_invoice(self, plan: InvoicePlan, invoice: Invoice) -> str | None:
@@ -477,6 +483,10 @@ class PerfexBackend(HTTPBackend):
         """Read back what was stored; the lines get the taxes we sent (reads carry none)."""
         stored = self.get_invoice(invoice_id)
         self._remember(stored)
+        return self._as_sent(stored, plan)
+
+    def _as_sent(self, stored: Invoice, plan: InvoicePlan) -> Invoice:
+        """``stored`` (just read back) with the taxes we sent on its lines."""
         if stored.extra.get("items_known") is False:
             # Read from its list row (module 2.0.8 on PHP 8): the lines are what was sent.
             stored.items = [
@@ -514,6 +524,10 @@ class PerfexBackend(HTTPBackend):
         """
         self.check_amounts(invoice)
         plan = self._plan(invoice)
+        done = [p for p in invoice.payments if p.status is PaymentStatus.COMPLETED]
+        for payment in done:
+            self.check_amounts(payment)
+            self._payment_mode(payment.method)  # MappingError before anything is written
         answer = self.connection.create("invoices", self.mapper.invoice_form(invoice, plan))
         new_id = None
         if isinstance(answer.data, Mapping) and answer.data.get("record_id"):
@@ -528,26 +542,52 @@ class PerfexBackend(HTTPBackend):
                 path="invoices",
                 status_code=answer.status_code,
             )
-        return self._with_payments(self._written(new_id, plan), invoice)
+        if not done:
+            return self._written(new_id, plan)
+        return self._with_payments(new_id, plan, invoice, done)
 
-    def _with_payments(self, stored: Invoice, invoice: Invoice) -> Invoice:
-        """Record ``invoice``'s completed payments on the created ``stored`` invoice and
-        return it as it stands after them (the create contract: completed payments are
-        recorded, pending ones are not)."""
-        done = [p for p in invoice.payments if p.status is PaymentStatus.COMPLETED]
-        if not done or stored.id is None:
-            return stored
+    def _with_payments(
+        self, new_id: str, plan: InvoicePlan, invoice: Invoice, done: list[Payment]
+    ) -> Invoice:
+        """Record the completed payments ``done`` on the invoice ``new_id`` just created
+        and return it as it stands after them (the create contract: completed payments
+        are recorded, pending ones are not).
+
+        Every payment is posted, then the invoice is read once: that read shows each new
+        payment (by 3.x's ``record_id``; in 2.x, which answers none, as the payments the
+        new invoice did not have, by amount and reference, the newest for the last
+        posted) and is the invoice returned. No read before the first payment: a new
+        invoice has none. Raises APIError when a payment is not on the invoice after."""
+        posted: list[tuple[Payment, Decimal, str | None, int | None]] = []
         for payment in done:
-            self.record_payment(dataclasses.replace(payment, id=None, invoice_id=stored.id))
-        after = self.get_invoice(stored.id)
-        if after.extra.get("items_known") is False:
-            after.items = stored.items
-        elif len(after.items) == len(stored.items):
-            for item, known in zip(after.items, stored.items, strict=True):
-                item.taxes = known.taxes
-                item.extra.update(known.extra)
-            after.extra.pop("item_taxes", None)
-        return after
+            body = dataclasses.replace(payment, id=None, invoice_id=new_id)
+            amount = round_cents(body.amount)
+            form = self.mapper.payment_form(
+                body, mode=self._payment_mode(body.method), amount=amount
+            )
+            answer = self.connection.post("payments", form, allow_empty=True)
+            data = answer.data
+            record_id = None
+            if isinstance(data, Mapping) and data.get("record_id"):
+                record_id = str(data["record_id"])
+            posted.append((body, amount, record_id, answer.status_code))
+        after = self.get_invoice(new_id)
+        taken: set[str | None] = {r for _, _, r, _ in posted if r is not None}
+        for body, amount, record_id, status in reversed(posted):
+            if record_id is not None and any(p.id == record_id for p in after.payments):
+                continue
+            found = new_payment(frozenset(taken), after, amount, body.reference)
+            if found is None:
+                raise APIError(
+                    f"Perfex accepted the payment of {amount} but it is not on invoice {new_id}",
+                    backend=self.name,
+                    method="POST",
+                    path="payments",
+                    status_code=status,
+                )
+            taken.add(found.id)
+        self._remember(after)
+        return self._as_sent(after, plan)
 
     def update_invoice(self, invoice: Invoice) -> Invoice:
         """Replace invoice ``invoice.id`` with this one (2.x: a raw JSON body, the whole
@@ -800,6 +840,44 @@ class PerfexBackend(HTTPBackend):
 
     # ----------------------------------------------------------------- payments
 
+    #: Kinds a migration does not move, and the module's listing of each: estimates and
+    #: credit notes (``Estimates``, ``Credit_notes`` controllers); items (products) are
+    #: listed by 3.x only (2.x reads one by id or a search, api-notes §7). Every payment
+    #: in Perfex belongs to an invoice: there are no account-level payments to count.
+    UNMIGRATED_LISTINGS = (("estimate", "estimates"), ("credit_note", "credit_notes"))
+
+    def unmigrated_counts(self) -> dict[str, int] | None:
+        """Estimates, credit notes and (3.x) items, counted from one listing each (a
+        3.x page of one row gives the total); a kind this install cannot list (a module
+        without that controller: an HTML 404) is left out."""
+        listings = list(self.UNMIGRATED_LISTINGS)
+        if self.connection.api_version == "3" or self.connection.detected_version == "3":
+            listings.append(("product", "items"))
+        counts: dict[str, int] = {}
+        for kind, path in listings:
+            try:
+                counts[kind] = self._count_rows(path)
+            except NotFound:
+                continue
+        return counts
+
+    def _count_rows(self, path: str) -> int:
+        """How many rows a listing holds: a 2.x bare array at once, a 3.x page's
+        ``meta.total``; ``No data were found`` is none."""
+        params = {"page": 1, "per_page": 1} if self.connection.v3_requests else None
+        try:
+            data = self.connection.http.get(path, params=params).data
+        except NotFound as exc:
+            if is_no_data(exc):
+                return 0
+            raise
+        if isinstance(data, list):
+            return len(data)
+        meta = data.get("meta") if isinstance(data, Mapping) else None
+        if isinstance(meta, Mapping) and meta.get("total") is not None:
+            return as_int(meta["total"])
+        raise MappingError(f"GET {path}: the answer is no list", backend=self.name, field=path)
+
     def iter_payments(self, *, invoice_id: str | None = None) -> Iterator[Payment]:
         """Every payment, or one invoice's (read from the invoice, with its currency)."""
         self.lookups.ensure_modes()
@@ -860,18 +938,18 @@ class PerfexBackend(HTTPBackend):
         InvalidRequest, APIError when the payment cannot be confirmed, TransportError or
         ServerError when the answer is lost (the migration job looks it up).
         """
-        self.check_amounts(payment)
-        if not payment.invoice_id:
-            raise NotFound("the payment has no invoice id", backend=self.name, status_code=None)
-        known_ids, currency = self._before_payment(str(payment.invoice_id))
+        return self._record(payment)[0]
+
+    def _payment_mode(self, method: str) -> str:
+        """The ``paymentmode`` for a neutral method. Raises MappingError."""
         self.lookups.ensure_modes()
-        mode = self.lookups.mode_for(payment.method)
+        mode = self.lookups.mode_for(method)
         if mode is None:
-            mode = gateway_id(payment.method)
+            mode = gateway_id(method)
             known = ", ".join(sorted({method_slug(n) for n in self.lookups.payment_modes.values()}))
             if mode is None:
                 raise MappingError(
-                    f"no Perfex payment mode for method {payment.method!r} (the install has: "
+                    f"no Perfex payment mode for method {method!r} (the install has: "
                     f"{known or 'none'})",
                     backend=self.name,
                     field="method",
@@ -879,6 +957,15 @@ class PerfexBackend(HTTPBackend):
             # Perfex keeps online-gateway payments as the gateway's id in paymentmode; a
             # method the install has no mode for is kept the same way, so it reads back.
             log.info("perfex: no payment mode for %r (has: %s): stored as is", mode, known)
+        return mode
+
+    def _record(self, payment: Payment) -> tuple[Payment, Invoice | None]:
+        """:meth:`record_payment`, and the invoice as read back after it (None if not)."""
+        self.check_amounts(payment)
+        if not payment.invoice_id:
+            raise NotFound("the payment has no invoice id", backend=self.name, status_code=None)
+        known_ids, currency = self._before_payment(str(payment.invoice_id))
+        mode = self._payment_mode(payment.method)
         # Perfex stores cents (DECIMAL(15,2)); what it cannot hold is kept in extra.
         amount = round_cents(payment.amount)
         form = self.mapper.payment_form(payment, mode=mode, amount=amount)
@@ -911,7 +998,7 @@ class PerfexBackend(HTTPBackend):
             recorded.extra["requested_amount"] = str(payment.amount)
         if recorded.date != payment.date:
             recorded.extra["requested_date"] = payment.date.isoformat()
-        return recorded
+        return recorded, after
 
     # ----------------------------------------------------------------- numbers
 

@@ -178,14 +178,38 @@ CONTACT_SECRETS = frozenset(
 SECRETS_DEPTH = 16
 
 
+#: JSON's leaves, told by their exact type (no ABC check for the many values of a payload).
+_LEAVES = frozenset({str, int, float, bool, Decimal, type(None)})
+
+
 def without_secrets(payload: Any, depth: int = 0) -> Any:
-    """``payload`` without :data:`CONTACT_SECRETS` down to :data:`SECRETS_DEPTH` levels."""
-    if depth >= SECRETS_DEPTH:
+    """``payload`` without :data:`CONTACT_SECRETS` down to :data:`SECRETS_DEPTH` levels.
+
+    Copy on write: a part holding no secret is returned as it is (the same object), so
+    a payload without contact columns (an invoice) is walked but not copied; a part
+    holding one is a new dict (or list), the payload itself left untouched."""
+    if type(payload) in _LEAVES or depth >= SECRETS_DEPTH:
         return payload
     if isinstance(payload, Mapping):
+        changed: dict[Any, Any] = {}
+        secret = False
+        for key, value in payload.items():
+            if key in CONTACT_SECRETS:
+                secret = True
+            elif type(value) not in _LEAVES:
+                clean = without_secrets(value, depth + 1)
+                if clean is not value:
+                    changed[key] = clean
+        if not secret and not changed:
+            return payload
         return {
-            k: without_secrets(v, depth + 1) for k, v in payload.items() if k not in CONTACT_SECRETS
+            k: changed.get(k, v) if changed else v
+            for k, v in payload.items()
+            if k not in CONTACT_SECRETS
         }
     if isinstance(payload, list | tuple):
-        return [without_secrets(v, depth + 1) for v in payload]
+        cleaned = [without_secrets(v, depth + 1) for v in payload]
+        if all(a is b for a, b in zip(cleaned, payload, strict=True)):
+            return payload
+        return cleaned
     return payload

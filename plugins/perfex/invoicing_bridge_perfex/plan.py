@@ -33,6 +33,7 @@ __all__ = [
     "gateway_id",
     "kept_settings",
     "new_payment",
+    "optional_flags",
     "perfex_lines",
     "perfex_number_of",
     "perfex_totals",
@@ -339,6 +340,21 @@ def person_names(client: Client) -> tuple[str, str]:
 
 
 _SHIPPING = ("street", "city", "state", "zip", "country")
+
+
+def optional_flags(current: Invoice) -> dict[str, dict[str, str]]:
+    """Core >= 3.4: each read line's ``is_optional``/``is_selected`` (``"1"``/``"0"``) by
+    item id, to send back on an update (the core saves them from the posted item, absent
+    meaning not optional). Lines read without them (older cores) are left out."""
+    flags: dict[str, dict[str, str]] = {}
+    for item in current.items:
+        item_id = item.extra.get("item_id")
+        if item_id and "optional" in item.extra:
+            flags[str(item_id)] = {
+                "is_optional": "1" if item.extra["optional"] else "0",
+                "is_selected": "1" if item.extra.get("selected", True) else "0",
+            }
+    return flags
 
 
 def kept_settings(stored: Mapping[str, Any]) -> dict[str, str]:

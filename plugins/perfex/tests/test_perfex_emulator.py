@@ -650,3 +650,41 @@ def test_search_with_an_arabic_term_reaches_the_route_and_finds_the_customer(
         route.startswith("GET /api/customers/search/")
         for route in emulator.stats.snapshot()["by_route"]
     )
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_two_drafts_of_one_year_with_the_placeholder_number_are_both_saved(
+    version: int,
+) -> None:
+    """Every Perfex draft is numbered 1000000000 and the module's number check counts
+    drafts too: a draft read from Perfex (its number the placeholder) is created under a
+    number no invoice holds, so the second draft of a year is not refused."""
+    with (
+        PerfexEmulator(invoices=40, seed=5, api_version=version) as source_emulator,
+        backend_for(source_emulator) as source,
+    ):
+        drafts = [
+            source.get_invoice(str(i.id)) for i in source.iter_invoices(status=InvoiceStatus.DRAFT)
+        ]
+    assert drafts and all(d.number == "INV-DRAFT" for d in drafts)
+    with (
+        PerfexEmulator(invoices=0, seed=5, api_version=version) as target_emulator,
+        backend_for(target_emulator) as target,
+    ):
+        client = target.create_client(
+            Client(
+                name="Nile Trading",
+                email="ap@nile.test",
+                address=Address(line1="12 Corniche St", city="Cairo", country="EG"),
+            )
+        )
+        made = []
+        for day in (3, 17):
+            draft = drafts[0].copy(id=None, payments=[])
+            draft.client = client
+            draft.issue_date = dt.date(2026, 5, day)
+            draft.due_date = None
+            made.append(target.create_invoice(draft))
+        stored = [target.get_invoice(str(m.id)) for m in made]
+    assert len({m.id for m in made}) == 2
+    assert all(s.status is InvoiceStatus.DRAFT and s.number == "INV-DRAFT" for s in stored)

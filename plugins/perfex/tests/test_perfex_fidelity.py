@@ -560,3 +560,62 @@ def test_v3_429_waits_until_x_ratelimit_reset(payload: Any) -> None:
             backend.get_client("3", with_contact=False)
     assert caught.value.retry_after is not None
     assert 20 < caught.value.retry_after <= 30
+
+
+def test_v3_429_from_the_emulator_waits_until_its_reset_then_succeeds() -> None:
+    import time
+
+    from invoicing_bridge.exceptions import RateLimited
+
+    with PerfexEmulator(invoices=2, seed=7, api_version=3) as install:
+        client_id = str(next(iter(install.state.clients)))
+        install.state.rate_limit = (2, 1.0)  # two requests a second
+        waits: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            time.sleep(seconds)
+
+        with backend_for(install, max_retries=3) as backend:
+            backend.http._sleep = sleep
+            for _ in range(4):
+                assert backend.get_client(client_id, with_contact=False).id == client_id
+        # Each 429 (no Retry-After) was waited out until X-RateLimit-Reset, bounded.
+        assert waits and all(0 <= w <= 2 for w in waits)
+        install.state.rate_limit = (1, 600.0)  # a reset ten minutes away: not waited for
+        install.state.rate_window = (0.0, 0)
+        with backend_for(install, max_retries=3) as backend:
+            backend.http._sleep = sleep
+            waits.clear()
+            backend.get_client(client_id, with_contact=False)
+            with pytest.raises(RateLimited) as caught:
+                backend.get_client(client_id, with_contact=False)
+        assert waits == []
+        assert caught.value.retry_after is not None and caught.value.retry_after > 120
+
+
+def test_core_34_update_keeps_optional_lines_as_they_were() -> None:
+    # Core >= 3.4 saves is_optional/is_selected from the posted item, absent = not
+    # optional: an update must send back what it read.
+    with PerfexEmulator(invoices=30, seed=7, core_version="3.4") as install:
+        state = install.state
+        invoice = next(
+            i for i in state.invoices.values() if len(i.items) >= 2 and not i.discount_total
+        )
+        first, second = invoice.items[0], invoice.items[1]
+        first.is_optional, first.is_selected = True, True
+        second.is_optional, second.is_selected = True, False
+        # What core 3.4 stores: the unselected line out of subtotal, tax and total.
+        counted = [i for i in invoice.items if i.counted]
+        invoice.subtotal = sum((i.qty * i.rate for i in counted), Decimal(0))
+        state.recompute_tax(invoice)
+        invoice.total = invoice.subtotal + invoice.total_tax + invoice.adjustment
+        with backend_for(install) as backend:
+            read = backend.get_invoice(str(invoice.id))
+            assert read.items[0].extra["optional"] is True
+            read.notes = "Updated by the bridge"
+            backend.update_invoice(read)
+        after = state.invoices[invoice.id]
+        flags = {item.id: (item.is_optional, item.is_selected) for item in after.items}
+        assert flags[first.id] == (True, True)
+        assert flags[second.id] == (True, False)  # not a line of the neutral invoice: untouched

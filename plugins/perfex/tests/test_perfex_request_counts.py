@@ -12,8 +12,8 @@ from invoicing_bridge_perfex import backend as backend_module
 from invoicing_bridge_perfex.backend import PerfexBackend
 from invoicing_bridge_perfex.emulator import PerfexEmulator
 
-from invoicing_bridge.exceptions import NotFound
-from invoicing_bridge.models import Client, Invoice, LineItem, Payment
+from invoicing_bridge.exceptions import MappingError, NotFound
+from invoicing_bridge.models import Address, Client, Invoice, LineItem, Payment
 from invoicing_bridge.registry import get_backend
 
 
@@ -120,3 +120,60 @@ def test_what_was_read_after_a_write_is_used_once_and_not_when_old(
         emulator.stats.reset()
         backend.record_payment(_pay(created.id, "10.00"))
         assert _invoice_gets(emulator, created.id) == 1  # the last payment's read-back
+
+
+@pytest.mark.parametrize("api_version", [2, 3])
+def test_a_create_with_payments_posts_them_then_reads_the_invoice_once(api_version: int) -> None:
+    # bench_requests: the create read the invoice back, each payment read it again, and
+    # the migration read it once more to verify. Now: no read before the first payment
+    # (a new invoice has none) and one read after the last, which shows them all.
+    with (
+        PerfexEmulator(invoices=3, seed=2, api_version=api_version) as emulator,
+        _backend(emulator) as backend,
+    ):
+        customer = next(backend.iter_clients())
+        backend.lookups.ensure_modes()
+        backend.lookups.ensure_taxes()
+        invoice = Invoice.build(
+            number="9100",
+            issue_date=dt.date(2026, 3, 1),
+            due_date=dt.date(2026, 3, 31),
+            currency="USD",
+            # With its billing street: without one, the customer's is read (required).
+            client=Client(id=customer.id, name=customer.name, address=Address("1 Main St")),
+            items=[LineItem("Consulting", Decimal("2"), Decimal("150.00"))],
+        )
+        # Two of the same amount by different methods: each must keep its own.
+        invoice.payments = [_pay("", "100.00"), _pay("", "100.00", "bank_transfer")]
+        for payment in invoice.payments:
+            payment.invoice_id = None
+        emulator.stats.reset()
+        stored = backend.create_invoice(invoice)
+        routes = emulator.stats.snapshot()["by_route"]
+        assert stored.id is not None
+        assert routes.get("POST /api/invoices") == 1
+        assert routes.get("POST /api/payments") == 2
+        assert _invoice_gets(emulator, stored.id) == 1
+        searches = sum(n for r, n in routes.items() if "/search/" in r)
+        assert searches == (1 if api_version == 2 else 0)  # 2.x answers no id
+        assert sum(routes.values()) == 4 + searches
+        assert sorted(p.method for p in stored.payments) == ["bank_transfer", "cash"]
+        assert len({p.id for p in stored.payments}) == 2
+        assert stored.amount_paid == Decimal("200.00")
+
+
+def test_a_create_with_a_payment_it_cannot_map_writes_nothing() -> None:
+    with PerfexEmulator(invoices=3, seed=2) as emulator, _backend(emulator) as backend:
+        customer = next(backend.iter_clients())
+        invoice = Invoice.build(
+            number="9101",
+            issue_date=dt.date(2026, 3, 1),
+            currency="USD",
+            client=Client(id=customer.id, name=customer.name),
+            items=[LineItem("Consulting", Decimal("1"), Decimal("150.00"))],
+        )
+        invoice.payments = [_pay("", "50.00", "x" * 41)]  # no mode, nor a gateway id
+        emulator.stats.reset()
+        with pytest.raises(MappingError):
+            backend.create_invoice(invoice)
+        assert emulator.stats.snapshot()["by_method"].get("POST", 0) == 0

@@ -15,9 +15,9 @@ import datetime as dt
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from invoicing_bridge.backends.base import Feature
 from invoicing_bridge.backends.http import HTTPBackend
@@ -38,10 +38,13 @@ from invoicing_bridge.models import (
     identity_key,
 )
 
-from .connection import TrytonConnection
+from .connection import TrytonConnection, TrytonRestConnection
 from .errors import parse_error
 from .mapper import TrytonMapper
 from .options import TrytonOptions
+
+if TYPE_CHECKING:
+    from .server import TrytonServer
 from .schemas.read import CLIENT_FIELDS, INVOICE_FIELDS
 from .schemas.write import (
     WriteContext,
@@ -49,6 +52,7 @@ from .schemas.write import (
     client_values,
     invoice_lines,
     invoice_values,
+    tryton_tax_total,
 )
 
 __all__ = ["TrytonBackend"]
@@ -65,6 +69,7 @@ _STATES: dict[InvoiceStatus, tuple[str, ...]] = {
     InvoiceStatus.PAID: ("paid", "posted"),
     InvoiceStatus.OVERPAID: ("paid", "posted"),
     InvoiceStatus.VOID: ("cancelled",),
+    InvoiceStatus.REFUNDED: ("cancelled",),
 }
 
 
@@ -78,6 +83,23 @@ class _Lookups:
         for _, name, journal in self.methods:
             out.setdefault(journal, name)
         return out
+
+
+def tax_number_pattern(tax_number: str) -> str:
+    """An ``ilike`` pattern matching every code with the tax number's letters and digits in
+    order, whatever spaces or punctuation a stored code has between them
+    (``"EG 100-2"`` gives ``"%E%G%1%0%0%2%"``, matching ``"eg1002"`` and ``"EG.100.2"``).
+    The server narrows with it; the whole normalised identifier is compared after."""
+    return "%" + "".join(f"{ch}%" for ch in tax_number if ch.isalnum())
+
+
+def is_credit_note(row: dict[str, Any]) -> bool:
+    """Whether an ``account.invoice`` row is a credit note: Tryton has no credit-note type,
+    a credit note is an invoice whose total is negative (the *Credit* wizard writes the
+    credited lines with negative quantities; it is numbered from the credit-note
+    sequence). The neutral model has no credit notes: they are not read as invoices."""
+    total = row.get("total_amount")
+    return isinstance(total, Decimal | int) and total < 0
 
 
 def _id(value: str, what: str) -> int:
@@ -130,16 +152,43 @@ class TrytonBackend(HTTPBackend):
         super().__init__(**options)
         o = self.options
         self.http = self._make_http(base_url=o["base_url"], error_parser=parse_error)
-        self.rpc = TrytonConnection(
-            self.http,
-            database=o["database"],
-            login=o["login"],
-            password=o["password"],
-            accept_warnings=o["accept_warnings"],
-        )
+        self.rpc: TrytonConnection | TrytonRestConnection
+        if o.get("application_key"):
+            self.rpc = TrytonRestConnection(
+                self.http,
+                database=o["database"],
+                application_key=o["application_key"],
+                accept_warnings=o["accept_warnings"],
+            )
+            # Tryton's REST API runs no wizard, and a payment is the Pay wizard.
+            vars(self)["features"] = self.features - {Feature.RECORD_PAYMENT}
+        else:
+            self.rpc = TrytonConnection(
+                self.http,
+                database=o["database"],
+                login=o["login"],
+                password=o["password"],
+                accept_warnings=o["accept_warnings"],
+            )
         self._lock = threading.Lock()
         self._lookups: _Lookups | None = None
         self.mapper = TrytonMapper(self.name)
+
+    @classmethod
+    def ex_local_server(cls) -> TrytonServer:
+        """A local trytond on a temporary copy of a cached database (built on first use;
+        see :mod:`.server`), not started yet: ``with`` starts and stops it; its
+        ``options()`` are this backend's. What ``invoicing-bridge demo --target tryton``
+        migrates into. Raises TrytonNotInstalled (a ConfigurationError saying how to
+        install the server)."""
+        from .server import INSTALL_HINT, TrytonNotInstalled, TrytonServer, tryton_versions
+
+        if tryton_versions() is None:
+            raise TrytonNotInstalled(
+                f"a local Tryton needs the server (trytond 8.2 and its invoicing modules, "
+                f"GPL-3.0) installed: {INSTALL_HINT}"
+            )
+        return TrytonServer()
 
     def _init_offline(self) -> None:
         self.mapper = TrytonMapper(self.name)
@@ -191,9 +240,12 @@ class TrytonBackend(HTTPBackend):
         with self._lock:
             if self._lookups is not None:
                 return self._lookups
-        currencies = {
-            str(r["code"]).upper(): int(r["id"])
-            for r in self._search_read("currency.currency", [], ["code"])
+        currency_rows = self._search_read("currency.currency", [], ["code", "rounding"])
+        currencies = {str(r["code"]).upper(): int(r["id"]) for r in currency_rows}
+        units = {
+            str(r["code"]).upper(): Decimal(r["rounding"])
+            for r in currency_rows
+            if isinstance(r.get("rounding"), Decimal | int) and r["rounding"] > 0
         }
         taxes = {
             int(r["id"]): (str(r["name"]), (Decimal(r["rate"]) * 100).normalize())
@@ -220,7 +272,7 @@ class TrytonBackend(HTTPBackend):
             )
         revenue = int(sorted(accounts, key=lambda a: str(a.get("code") or ""))[0]["id"])
         config = self._search_read(
-            "account.configuration", [], ["default_account_receivable"], limit=1
+            "account.configuration", [], ["default_account_receivable", "tax_rounding"], limit=1
         )
         receivable = config[0].get("default_account_receivable") if config else None
         if not receivable:
@@ -253,6 +305,8 @@ class TrytonBackend(HTTPBackend):
                 revenue_account=revenue,
                 receivable_account=int(receivable),
                 journal=int(journals[0]["id"]),
+                currency_units=MappingProxyType(units),
+                tax_rounding=str((config[0].get("tax_rounding") if config else None) or "document"),
             ),
             methods=methods,
         )
@@ -281,7 +335,11 @@ class TrytonBackend(HTTPBackend):
     def _invoice_rows(self, domain: list[Any]) -> Iterator[Invoice]:
         mapper = self._mapper()
         for row in self._pages("account.invoice", [_OUT, *domain], INVOICE_FIELDS):
-            yield mapper.invoice(row)
+            # Filtered here, not in the domain: Tryton's total_amount searcher sums a
+            # draft's lines with UNION (duplicate amounts counted once), and misses
+            # drafts without lines; the total read on the row is exact.
+            if not is_credit_note(row):
+                yield mapper.invoice(row)
 
     def iter_invoices(
         self,
@@ -290,8 +348,9 @@ class TrytonBackend(HTTPBackend):
         status: InvoiceStatus | str | None = None,
         client_id: str | None = None,
     ) -> Iterator[Invoice]:
-        """Every customer invoice in id order, page by page. ``since``: issued (invoice
-        date) on or after it."""
+        """Every customer invoice in id order, page by page, credit notes left out (see
+        :func:`is_credit_note`; :meth:`unmigrated_counts` counts them). ``since``:
+        issued (invoice date) on or after it."""
         status = InvoiceStatus.coerce(status)  # "open" too; a typo is refused
         domain: list[Any] = []
         if since is not None:
@@ -308,12 +367,18 @@ class TrytonBackend(HTTPBackend):
                 yield invoice
 
     def get_invoice(self, id: str) -> Invoice:
-        """Raises NotFound (also for a supplier invoice's id)."""
+        """Raises NotFound (also for a supplier invoice's or a credit note's id)."""
         rows = self._search_read(
             "account.invoice", [_OUT, ("id", "=", _id(id, "invoice"))], INVOICE_FIELDS
         )
         if not rows:
             raise NotFound(f"invoice {id} not found", backend=self.name, status_code=None)
+        if is_credit_note(rows[0]):
+            raise NotFound(
+                f"invoice {id} is a credit note (the neutral model has none)",
+                backend=self.name,
+                status_code=None,
+            )
         return self._mapper().invoice(rows[0])
 
     def find_invoice(self, number: str) -> Invoice | None:
@@ -321,11 +386,23 @@ class TrytonBackend(HTTPBackend):
         numbered so."""
         for field in ("reference", "number"):
             rows = self._search_read(
-                "account.invoice", [_OUT, (field, "=", number)], INVOICE_FIELDS, limit=1
+                "account.invoice", [_OUT, (field, "=", number)], INVOICE_FIELDS, limit=10
             )
-            if rows:
-                return self._mapper().invoice(rows[0])
+            for row in rows:
+                if not is_credit_note(row):
+                    return self._mapper().invoice(row)
         return None
+
+    def unmigrated_counts(self) -> dict[str, int]:
+        """Customer credit notes (``credit_note``) and supplier invoices and credit notes
+        (``supplier_invoice``): what the neutral model has no room for. Counted on the
+        server (``total_amount`` < 0; a draft credit note without a cached total is
+        summed from its lines)."""
+        credit = self._call(
+            "account.invoice", "search_count", [_OUT, ("total_amount", "<", 0)], read=True
+        )
+        supplier = self._call("account.invoice", "search_count", [("type", "=", "in")], read=True)
+        return {"credit_note": int(credit), "supplier_invoice": int(supplier)}
 
     def full_invoice(self, invoice: Invoice) -> Invoice:
         # A listed invoice is complete: the listing reads lines and payments too.
@@ -353,14 +430,35 @@ class TrytonBackend(HTTPBackend):
         return party, int(addresses[0])
 
     def validate_invoice(self, invoice: Invoice) -> None:
-        """Checks the currency, taxes and discounts map (no write)."""
+        """Checks the currency, taxes and discounts map (no write), and that Tryton will
+        compute the invoice's tax (:func:`~.schemas.write.tryton_tax_total`: Tryton
+        computes the tax itself; its rounding may differ from the source's by a cent).
+        Raises InvalidRequest: ``tax_total`` names the tax Tryton computes."""
         self.check_amounts(invoice)
         context = self.lookups().write
-        invoice_values(invoice, context, party=0, address=0)
+        values = invoice_values(invoice, context, party=0, address=0)
         self._check_payments(invoice)
+        lines = values["lines"][0][1]
+        unit = context.currency_units.get(invoice.currency.upper(), CENT)
+        computed = tryton_tax_total(lines, context, unit)
+        stated = (invoice.tax_total / unit).quantize(Decimal(1), ROUND_HALF_UP) * unit
+        if computed != stated:
+            message = f"Tryton computes tax_total {computed}, not {invoice.tax_total}"
+            raise InvalidRequest(
+                f"invoice {invoice.number}: {message}",
+                backend=self.name,
+                field_errors={"tax_total": message},
+            )
 
     def _check_payments(self, invoice: Invoice) -> list[Payment]:
         completed = [p for p in invoice.payments if p.status is PaymentStatus.COMPLETED]
+        if completed and Feature.RECORD_PAYMENT not in self.features:
+            raise UnsupportedOperation(
+                self.name,
+                "record_payment",
+                "an invoice's payments are recorded with Tryton's Pay wizard, which its REST "
+                "API (application_key) cannot run: use login and password",
+            )
         for payment in completed:
             if payment.currency and payment.currency.upper() != invoice.currency.upper():
                 raise InvalidRequest(
@@ -397,19 +495,18 @@ class TrytonBackend(HTTPBackend):
         except BackendError:
             self._discard_draft(invoice_id)
             raise
+        # One wizard run per payment and one read at the end (record_payment reads the
+        # invoice before and after each: two nested reads a payment saved here).
         for payment in completed:
-            self.record_payment(
-                Payment(
-                    amount=payment.amount,
-                    date=payment.date,
-                    method=payment.method,
-                    invoice_id=str(invoice_id),
-                    currency=payment.currency,
-                    reference=payment.reference,
-                    notes=payment.notes,
-                )
+            self._pay(invoice_id, payment)
+        created_invoice = self.get_invoice(str(invoice_id))
+        if len(created_invoice.payments) < len(completed):
+            raise InvalidRequest(
+                f"Tryton recorded {len(created_invoice.payments)} of the {len(completed)} "
+                f"payments of invoice {invoice_id}",
+                backend=self.name,
             )
-        return self.get_invoice(str(invoice_id))
+        return created_invoice
 
     def _discard_draft(self, invoice_id: int) -> None:
         # The original error says what went wrong; this one would hide it.
@@ -503,7 +600,10 @@ class TrytonBackend(HTTPBackend):
         tax_number: str | None = None,
         name: str | None = None,
     ) -> Client | None:
-        """Narrowed on the server (``ilike``), then compared by the identity rule."""
+        """Narrowed on the server (``ilike``: a tax number by its letters and digits in
+        order, see :func:`tax_number_pattern`), then compared whole by the identity rule
+        (a tax number without spaces or punctuation, case-folded, against the party's
+        first identifier: the one read as ``tax_number``)."""
         wanted = {
             field: identity_key(field, value)
             for field, value in (("email", email), ("tax_number", tax_number), ("name", name))
@@ -517,7 +617,7 @@ class TrytonBackend(HTTPBackend):
                 ("contact_mechanisms.type", "=", "email"),
             ]
         elif "tax_number" in wanted:
-            domain = [("identifiers.code", "ilike", f"%{(tax_number or '').strip()[-4:]}%")]
+            domain = [("identifiers.code", "ilike", tax_number_pattern(tax_number or ""))]
         else:
             domain = [("name", "ilike", f"%{' '.join((name or '').split())}%")]
         mapper = self._mapper()
@@ -593,6 +693,8 @@ class TrytonBackend(HTTPBackend):
         rows = self._search_read(
             "account.invoice", [_OUT, ("payment_lines", "in", [line])], INVOICE_FIELDS, limit=1
         )
+        if rows and is_credit_note(rows[0]):
+            rows = []  # a refund paid out on a credit note is no payment
         for payment in self._mapper().invoice(rows[0]).payments if rows else []:
             if payment.id == str(line):
                 return payment
@@ -632,6 +734,13 @@ class TrytonBackend(HTTPBackend):
         Raises NotFound, InvalidRequest (a draft or void invoice: Tryton pays posted
         invoices only)."""
         self.check_amounts(payment)
+        if Feature.RECORD_PAYMENT not in self.features:
+            raise UnsupportedOperation(
+                self.name,
+                "record_payment",
+                "Tryton pays an invoice with its Pay wizard, which its REST API "
+                "(application_key) cannot run: use login and password",
+            )
         if payment.invoice_id is None:
             raise InvalidRequest(
                 "a payment without invoice_id",
@@ -646,7 +755,19 @@ class TrytonBackend(HTTPBackend):
                 field_errors={"currency": payment.currency},
             )
         before = {p.id for p in invoice.payments}
-        invoice_id = _id(payment.invoice_id, "invoice")
+        self._pay(_id(payment.invoice_id, "invoice"), payment)
+        after = self.get_invoice(payment.invoice_id).payments
+        new = [p for p in after if p.id not in before]
+        if not new:
+            raise InvalidRequest(
+                f"Tryton recorded no payment on invoice {payment.invoice_id}",
+                backend=self.name,
+            )
+        return new[-1]
+
+    def _pay(self, invoice_id: int, payment: Payment) -> None:
+        """Run the Pay wizard for ``payment`` on a posted invoice (no read before or
+        after: the callers read the invoice)."""
         method = self._method(payment.method)
         wizard = "wizard.account.invoice.pay"
         active = {
@@ -687,14 +808,6 @@ class TrytonBackend(HTTPBackend):
             # A wizard session left behind expires on the server.
             with contextlib.suppress(BackendError):
                 self.rpc.call(f"{wizard}.delete", session)
-        after = self.get_invoice(payment.invoice_id).payments
-        new = [p for p in after if p.id not in before]
-        if not new:
-            raise InvalidRequest(
-                f"Tryton recorded no payment on invoice {payment.invoice_id}",
-                backend=self.name,
-            )
-        return new[-1]
 
     def _wizard_step(
         self, wizard: str, session: int, data: dict[str, Any], state: str, context: dict[str, Any]

@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import hashlib
 import itertools
+import json
 import threading
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -25,12 +27,13 @@ from invoicing_bridge.exceptions import (
     AuthenticationError,
     InvalidRequest,
     MappingError,
+    UnsupportedOperation,
 )
 from invoicing_bridge.schemas.fields import short_repr
 
 from .errors import warning_name
 
-__all__ = ["TrytonConnection", "from_wire", "to_wire"]
+__all__ = ["TrytonConnection", "TrytonRestConnection", "from_wire", "to_wire", "warning_key"]
 
 
 def to_wire(value: Any) -> Any:
@@ -237,3 +240,181 @@ class TrytonConnection:
                 details={"body": response.text[:300]},
             )
         return from_wire(data["result"])
+
+
+#: The warnings posting one customer invoice may ask to confirm, by name
+#: (``account_invoice/invoice.py``: each formatted with the invoice alone).
+INVOICE_WARNINGS = (
+    "invoice_payment_term",
+    "invoice_date_future",
+    "invoice_taxes",
+    "invoice_similar",
+)
+#: REST keyword names of the model methods the backend calls, in their JSON-RPC order.
+_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "search_read": ("domain", "offset", "limit", "order", "fields_names"),
+    "search": ("domain", "offset", "limit", "order"),
+    "search_count": ("domain",),
+    "read": ("ids", "fields_names"),
+    "create": ("vlist",),
+    "get_preferences": ("context_only",),
+}
+#: Methods called on records (ids first): one request per record on ``/<id>/<method>``.
+_ON_RECORDS = frozenset({"write", "delete", "post", "cancel", "draft", "validate_invoice"})
+
+
+def warning_key(name: str, model: str, record_id: int) -> str:
+    """The name of Tryton's warning ``name`` about one stored record, as
+    ``res.user.warning.format`` builds it: the md5 of ``"model,id"``, a dot, the name."""
+    digest = hashlib.md5(f"{model},{record_id}".encode(), usedforsecurity=False).hexdigest()
+    return f"{digest}.{name}"
+
+
+class TrytonRestConnection:
+    """The calls of :class:`TrytonConnection` over Tryton's REST API (``/DB/rest/``) with a
+    user application key (``res.user.application`` of application ``rest``, sent as
+    ``Authorization: Bearer KEY``): no login, no session.
+
+    REST reaches model methods only (``POST /DB/rest/model/MODEL/METHOD`` with keyword
+    arguments, ``/MODEL/ID/METHOD`` for a method on a record): searches, reads, create,
+    write, delete and workflow buttons (post, cancel). It runs no wizard: a ``wizard.*``
+    call raises UnsupportedOperation (recording a payment needs Tryton's Pay wizard, so
+    login and password). A user error answers HTTP 400 with its message but without a
+    warning's name: with ``accept_warnings``, the warnings posting an invoice may raise
+    (:data:`INVOICE_WARNINGS`) are confirmed for that invoice before it is posted.
+    """
+
+    rest = True
+
+    def __init__(
+        self,
+        http: HTTPClient,
+        *,
+        database: str,
+        application_key: str,
+        accept_warnings: bool = True,
+    ) -> None:
+        self.http = http
+        self.database = database
+        self.path = f"/{database}/rest/model"
+        self.accept_warnings = accept_warnings
+        self._lock = threading.Lock()
+        self.user_id: int | None = None
+        self.generation = 0
+        self.context: dict[str, Any] = {}
+        self._key = application_key
+        http.add_secret(application_key)
+        http.set_header("Authorization", f"Bearer {application_key}")
+
+    def open(self, *, stale: int | None = None) -> None:
+        """Read the key's user preferences (the context) and its id. Raises
+        AuthenticationError for a key Tryton refuses (HTTP 401)."""
+        with self._lock:
+            if stale is None and self.user_id is not None:
+                return
+            context = self._post("res.user/get_preferences", {"context_only": True}, None)
+            # As the JSON-RPC session's (see TrytonConnection.open).
+            self.context = {
+                k: v
+                for k, v in (context or {}).items()
+                if not k.endswith(".") and "." not in k and k != "locale"
+            }
+            # The key's own record says whose it is (a user reads their applications).
+            users = self._post(
+                "res.user.application/search_read",
+                {"domain": [["key", "=", self._key]], "limit": 1, "fields_names": ["user"]},
+                None,
+            )
+            if not users or not users[0].get("user"):
+                raise AuthenticationError(
+                    "Tryton's application key has no user", backend=self.http.backend
+                )
+            self.user_id = int(users[0]["user"])
+            self.generation += 1
+
+    def close(self) -> None:
+        self.user_id = None
+
+    def call(self, method: str, *params: Any, retry: bool = False) -> Any:
+        return self.call_with_context(method, list(params), None, retry=retry)
+
+    def call_with_context(
+        self,
+        method: str,
+        params: list[Any],
+        context: dict[str, Any] | None,
+        *,
+        retry: bool = False,
+    ) -> Any:
+        """``model.MODEL.METHOD`` with JSON-RPC's positional ``params`` (the context
+        appended by this class, sent as ``X-Tryton-Context``). Raises
+        UnsupportedOperation for a wizard or a method REST is not mapped for here."""
+        if not method.startswith("model."):
+            raise UnsupportedOperation(
+                self.http.backend,
+                method,
+                "Tryton's REST API (application_key) runs no wizard: use login and password",
+            )
+        if self.user_id is None:
+            self.open()
+        model, _, name = method[len("model.") :].rpartition(".")
+        merged = {**self.context, **(context or {})}
+        if name in _ON_RECORDS:
+            ids, rest = params[0], params[1:]
+            if name == "post" and model == "account.invoice" and self.accept_warnings:
+                self._confirm_warnings(model, ids, merged)
+            if name == "delete":
+                # Not /ID/delete: that route reads the record back once the method ran.
+                for i in ids:
+                    self.http.delete(
+                        f"{self.path}/{model}/{int(i)}",
+                        headers=self._context_header(merged),
+                        allow_empty=True,
+                        expect_json=False,
+                    )
+                return None
+            keywords = {"values": rest[0]} if name == "write" and rest else {}
+            results = [
+                self._post(f"{model}/{int(i)}/{name}", keywords, merged, retry=retry) for i in ids
+            ]
+            return None if name != "write" else results
+        names = _KEYWORDS.get(name)
+        if names is None or len(params) > len(names):
+            raise UnsupportedOperation(self.http.backend, method, "not mapped to Tryton's REST API")
+        return self._post(
+            f"{model}/{name}", dict(zip(names, params, strict=False)), merged, retry=retry
+        )
+
+    def _confirm_warnings(self, model: str, ids: Sequence[Any], context: dict[str, Any]) -> None:
+        # The desktop client's "Yes", given before the question: REST answers a warning
+        # with its message only, not the name a confirmation records.
+        vlist = [
+            {"user": self.user_id, "name": warning_key(name, model, int(i)), "always": False}
+            for i in ids
+            for name in INVOICE_WARNINGS
+        ]
+        self._post("res.user.warning/create", {"vlist": vlist}, context)
+
+    @staticmethod
+    def _context_header(context: dict[str, Any] | None) -> dict[str, str]:
+        if not context:
+            return {}
+        text = json.dumps(to_wire(context), separators=(",", ":"))
+        return {"X-Tryton-Context": base64.urlsafe_b64encode(text.encode()).decode()}
+
+    def _post(
+        self,
+        path: str,
+        keywords: dict[str, Any],
+        context: dict[str, Any] | None,
+        *,
+        retry: bool = False,
+    ) -> Any:
+        response = self.http.post(
+            f"{self.path}/{path}",
+            json_body=to_wire(keywords),
+            headers=self._context_header(context),
+            retry=retry,
+            allow_empty=True,
+        )
+        return from_wire(response.data)

@@ -59,6 +59,21 @@ def warning_name(parsed: Any) -> str | None:
 def parse_error(status: int, parsed: Any, text: str) -> ErrorInfo | None:
     """The ``error_parser`` hook of the HTTP client (see :class:`HTTPClient`)."""
     error = _error(parsed)
+    if error is None and isinstance(parsed, Mapping) and "message" in parsed:
+        # The REST API's user errors and warnings: HTTP 400 with
+        # {"status", "message", "description"} (trytond/protocols/wrappers.py).
+        message = str(parsed.get("message") or "")
+        description = str(parsed.get("description") or "")
+        full = f"{message} {description}".strip()
+        if NOT_FOUND_HINT in message:
+            return ErrorInfo(message=full, category="not_found", code="UserError")
+        field = error_field(message)
+        return ErrorInfo(
+            message=full,
+            category="invalid",
+            field_errors={field: message} if field else {},
+            code="UserError",
+        )
     if error is None:
         if status == 401:
             return ErrorInfo(message="Tryton refused the login or the session", category=None)

@@ -120,3 +120,53 @@ def test_repr_and_label_hide_the_password() -> None:
     )
     assert "s3cret-pw" not in repr(backend)
     assert backend.label == "tryton:http://127.0.0.1:1/db"
+
+
+def test_tryton_tax_total_rounds_the_documents_tax_as_the_server_does() -> None:
+    from invoicing_bridge_tryton.schemas.write import WriteContext, tryton_tax_total
+
+    context = WriteContext(taxes={1: ("VAT", D("14")), 2: ("Stamp duty", D("0.4"))})
+
+    def line(quantity: str, price: str, *taxes: int) -> dict[str, Any]:
+        return {"quantity": D(quantity), "unit_price": D(price), "taxes": [["add", list(taxes)]]}
+
+    lines = [line("3", "89.75", 1, 2), line("4", "2750", 1), line("1", "35000")]
+    # What trytond 8.2 stored for these lines: VAT 1577.695 and stamp duty 1.077 round to
+    # 1577.70 + 1.08, one cent more than the rounded sum 1578.772: a cent is taken back.
+    assert tryton_tax_total(lines, context) == D("1578.77")
+    # Rounded per line (the company's choice), 3 x 0.3332 is 0.99; per document 1.00.
+    small = [line("1", "2.38", 1)] * 3
+    assert tryton_tax_total(small, context) == D("1.00")
+    per_line = WriteContext(taxes=context.taxes, tax_rounding="line")
+    assert tryton_tax_total(small, per_line) == D("0.99")
+    # A negative line is a tax line of its own, rounded apart.
+    # (together 1.4028 would be 1.40; apart 1.4056 and -0.0028 are 1.41 and 0.00)
+    assert tryton_tax_total([line("1", "10.04", 1), line("1", "-0.02", 1)], context) == D("1.41")
+
+
+def test_an_application_key_or_login_and_password_not_both_not_neither() -> None:
+    base = {"base_url": "http://127.0.0.1:1", "database": "db"}
+    keyed = TrytonBackend(**base, application_key="k" * 20)
+    assert "k" * 20 not in repr(keyed)
+    with pytest.raises(ConfigurationError) as caught:
+        TrytonBackend(**base, application_key="k", login="admin", password="pw")
+    assert caught.value.option == "application_key"
+    with pytest.raises(ConfigurationError) as caught:
+        TrytonBackend(**base)
+    assert caught.value.option == "login"
+
+
+def test_rest_user_error_body_is_invalid_request_naming_the_field() -> None:
+    body = {"status": 400, "message": 'A value is required for field "Account".', "description": ""}
+    info = parse_error(400, body, "")
+    assert info is not None and info.category == "invalid"
+    assert list(info.field_errors) == ["Account"]
+
+
+def test_warning_key_is_trytons_format_for_one_record() -> None:
+    from invoicing_bridge_tryton.connection import warning_key
+
+    # md5("account.invoice,12"), as res.user.warning.format builds it.
+    assert warning_key("invoice_payment_term", "account.invoice", 12) == (
+        "38ea6cfdfd1c6a6d17de65220cd6ee93.invoice_payment_term"
+    )

@@ -253,3 +253,76 @@ def seed_account(state: DaftraState, *, clients: int | None = None) -> None:
             if (h >> (40 + 3 * k)) % 5 < 2 and not state.portable:
                 state.hidden_payments.add(pid)
     state.set_generator(functools.partial(generate_invoice, state))
+    if invoices:
+        seed_unmigrated(state, count)
+
+
+def seed_unmigrated(state: DaftraState, clients: int) -> None:
+    """The records a migration does not move (api-notes §3, §5): the product catalogue
+    the invoices' lines come from, a few estimates and credit notes (InvoiceBase rows,
+    ``type`` 3 and 5) and account-level client payments (``invoice_id`` null). Drawn
+    with their own hashes, so that the invoices stay as they were."""
+    seed, invoices = state.seed, state.seeded
+    for product_id, (name, description, price) in enumerate(_PRODUCTS, 1):
+        state.products.append(
+            {
+                "id": product_id,
+                "name": name,
+                "description": description,
+                "unit_price": price,
+                "buy_price": None,
+                "tax1": None,
+                "tax2": None,
+                "product_code": f"P{product_id:04d}",
+                "barcode": None,
+                "type": 2 if "hours" in name or "consult" in name.lower() else 1,
+                "status": 0,
+                "track_stock": 0,
+                "stock_balance": None,
+            }
+        )
+    counts = {
+        "estimates": invoices // 8 + mix(seed, 3, 1) % 3,
+        "credit_notes": invoices // 20 + mix(seed, 5, 1) % 2,
+        "client_payments": invoices // 25 + mix(seed, 7, 1) % 3,
+    }
+    for kind, count in counts.items():
+        rows = getattr(state, kind)
+        for n in range(1, count + 1):
+            h = mix(seed, 104729, len(kind), n)
+            client_id = 1 + h % clients
+            amount = Decimal(100 + (h >> 8) % 50_000) + Decimal((h >> 24) % 100) / 100
+            day = dt.datetime(2025, 1, 1, 10, 0) + dt.timedelta(days=(h >> 32) % 500)
+            currency = state.clients[client_id]["default_currency_code"]
+            if kind == "client_payments":
+                rows.append(
+                    {
+                        "id": n,
+                        "client_id": client_id,
+                        "invoice_id": None,
+                        "status": 1,
+                        "payment_method": "bank_transfer",
+                        "amount": amount,
+                        "currency_code": currency,
+                        "transaction_id": f"ADV-{h % 100000:05d}",
+                        "date": day,
+                        "notes": "Advance payment",
+                        "created": day,
+                        "modified": day,
+                    }
+                )
+                continue
+            rows.append(
+                {
+                    "id": n,
+                    "type": 3 if kind == "estimates" else 5,
+                    "no": f"{n:06d}",
+                    "client_id": client_id,
+                    "date": day.date(),
+                    "currency_code": currency,
+                    "summary_subtotal": amount,
+                    "summary_total": amount,
+                    "created": day,
+                    "modified": day,
+                }
+            )

@@ -67,6 +67,8 @@ INVOICE_DEFAULTS: dict[str, Any] = {
     "estimate_id": None,
     "shipping_options": "",
     "shipping_amount": None,
+    "adjustment_label": None,
+    "adjustment_value": None,
     "due_after": 0,
     "follow_up_status": None,
     "work_order_id": None,
@@ -284,6 +286,10 @@ class DaftraState:
         #: Whether invoice GETs carry ``due_after``. The documented v1 GET Single Invoice
         #: has none (api-notes "Findings": Due date); the v2 record and request bodies do.
         self.due_after_in_get = True
+        #: Whether the invoices' ``adjustment_label``/``adjustment_value`` columns are
+        #: read and written through ``/api2`` (api-notes "Findings": Adjustment: the table
+        #: has them, that v1 serves them is inference). The value counts in the total.
+        self.adjustment_columns = False
         self.api_key = api_key
         self.date_format = date_format
         self.oauth_client_id = oauth_client_id
@@ -332,6 +338,12 @@ class DaftraState:
         self.hidden_payments: set[int] = set()
         self._payment_invoice: dict[int, int] = {}
         self._generate: Callable[[int], dict[str, Any]] = _no_seeded_invoices
+        #: What a migration does not move, each listed by its own endpoint (api-notes
+        #: §3, §5): estimates, credit notes, account-level client payments, products.
+        self.estimates: list[dict[str, Any]] = []
+        self.credit_notes: list[dict[str, Any]] = []
+        self.client_payments: list[dict[str, Any]] = []
+        self.products: list[dict[str, Any]] = []
         from .seed import seed_account  # seed.py builds on this module
 
         seed_account(self, clients=clients)
@@ -405,6 +417,11 @@ class DaftraState:
             if item["discount_type"] == 1:  # a percentage, rounded like every amount shown
                 discount = (gross * discount / 100).quantize(TWO_PLACES, ROUND_HALF_UP)
             net = gross - discount
+            included = self.included_rate(item)
+            if included:
+                # A tax with included 1: the price holds it, the net is price ÷ (1 + rate)
+                # (api-notes "Findings": Tax-inclusive taxes), kept to four places.
+                net = (net * 100 / (100 + included)).quantize(FOUR_PLACES, ROUND_HALF_UP)
             subtotal += net
             lines.append((item, net, discount))
         discount_total = record["discount_amount"] or ZERO
@@ -413,6 +430,7 @@ class DaftraState:
                 TWO_PLACES, ROUND_HALF_UP
             )
         shipping = record["shipping_amount"] or ZERO
+        shipping += record.get("adjustment_value") or ZERO  # untaxed, signed
         taxes: dict[int, Decimal] = {}
         computed_lines = []
         tax_total = ZERO
@@ -457,6 +475,15 @@ class DaftraState:
             "unpaid": total - paid,
             "payment_status": status,
         }
+
+    def included_rate(self, item: Mapping[str, Any]) -> Decimal:
+        """The rates of ``item``'s tax-inclusive taxes (``included`` 1), summed."""
+        rate = ZERO
+        for slot in ("tax1", "tax2"):
+            tax = self.taxes.get(item[slot]) if item[slot] is not None else None
+            if tax is not None and _flag(tax.get("included")):
+                rate += tax["value"]
+        return rate
 
     def list_invoice_ids(self, query: Mapping[str, str]) -> list[int]:
         """Ids of the invoices a list request selects, in its order (cached per version)."""

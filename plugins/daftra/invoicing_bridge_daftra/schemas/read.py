@@ -19,7 +19,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from marshmallow import ValidationError, fields, post_load
@@ -480,7 +480,25 @@ def _line_item(data: Mapping[str, Any], lookup: _LineTaxes) -> LineItem:
         discount = computed if computed is not None else gross * rate / 100
         extra["discount_percent"] = rate
     net = gross - discount
-    if data["subtotal"] is not None and data["subtotal"] != net:
+    included = sum(
+        (lookup.included_rate(data[f"tax{n}"]) for n in (1, 2) if data[f"tax{n}"] is not None),
+        ZERO,
+    )
+    if included:
+        # Tax-inclusive taxes (included 1): the price holds the tax, the net is price ÷
+        # (1 + rate) (api-notes "Findings"). The line is read net of it, to four places,
+        # the prices as entered kept in extra (a write sends them back that way).
+        extra.update(price_includes_tax=True, unit_price_with_tax=price)
+        if discount:
+            extra["discount_with_tax"] = discount
+        price, discount = (_without_tax(v, included) for v in (price, discount))
+        stated = data["subtotal"]
+        net = (
+            stated
+            if stated is not None
+            else _without_tax(gross - extra.get("discount_with_tax", ZERO), included)
+        )
+    elif data["subtotal"] is not None and data["subtotal"] != net:
         extra["daftra_subtotal"] = data["subtotal"]
     taxes: list[TaxRate] = []
     amounts: list[Decimal | None] = []
@@ -513,6 +531,11 @@ def _line_item(data: Mapping[str, Any], lookup: _LineTaxes) -> LineItem:
     )
 
 
+def _without_tax(amount: Decimal, included: Decimal) -> Decimal:
+    """A tax-inclusive amount net of ``included`` percent, to four places."""
+    return (amount * 100 / (100 + included)).quantize(FOUR_PLACES, ROUND_HALF_UP)
+
+
 @dataclass(frozen=True)
 class _LineTaxes:
     """Where a line's tax rates come from: the account's tax table (the context), else
@@ -523,6 +546,20 @@ class _LineTaxes:
     invoice_taxes: Sequence[Any]
     base_share: Decimal
     path: str
+
+    def included_rate(self, tax_id: str) -> Decimal:
+        """The rate of tax ``tax_id`` when it is tax-inclusive (``included`` 1 in the
+        account's taxes, else in the invoice's ``InvoiceTax`` row), else 0."""
+        info = self.context.tax(tax_id)
+        if info is not None:
+            return info.rate if info.included else ZERO
+        for row in self.invoice_taxes:
+            if isinstance(row, Mapping) and isinstance(row.get("InvoiceTax"), Mapping):
+                row = row["InvoiceTax"]
+            if isinstance(row, Mapping) and to_id(row.get("tax_id")) == tax_id:
+                value = to_decimal(row.get("value", row.get("percent")))
+                return value if value is not None and to_flag(row.get("included")) else ZERO
+        return ZERO
 
     def rate(
         self, tax_id: str, n: int, data: Mapping[str, Any], net: Decimal, extra: dict[str, Any]
@@ -564,8 +601,10 @@ class DaftraInvoiceSchema(BackendSchema[DaftraContext]):
 
     Totals are read as Daftra states them (``summary_*``); the tax total is the sum of the
     lines' ``summary_tax1``/``summary_tax2`` when every line has them, else
-    ``summary_total - summary_subtotal + summary_discount - shipping`` (VISTA: invoice-level
-    ``summary_tax1`` is often null). ``shipping_amount`` is the adjustment. The due date is
+    ``summary_total - summary_subtotal + summary_discount - adjustment`` (VISTA:
+    invoice-level ``summary_tax1`` is often null). The adjustment is ``shipping_amount``
+    plus ``adjustment_value`` where the record has it (its ``adjustment_label`` kept in
+    ``extra["adjustment_label"]``). The due date is
     ``date + due_after`` days. ``extra`` keeps ``public_url`` (``invoice_html_url``),
     ``pdf_url``, ``qr_code_url`` and the decoded e-invoice QR (``einvoice_qr``), or a note
     (``einvoice_qr_error``) when the QR cannot be read.
@@ -586,6 +625,8 @@ class DaftraInvoiceSchema(BackendSchema[DaftraContext]):
     discount = Amount()
     discount_amount = Amount()
     shipping_amount = Amount()
+    adjustment_label = Text()
+    adjustment_value = Amount()
     summary_subtotal = Amount()
     summary_discount = Amount()
     summary_total = Amount()
@@ -629,9 +670,13 @@ class DaftraInvoiceSchema(BackendSchema[DaftraContext]):
         subtotal = data["summary_subtotal"]
         if subtotal is None:
             subtotal = sum((item.net for item in items), ZERO)
-        adjustment = data["shipping_amount"] or ZERO
+        # Shipping and the invoice's own adjustment (adjustment_value, signed, untaxed;
+        # api-notes "Findings": Adjustment) are both outside the tax: the adjustment.
+        adjustment = (data["shipping_amount"] or ZERO) + (data["adjustment_value"] or ZERO)
         discount_total = data["summary_discount"]
         extra: dict[str, Any] = {}
+        if data["adjustment_label"] and data["adjustment_value"]:
+            extra["adjustment_label"] = data["adjustment_label"]
         percent = data["discount"]
         if percent:
             extra["discount_percent"] = percent

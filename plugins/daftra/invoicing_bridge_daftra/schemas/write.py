@@ -39,6 +39,7 @@ __all__ = [
     "DaftraInvoiceItemBodySchema",
     "DaftraPaymentBodySchema",
     "four_places",
+    "includes_tax",
     "invoice_snapshot",
     "tax_id_for",
     "tax_ids",
@@ -54,10 +55,10 @@ def four_places(value: Decimal) -> Decimal:
     return value.quantize(FOUR_PLACES, ROUND_HALF_UP)
 
 
-def tax_id_for(context: DaftraContext, tax: TaxRate, field: str) -> str:
-    """The id of the account's exclusive tax of ``tax.rate`` (the one of the same name
-    when several). Raises MappingError naming the rate when there is none, and
-    ContextPending when the tax table has not been read."""
+def tax_id_for(context: DaftraContext, tax: TaxRate, field: str, *, included: bool = False) -> str:
+    """The id of the account's exclusive tax of ``tax.rate`` (tax-inclusive with
+    ``included``; the one of the same name when several). Raises MappingError naming the
+    rate when there is none, and ContextPending when the tax table has not been read."""
     if context.taxes is None:
         if context.taxes_final:
             raise MappingError(
@@ -65,13 +66,14 @@ def tax_id_for(context: DaftraContext, tax: TaxRate, field: str) -> str:
             )
         raise ContextPending("taxes")
     taxes = list(context.taxes.values())
-    fitting = [t for t in taxes if t.rate == tax.rate and not t.included]
+    fitting = [t for t in taxes if t.rate == tax.rate and t.included == included]
     if not fitting:
         available = ", ".join(
             f"{t.name} {t.rate}%{' (inclusive)' if t.included else ''}" for t in taxes
         )
+        kind = "tax-inclusive" if included else "exclusive"
         raise MappingError(
-            f"no Daftra tax with the rate {tax.rate}% ({tax.name}) exists in this "
+            f"no {kind} Daftra tax with the rate {tax.rate}% ({tax.name}) exists in this "
             f"account; create it in Daftra first. Taxes found: {available or 'none'}",
             backend=context.backend,
             field=field,
@@ -92,10 +94,24 @@ def tax_ids(context: DaftraContext, item: LineItem, path: str) -> list[int | str
     if item.taxes and context.taxes is None and context.taxes_final:
         raise MappingError("taxes cannot be mapped offline", backend=context.backend, field=path)
     ids: list[int | str] = []
+    included = includes_tax(item)
     for index, tax in enumerate(item.taxes):
-        tax_id = tax_id_for(context, tax, f"{path}.taxes[{index}]")
+        tax_id = tax_id_for(context, tax, f"{path}.taxes[{index}]", included=included)
         ids.append(int(tax_id) if tax_id.isdigit() else tax_id)
     return ids
+
+
+def includes_tax(item: LineItem) -> bool:
+    """Whether ``item`` is written with its price as entered in Daftra, tax included: it
+    was read from a tax-inclusive line (``extra["price_includes_tax"]``) and its price is
+    still that price net of its taxes (api-notes "Findings": Tax-inclusive taxes)."""
+    if not item.extra.get("price_includes_tax") or not item.taxes:
+        return False
+    with_tax = to_decimal(item.extra.get("unit_price_with_tax"))
+    if with_tax is None:
+        return False
+    rate = sum((tax.rate for tax in item.taxes), ZERO)
+    return (with_tax * 100 / (100 + rate)).quantize(FOUR_PLACES, ROUND_HALF_UP) == item.unit_price
 
 
 class _BodySchema(BackendSchema[DaftraContext]):
@@ -107,22 +123,37 @@ class DaftraInvoiceItemBodySchema(_BodySchema):
 
     item = fields.String(attribute="name")
     description = fields.String(allow_none=True)
-    unit_price = Amount()
+    unit_price = fields.Method("_unit_price")
     quantity = Quantity()
     discount = fields.Method("_discount")
     discount_type = fields.Method("_discount_type")
 
     @staticmethod
-    def _percent(item: LineItem) -> Decimal | None:
+    def _entered(item: LineItem) -> tuple[Decimal, Decimal]:
+        """The price and discount as Daftra holds them: tax included for a line of
+        tax-inclusive taxes (:func:`includes_tax`), else the neutral ones."""
+        if includes_tax(item):
+            price = to_decimal(item.extra.get("unit_price_with_tax"))
+            discount = to_decimal(item.extra.get("discount_with_tax")) or ZERO
+            if price is not None:
+                return price, discount if item.discount else ZERO
+        return item.unit_price, item.discount
+
+    def _unit_price(self, item: LineItem) -> Decimal:
+        return four_places(self._entered(item)[0])
+
+    @classmethod
+    def _percent(cls, item: LineItem) -> Decimal | None:
         """The line's Daftra percentage, when it still gives the line's discount amount."""
         percent = to_decimal(item.extra.get("discount_percent"))
-        if percent and item.quantity * item.unit_price * percent / 100 == item.discount:
+        price, discount = cls._entered(item)
+        if percent and item.quantity * price * percent / 100 == discount:
             return percent
         return None
 
     def _discount(self, item: LineItem) -> Decimal:
         percent = self._percent(item)
-        return four_places(percent if percent is not None else item.discount)
+        return four_places(percent if percent is not None else self._entered(item)[1])
 
     def _discount_type(self, item: LineItem) -> int | None:
         if not item.discount:
@@ -262,11 +293,15 @@ class DaftraInvoiceBodySchema(_BodySchema):
 
     def _payments(self, invoice: Invoice) -> list[dict[str, Any]]:
         schema = self.nested(_PaymentRowSchema)
-        return [
-            {k: v for k, v in schema.dump(p).items() if v is not None}
-            for p in invoice.payments
-            if p.status is PaymentStatus.COMPLETED
-        ]
+        rows = []
+        for payment in invoice.payments:
+            if payment.status is not PaymentStatus.COMPLETED:
+                continue
+            row = {k: v for k, v in schema.dump(payment).items() if v is not None}
+            if row.get("payment_method") in EMAIL_METHODS and invoice.client.email:
+                row["email"] = invoice.client.email  # required there (api-notes §3)
+            rows.append(row)
+        return rows
 
     @post_dump(pass_original=True)
     def to_body(self, data: dict[str, Any], original: Invoice, **kwargs: Any) -> dict[str, Any]:
@@ -277,6 +312,19 @@ class DaftraInvoiceBodySchema(_BodySchema):
         if payments:
             body["Payment"] = payments
         return body
+
+
+#: Daftra methods whose ``Payment[]`` row in an invoice create needs the payer's email.
+EMAIL_METHODS = frozenset({"paypal", "stripe"})
+
+
+def inline_payment(payment: Payment, client: Client) -> bool:
+    """Whether ``payment`` can be recorded in the invoice create's own ``Payment[]``: the
+    documented fields of a row there (api-notes §3) carry no notes, and a paypal or
+    stripe row needs an email. Others are recorded through ``/invoice_payments``."""
+    if payment.notes:
+        return False
+    return daftra_method(payment.method) not in EMAIL_METHODS or bool(client.email)
 
 
 def invoice_snapshot(client: Client) -> dict[str, Any]:

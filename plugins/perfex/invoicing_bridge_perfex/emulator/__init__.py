@@ -25,7 +25,7 @@ from typing import Any
 from invoicing_bridge.emulation import Emulator, Knob
 
 from .app import PerfexApp
-from .seed import seed_install
+from .seed import seed_install, seed_unmigrated
 from .state import PerfexState, make_token
 
 __all__ = ["PerfexApp", "PerfexEmulator", "PerfexState", "cli", "make_token", "seed_install"]
@@ -43,6 +43,8 @@ class PerfexEmulator(Emulator):
     single-invoice GET answers an HTML 500 page), ``core_version`` ("3.2"; "3.4" adds
     per-line ``taxes`` and optional lines to invoice reads),
     ``delete_only_on_last_invoice`` (core's default: only the last invoice can be deleted).
+    ``state.rate_limit = (limit, seconds)`` makes a 3.x module answer 429 with
+    ``X-RateLimit-Reset`` (a unix time) and no ``Retry-After`` once a window is used up.
 
     Use as a context manager (or :meth:`start`/:meth:`stop`). Attributes: ``base_url``,
     ``token``, ``stats`` (request and connection counters), ``faults`` (the
@@ -81,6 +83,8 @@ class PerfexEmulator(Emulator):
         self.api_version = int(install.pop("api_version"))
         self.state = PerfexState(api_version=self.api_version, seed=self.seed, **install)
         seed_install(self.state, self.invoices, self.seed)
+        if self.invoices > 0:
+            seed_unmigrated(self.state, self.invoices, self.seed)
         return PerfexApp(self.state)
 
     @property

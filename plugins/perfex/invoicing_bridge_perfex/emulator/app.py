@@ -9,8 +9,10 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -148,6 +150,9 @@ class PerfexApp:
             "contacts": self._contacts,
             "payments": self._payments,
             "common": self._common,
+            "estimates": self._estimates,
+            "credit_notes": self._credit_notes,
+            "items": self._items,
         }
         # CodeIgniter's routing: api/<controller>/<args...>; any other path gets its HTML
         # 404 page (the controllers answer an unknown method themselves).
@@ -190,6 +195,7 @@ class PerfexApp:
             while args and args[-1] == "":
                 args.pop()
             self._authenticate(request)
+            self._rate_limit()
             if f"{name}:{self._capability(request, args)}" in self.state.denied:
                 raise refuse(403, {"status": False, "message": PERMISSION_MESSAGE})
             with self.state.lock:
@@ -197,6 +203,31 @@ class PerfexApp:
             raise refuse(500, {"status": False, "message": "no answer"})
 
         return serve
+
+    def _rate_limit(self) -> None:
+        """Module 3.x's limit (``state.rate_limit``): a 429 with the ``X-RateLimit-*``
+        headers, Reset a unix time, and no ``Retry-After`` once the window is used up."""
+        state = self.state
+        if state.rate_limit is None or state.api_version != 3:
+            return
+        limit, window = state.rate_limit
+        now = time.time()
+        with state.lock:
+            start, used = state.rate_window
+            if now - start >= window:
+                start, used = now, 0
+            used += 1
+            state.rate_window = (start, used)
+        reset = math.ceil(start + window)
+        headers = [
+            ("X-RateLimit-Limit", str(limit)),
+            ("X-RateLimit-Remaining", str(max(0, limit - used))),
+            ("X-RateLimit-Reset", str(reset)),
+        ]
+        if used > limit:
+            raise refuse(
+                429, {"status": False, "message": "Rate limit exceeded. Try again later."}, headers
+            )
 
     def _alternative_delete(self, request: Request, controller: str, rest: str = "") -> Response:
         """``api/delete/<controller>/<id>``: DELETE only, checked before the controller."""
@@ -849,6 +880,42 @@ class PerfexApp:
             # 2.0.8: `return $this->db->insert_id();` before responding: an empty 200.
             return 200, None
         return 200, {"paymentmode": True, "message": "Payment add successful."}
+
+    # ----------------------------------------------------------------- not migrated
+
+    def _read_only(self, request: Request, args: list[str], rows: list[Any]) -> None:
+        """``Estimates::data_get`` / ``Credit_notes::data_get``: every row, or one by id;
+        404 ``No data were found`` when there is none (the controllers of the module)."""
+        if request.method != "GET":
+            raise self._unknown_method()
+        if args and args[0] != "search":
+            found = next((r for r in rows if r.get("id") == args[0]), None)
+            if found is None:
+                raise refuse(404, {"status": False, "message": NO_DATA})
+            raise refuse(200, dict(found))
+        self._listing(request, [dict(r) for r in rows])
+
+    def _estimates(self, request: Request, args: list[str]) -> None:
+        self._read_only(request, args, self.state.estimates)
+
+    def _credit_notes(self, request: Request, args: list[str]) -> None:
+        self._read_only(request, args, self.state.credit_notes)
+
+    def _items(self, request: Request, args: list[str]) -> None:
+        """2.x ``Items``: one item by id (``GET /api/items/{id}``) or a search, no list
+        (api-notes §7); 3.x lists them too."""
+        state = self.state
+        if request.method != "GET":
+            raise self._unknown_method()
+        if not args and state.api_version != 3:
+            raise self._unknown_method()
+        if args and args[0] == "search":
+            term = self._search_term(request, args).casefold()
+            self._listing(
+                request,
+                [dict(i) for i in state.items if term in (i["description"] or "").casefold()],
+            )
+        self._read_only(request, args, [{**i, "id": i["itemid"]} for i in state.items])
 
     # ----------------------------------------------------------------- common
 

@@ -317,6 +317,51 @@ def seed_install(state: PerfexState, invoices: int, seed: int) -> None:
             invoice.status = STATUS_OVERDUE  # the overdue cron also marks part-paid ones
 
 
+def seed_unmigrated(state: PerfexState, invoices: int, seed: int) -> None:
+    """The records a migration does not move: the items (products) the invoices' lines
+    come from, a few estimates and credit notes (with its own generator, so that the
+    invoices stay as they were). Rows carry the columns the module's examples show."""
+    rng = random.Random(seed * 7919 + 17)
+    for item_id, (description, long_description, unit, usd) in enumerate(_PRODUCTS, 1):
+        state.items.append(
+            {
+                "itemid": str(item_id),
+                "id": str(item_id),
+                "description": description,
+                "long_description": long_description,
+                "rate": usd,
+                "unit": unit,
+                "group_id": "0",
+                "taxrate": None,
+                "taxid": None,
+                "taxname": None,
+            }
+        )
+    clients = sorted(state.clients)
+    if not clients:
+        return
+    for rows, prefix, count in (
+        (state.estimates, "EST-", invoices // 8 + rng.randrange(3)),
+        (state.credit_notes, "CN-", invoices // 20 + rng.randrange(2)),
+    ):
+        for number in range(1, count + 1):
+            total = Decimal(rng.randrange(10_000, 500_000)) / 100
+            rows.append(
+                {
+                    "id": str(number),
+                    "clientid": str(rng.choice(clients)),
+                    "number": str(number),
+                    "prefix": prefix,
+                    "date": (SEED_TODAY - dt.timedelta(days=rng.randrange(400))).isoformat(),
+                    "currency": "1",
+                    "subtotal": f"{total:.2f}",
+                    "total_tax": "0.00",
+                    "total": f"{total:.2f}",
+                    "status": str(rng.randrange(1, 5)),
+                }
+            )
+
+
 def _clock(rng: random.Random) -> str:
     return f"{rng.randrange(8, 18):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
 

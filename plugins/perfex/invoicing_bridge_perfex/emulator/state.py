@@ -293,6 +293,12 @@ class PerfexState:
         #: Core option (1 by default, migration 102): only the last invoice (highest id)
         #: can be deleted; any other answers 404 "Invoice Delete Fail".
         self.delete_only_on_last_invoice = delete_only_on_last_invoice
+        #: Module 3.x's rate limit (``api_version`` 3): at most ``limit`` requests per
+        #: ``window`` seconds, then 429 with ``X-RateLimit-Limit/Remaining/Reset`` (Reset
+        #: = a unix time) and no ``Retry-After`` (api-notes "Findings": v3 rate limit).
+        #: None: no limit (2.x has none). Set it as ``(limit, window)``.
+        self.rate_limit: tuple[int, float] | None = None
+        self.rate_window: tuple[float, int] = (0.0, 0)  # (window start, requests in it)
         self.lock = threading.RLock()
         self.rng = random.Random(seed)
         self.denied: set[str] = set()
@@ -307,6 +313,11 @@ class PerfexState:
         self.payments: dict[int, PaymentRecord] = {}
         self.payments_by_invoice: dict[int, list[int]] = {}
         self.idempotency: dict[str, tuple[int, Any]] = {}
+        #: What a migration does not move, listed by the module's own controllers
+        #: (``Estimates``, ``Credit_notes``; ``Items`` lists in 3.x only): seeded rows.
+        self.estimates: list[dict[str, str | None]] = []
+        self.credit_notes: list[dict[str, str | None]] = []
+        self.items: list[dict[str, str | None]] = []
         #: Payment receipts Perfex would have emailed: (payment id, contact email).
         self.receipts_sent: list[tuple[int, str]] = []
         self._ids = {"invoice": 0, "item": 0, "client": 0, "contact": 0, "payment": 0}

@@ -30,9 +30,12 @@ __all__ = [
 
 
 def text_of(value: Any) -> str | None:
-    if value is None or isinstance(value, Mapping | list | tuple | bool):
+    if type(value) is str:  # most values: no ABC check
+        text = value
+    elif value is None or isinstance(value, Mapping | list | tuple | bool):
         return None
-    text = str(value)
+    else:
+        text = str(value)
     return None if text.strip() in ("", "None") else text
 
 
@@ -138,6 +141,8 @@ def br2nl(text: str | None) -> str | None:
     """Undo PHP's ``nl2br`` (Perfex applies it to long descriptions and streets)."""
     if text is None:
         return None
+    if "<br" not in text:  # most texts: no regular expression to run
+        return text or None
     text = re.sub(r"<br\s*/?>(\r\n|\n|\r)", r"\1", text)
     text = re.sub(r"<br\s*/?>", "\n", text)
     return text or None

@@ -18,6 +18,7 @@ from invoicing_bridge.models import Client, Invoice, Payment
 
 from ..cents import money_text
 from ..countries import country_id
+from ..numbers import DRAFT_NUMBER
 from .context import PerfexContext
 
 __all__ = [
@@ -68,6 +69,9 @@ class InvoicePlan:
     #: Settings read from the stored invoice and sent back on an update, since Perfex
     #: resets what an update omits (recurring, cycles, reminders, shipping display).
     kept: dict[str, str] = field(default_factory=dict)
+    #: Core >= 3.4: ``is_optional``/``is_selected`` of each existing line (by item id) as
+    #: read, sent back with the line: an update that omits them makes it not optional.
+    item_flags: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _line_fields(line: PerfexLine, order: int) -> dict[str, Any]:
@@ -115,6 +119,12 @@ class PerfexInvoiceWriteSchema(Schema):
         return self.plan.client_id
 
     def _number(self, invoice: Invoice) -> str:
+        if self.plan.draft and not self.for_update and self.plan.number == DRAFT_NUMBER:
+            # Core stores every draft under DRAFT_NUMBER whatever is sent, but the
+            # module's validate_invoice_number counts the year's drafts too: the
+            # placeholder would refuse a year's second draft. 0 (ltrimmed to '') is a
+            # number no invoice holds, so the draft passes and is stored as a draft.
+            return "0"
         return str(self.plan.number)
 
     def _date(self, invoice: Invoice) -> str:
@@ -155,7 +165,7 @@ class PerfexInvoiceWriteSchema(Schema):
         if self.for_update:
             reused = list(zip(plan.item_ids, lines, strict=False))
             data["items"] = {
-                str(index): {"itemid": item_id, **fields_}
+                str(index): {"itemid": item_id, **fields_, **plan.item_flags.get(item_id, {})}
                 for index, (item_id, fields_) in enumerate(reused, start=1)
             }
             data["newitems"] = {

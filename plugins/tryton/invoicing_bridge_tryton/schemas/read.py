@@ -97,6 +97,9 @@ INVOICE_FIELDS = [
     "payment_lines.journal.name",
     "payment_lines.move_description_used",
     "lines_to_pay.maturity_date",
+    # A cancelled invoice whose cancelling move is another invoice's (a credit note's)
+    # was refunded by the Credit wizard's "with refund".
+    "cancel_move.origin",
 ]
 
 
@@ -144,6 +147,16 @@ def _quantity(value: Any) -> Decimal:
     if number == number.to_integral_value():
         return number.quantize(Decimal(1))
     return number.normalize()
+
+
+def _refunded(raw: Mapping[str, Any], invoice_id: str) -> bool:
+    """Whether a cancelled invoice was refunded: its cancelling move is the move of
+    another invoice (the credit note the Credit wizard posted "with refund"), not a
+    reversal of its own move (``origin`` is ``"account.invoice,<id>"``)."""
+    origin = (_nested(raw, "cancel_move") or {}).get("origin")
+    if not isinstance(origin, str) or not origin.startswith("account.invoice,"):
+        return False
+    return origin.split(",", 1)[1] != invoice_id
 
 
 def _client(data: Mapping[str, Any], backend: str, raw: Any = None) -> Client:
@@ -205,7 +218,8 @@ class TrytonInvoiceSchema(BackendSchema[TrytonContext]):
       ``reference``: its own ``number`` is read-only and set by its sequence when it is
       posted), else Tryton's number; Tryton's is in ``extra["tryton_number"]``.
     - status: draft → draft, validated and posted → open, partially paid or paid (by
-      what is paid), paid → paid (overpaid when more was paid), cancelled → void.
+      what is paid), paid → paid (overpaid when more was paid), cancelled → void, or
+      refunded when a credit note's move cancelled it.
     - lines this backend added for an invoice discount or an adjustment (marked in their
       note) come back as ``discount_total`` and ``adjustment``; a line discount written
       into the price comes back as price and discount.
@@ -255,7 +269,7 @@ class TrytonInvoiceSchema(BackendSchema[TrytonContext]):
         if state == "draft":
             status = InvoiceStatus.DRAFT
         elif state == "cancelled":
-            status = InvoiceStatus.VOID
+            status = InvoiceStatus.REFUNDED if _refunded(raw, id) else InvoiceStatus.VOID
         elif state == "paid":
             status = InvoiceStatus.PAID if paid <= total else InvoiceStatus.OVERPAID
         elif state in ("validated", "posted"):
@@ -295,7 +309,9 @@ class TrytonInvoiceSchema(BackendSchema[TrytonContext]):
             adjustment=adjustment,
             total=total,
             amount_paid=paid,
-            balance_due=ZERO if status is InvoiceStatus.VOID else total - paid,
+            balance_due=ZERO
+            if status in (InvoiceStatus.VOID, InvoiceStatus.REFUNDED)
+            else total - paid,
             payments=payments,
             notes=data["comment"],
             terms=data["description"],

@@ -16,7 +16,8 @@ written where it reads back losslessly:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from types import MappingProxyType
@@ -27,7 +28,14 @@ from invoicing_bridge.models import Client, Invoice, LineItem, TaxRate, identity
 
 from .read import MARKER
 
-__all__ = ["WriteContext", "client_values", "invoice_values", "line_values", "tax_id"]
+__all__ = [
+    "WriteContext",
+    "client_values",
+    "invoice_values",
+    "line_values",
+    "tax_id",
+    "tryton_tax_total",
+]
 
 PRICE_DIGITS = Decimal("0.0001")
 CENT = Decimal("0.01")
@@ -45,6 +53,10 @@ class WriteContext:
     revenue_account: int = 0
     receivable_account: int = 0
     journal: int = 0
+    #: The smallest unit of each currency (``rounding``: 0.01, 1 for JPY).
+    currency_units: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
+    #: The company's tax rounding (``account.configuration``): ``document`` or ``line``.
+    tax_rounding: str = "document"
 
 
 def _invalid(message: str, field_name: str) -> InvalidRequest:
@@ -123,13 +135,54 @@ def _extra_line(
     }
 
 
-def _tax_total(bases: dict[TaxRate, Decimal]) -> Decimal:
-    # Tryton's default: tax computed per invoice and tax on the summed base, rounded
-    # half-even by the currency.
-    return sum(
-        ((base * tax.rate / 100).quantize(CENT, ROUND_HALF_EVEN) for tax, base in bases.items()),
-        Decimal(0),
-    )
+def _round_taxes(amounts: dict[Any, Decimal], unit: Decimal) -> None:
+    """Tryton's ``TaxableMixin._round_taxes`` (account/tax.py): each tax rounded half-even
+    to the currency's unit, then the rounding remainders' sum, rounded, taken back a unit
+    at a time from the taxes in turn (so their sum is the unrounded sum, rounded)."""
+    remainder = Decimal(0)
+    for key, amount in amounts.items():
+        rounded = (amount / unit).quantize(Decimal(1), ROUND_HALF_EVEN) * unit
+        remainder += rounded - amount
+        amounts[key] = rounded
+    remainder = (remainder / unit).quantize(Decimal(1), ROUND_HALF_EVEN) * unit
+    if abs(remainder) < unit or not any(amounts.values()):
+        return
+    offset = unit.copy_sign(remainder)
+    for key in itertools.cycle(list(amounts)):
+        if amounts[key]:
+            amounts[key] -= offset
+            remainder -= offset
+            if abs(remainder) < unit:
+                return
+
+
+def tryton_tax_total(
+    lines: Sequence[Mapping[str, Any]], context: WriteContext, unit: Decimal = CENT
+) -> Decimal:
+    """The tax Tryton computes for these invoice lines (:func:`line_values` dicts), as
+    ``TaxableMixin._get_taxes`` does: lines grouped by their taxes and the sign of
+    their amount; in each group, per tax (and sign), ``unit_price * rate * quantity``
+    summed unrounded, then rounded together (``document`` rounding, the default) or per
+    line (``line``); the groups' rounded taxes added up."""
+    groups: dict[tuple[tuple[int, ...], bool], list[Mapping[str, Any]]] = {}
+    for line in lines:
+        ids = tuple(i for action in line.get("taxes") or [] for i in action[1])
+        base = Decimal(line["unit_price"]) * Decimal(line["quantity"])
+        groups.setdefault((ids, base >= 0), []).append(line)
+    total = Decimal(0)
+    for (ids, _), members in groups.items():
+        taxes: dict[int, Decimal] = {}
+        for line in members:
+            price, quantity = Decimal(line["unit_price"]), Decimal(line["quantity"])
+            current = {i: price * (context.taxes[i][1] / 100) * quantity for i in ids}
+            if context.tax_rounding == "line":
+                _round_taxes(current, unit)
+            for i, amount in current.items():
+                taxes[i] = taxes.get(i, Decimal(0)) + amount
+        if context.tax_rounding == "document":
+            _round_taxes(taxes, unit)
+        total += sum(taxes.values(), Decimal(0))
+    return total
 
 
 def _discount_lines(invoice: Invoice, context: WriteContext) -> list[dict[str, Any]]:
@@ -145,31 +198,25 @@ def _discount_lines(invoice: Invoice, context: WriteContext) -> list[dict[str, A
     subtotal = sum(sets.values(), Decimal(0))
     if not subtotal or not any(sets):
         return untaxed
-    bases: dict[TaxRate, Decimal] = {}
-    for key, net in sets.items():
-        for tax in key:
-            bases[tax] = bases.get(tax, Decimal(0)) + net
     shares: dict[tuple[TaxRate, ...], Decimal] = {}
     for key, net in sets.items():
         if key:
             shares[key] = (discount * net / subtotal).quantize(CENT, ROUND_HALF_UP)
     rest = discount - sum(shares.values(), Decimal(0))
-    spread_bases = dict(bases)
-    for key, share in shares.items():
-        for tax in key:
-            spread_bases[tax] -= share
-    if abs(_tax_total(spread_bases) - invoice.tax_total) >= abs(
-        _tax_total(bases) - invoice.tax_total
-    ):
-        return untaxed
-    lines = [
+    spread = [
         _extra_line("discount_total", "Discount", -share, context, key)
         for key, share in shares.items()
         if share
     ]
     if rest:
-        lines.append(_extra_line("discount_total", "Discount", -rest, context))
-    return lines
+        spread.append(_extra_line("discount_total", "Discount", -rest, context))
+    items = [line_values(item, i, context) for i, item in enumerate(invoice.items)]
+    unit = context.currency_units.get(invoice.currency.upper(), CENT)
+    if abs(tryton_tax_total(items + spread, context, unit) - invoice.tax_total) >= abs(
+        tryton_tax_total(items + untaxed, context, unit) - invoice.tax_total
+    ):
+        return untaxed
+    return spread
 
 
 def _currency(invoice: Invoice, context: WriteContext) -> int:

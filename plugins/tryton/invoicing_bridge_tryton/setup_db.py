@@ -1,6 +1,6 @@
-"""Fill a fresh Tryton database with what invoicing needs. Run by ``tryton_server.py`` in a
-subprocess (``python tryton_setup.py <config> <database>``), never imported by the plugin:
-it imports the server (GPL), which is a test dependency only.
+"""Fill a fresh Tryton database with what invoicing needs. Run by :mod:`.server` in a
+subprocess (``python setup_db.py <config> <database>``), never imported: it imports the
+server (GPL), which is a test dependency only.
 
 It reuses Tryton's own test helpers (``create_company``, ``create_chart``,
 ``get_fiscalyear``, ``set_invoice_sequences``) and adds what they leave out: currencies with
