@@ -101,3 +101,20 @@ def test_parse_with_raw_keeps_json_numbers_exact(runner: CliRunner, tmp_path: Pa
     result = runner.invoke(main, ["parse", "memory", "invoice", str(path), "--raw"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["raw"] == {"summary_total": "32999.9961"}
+
+
+def test_a_kind_in_the_other_number_is_taken(runner: CliRunner, tmp_path: Path) -> None:
+    """``list`` spells kinds in the plural, ``get`` and ``parse`` in the singular; a user
+    who types one command's spelling in the other is understood, not refused."""
+    path = tmp_path / "inv.json"
+    path.write_text(json.dumps(INVOICE, ensure_ascii=False), encoding="utf-8")
+    result = runner.invoke(main, ["parse", "memory", "invoices", str(path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["number"] == "INV-7"
+    config = tmp_path / "c.toml"
+    config.write_text('[profiles.m]\nbackend = "memory"\n', encoding="utf-8")
+    result = runner.invoke(main, ["--config", str(config), "list", "m", "invoice"])
+    assert result.exit_code == 0, result.output
+    assert "(no records)" in result.output
+    result = runner.invoke(main, ["--config", str(config), "list", "m", "receipts"])
+    assert result.exit_code == 2 and "'receipts' is not one of" in result.output

@@ -7,7 +7,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -36,6 +36,25 @@ def parse_date(value: str | None, option: str) -> dt.date | None:
         raise click.BadParameter(
             f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
         ) from None
+
+
+if TYPE_CHECKING:
+    _Choice = click.Choice[str]
+else:  # click 8.1's Choice is not generic
+    _Choice = click.Choice
+
+
+class KindChoice(_Choice):
+    """A record kind, singular or plural as the command spells it; the other number is
+    taken too (``get shop invoices 1``, ``list shop invoice``): a new user typing one
+    command's spelling in the other got a usage error."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value not in self.choices:
+            other = value[:-1] if value.endswith("s") else f"{value}s"
+            if other in self.choices:
+                value = other
+        return super().convert(value, param, ctx)
 
 
 format_option = click.option(
@@ -86,7 +105,7 @@ def check(ctx: click.Context, profile: str) -> None:
 
 @click.command()
 @click.argument("profile")
-@click.argument("kind", type=click.Choice(RECORD_KINDS))
+@click.argument("kind", type=KindChoice(RECORD_KINDS))
 @click.argument("record_id")
 @format_option
 @click.pass_context
@@ -105,7 +124,7 @@ def get(ctx: click.Context, profile: str, kind: str, record_id: str, fmt: str) -
 
 @click.command("list")
 @click.argument("profile")
-@click.argument("kind", type=click.Choice(["invoices", "clients", "payments"]))
+@click.argument("kind", type=KindChoice(["invoices", "clients", "payments"]))
 @click.option("--since", metavar="DATE", help="Invoices issued on or after this date (YYYY-MM-DD).")
 @click.option(
     "--status",
@@ -153,7 +172,7 @@ def _option_value(raw: str) -> Any:
 
 @click.command()
 @click.argument("backend_name", metavar="BACKEND")
-@click.argument("kind", type=click.Choice(RECORD_KINDS))
+@click.argument("kind", type=KindChoice(RECORD_KINDS))
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @click.option(
     "-o",
