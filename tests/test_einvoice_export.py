@@ -219,7 +219,9 @@ def test_export_zatca_chains_invoices_in_issue_order_and_prints_where_to_continu
     result = CliRunner().invoke(main, [*args, "--output", str(out), "--validate"])
     # Egyptian and dollar invoices have no exchange rate to SAR: listed, exit 1.
     assert result.exit_code == 1, result.output
-    assert "currency: ZATCA needs the VAT in SAR" in " ".join(result.output.split())
+    shown = " ".join(result.output.split())
+    assert "currency: ZATCA needs the VAT in SAR: only SAR invoices are exported" in shown
+    assert "(this one is in USD, and invoices carry no exchange rate)" in shown
     files = sorted(out.glob("*.xml"), key=lambda f: int(_counter(f)))
     assert len(files) > 5
     assert [int(_counter(f)) for f in files] == list(range(1, len(files) + 1))
