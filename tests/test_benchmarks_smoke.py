@@ -112,8 +112,10 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
         assert set(result["figures"]) == expected, name
         for key, fig in result["figures"].items():
             assert isinstance(fig["value"], int | float) and not isinstance(fig["value"], bool)
-            if not key.endswith("_extra_ms"):  # a difference of two noisy times may be < 0
-                assert fig["value"] >= 0, key
+            # A difference of two noisy times, or of two peak RSS a few hundred kB
+            # apart (memory growth on tiny sizes), may come out below zero.
+            if not key.endswith("_extra_ms") and not key.startswith("memory_growth"):
+                assert fig["value"] >= 0, (name, key, fig["value"])
             assert isinstance(fig["unit"], str) and fig["unit"], key
             assert fig["aim"] is None or isinstance(fig["aim"], str), key
             assert fig["met"] is None or isinstance(fig["met"], bool), key
