@@ -291,6 +291,17 @@ def render_report(
     out.print(f"{verdict} in {report.duration:.1f}s")
 
 
+def _refuse_same_account(source: InvoicingBackend, target: InvoicingBackend) -> None:
+    """Two profiles of one account (the same label: backend and URL or subdomain) are a
+    mistake: a migration into itself would create every invoice a second time, under a
+    fresh ledger. The memory backend is exempt: each profile opens an account of its own."""
+    if source.label == target.label and source.name != "memory":
+        raise click.UsageError(
+            f"SOURCE and TARGET are the same account ({source.label}): a migration into "
+            "itself would copy every invoice again"
+        )
+
+
 def _in_order(record: RecordResult) -> tuple[str, list[str | int]]:
     """By kind, then source id in number order: invoice 2 before invoice 10."""
     parts = re.split(r"(\d+)", record.source_id)
@@ -443,6 +454,7 @@ def migrate_command(
         open_with_rate(target_profile, rate) as target_backend,
         progress_reporter(quiet=quiet) as progress,
     ):
+        _refuse_same_account(source_backend, target_backend)
         # What happened so far, for a summary when the run is interrupted.
         so_far = MigrationReport(
             source=source_backend.label, target=target_backend.label, dry_run=dry_run
