@@ -210,10 +210,12 @@ def _render_not_migrated(report: MigrationReport, out: Console) -> None:
     """The source records of kinds a migration does not move, counted by kind."""
     if not report.not_migrated:
         return
+    title = "Not migrated (kinds the migration does not move)"
     table = Table(
-        title="Not migrated (kinds the migration does not move)",
+        title=title,
         title_style="yellow",
         title_justify="left",
+        min_width=len(title),  # the title on one line, not folded over the narrow table
     )
     table.add_column("kind")
     table.add_column("source records", justify="right")
