@@ -227,6 +227,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
         # into a value would slip past the output stream's mask in pieces.
         grid.add_row(*(Text(mask(cell)) for cell in cells))
 
+    left, right = _column_names(report.left, report.right)
     parts: list[RenderableType] = []
     if report.match == "number":
         matched_by = "number"
@@ -267,7 +268,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
             continue
         grid = table(
             title,
-            ("number", "left id", "right id", "field", report.left, report.right, "changes also"),
+            ("number", "left id", "right id", "field", left, right, "changes also"),
         )
         for record in records:
             number = record.number
@@ -294,7 +295,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
         count = sum(len(c.differences) for c in report.clients)
         grid = table(
             f"Client differences ({count}), each once for all its invoices",
-            ("client", "left id", "right id", "field", report.left, report.right, "invoices"),
+            ("client", "left id", "right id", "field", left, right, "invoices"),
         )
         for client in report.clients:
             for n, diff in enumerate(client.differences):
@@ -325,7 +326,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
         grid = table(
             f"Duplicate keys ({len(report.duplicates)}): each paired with its closest "
             "candidate; these were left over",
-            ("key", "pairs", report.left, report.right),
+            ("key", "pairs", left, right),
         )
         for dup in report.duplicates:
             row(grid, dup.key, str(dup.paired), _refs(dup.left), _refs(dup.right))
@@ -334,7 +335,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
         grid = table(
             f"Ambiguous ({len(report.ambiguous)}): no number pairs them, and client, date "
             "and total match several; not compared",
-            ("client | date | total", report.left, report.right),
+            ("client | date | total", left, right),
         )
         for dup in report.ambiguous:
             row(grid, dup.key, _refs(dup.left), _refs(dup.right))
@@ -351,6 +352,21 @@ def renderable(report: ComparisonReport) -> RenderableType:
         else Text("The two sides differ.", style="bold red")
     )
     return Group(*parts)
+
+
+def _column_names(left: str, right: str) -> tuple[str, str]:
+    """Short column headings for the two sides, named in full in the summary line: a
+    profile's name (``"shop (daftra:https://...)"`` gives ``shop``), else a label's
+    backend (``"daftra:http://127.0.0.1:8001/api2"`` gives ``daftra``); the full names
+    when the short ones would be the same. A URL as a heading was folded over lines."""
+
+    def short(name: str) -> str:
+        if " (" in name:
+            return name.split(" (", 1)[0]
+        return name.split(":", 1)[0]
+
+    names = short(left), short(right)
+    return (left, right) if names[0] == names[1] else names
 
 
 def _invoices(count: int) -> str:
