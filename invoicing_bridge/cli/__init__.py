@@ -24,7 +24,7 @@ from .. import __version__
 from ..exceptions import InvoicingBridgeError
 from ..redaction import Redactor, collecting_secrets
 
-__all__ = ["ERROR_EXIT", "LAZY_COMMANDS", "main", "mask", "mask_data"]
+__all__ = ["ERROR_EXIT", "LAZY_COMMANDS", "echo_unmasked", "main", "mask", "mask_data"]
 
 #: Exit status of a command that failed with an error (1 is left for "it ran, and found
 #: differences or failed records").
@@ -166,6 +166,18 @@ def _masked_output() -> Iterator[Redactor]:
         finally:
             _output_redactors.remove(redactor)
             sys.stdout, sys.stderr = stdout, stderr
+
+
+def echo_unmasked(text: str) -> None:
+    """Print ``text`` and a newline as it is, past the running command's mask: only for a
+    secret the user must see to use it, such as a local emulator's own throwaway key in
+    the profile ``demo --keep-running`` prints to paste (masked, that profile was
+    useless: ``api_key = "***"``)."""
+    out = sys.stdout
+    out.flush()
+    raw = out.stream if isinstance(out, _MaskingStream) else out
+    raw.write(f"{text}\n")
+    raw.flush()
 
 
 def mask(text: str) -> str:

@@ -30,6 +30,7 @@ from ..exceptions import BackendNotFound, ConfigurationError
 from ..migration import Ledger, MigrationReport
 from ..migration import migrate as run_migration
 from ..registry import backend_class, emulator_class, get_backend
+from . import echo_unmasked
 from .migrate import progress_reporter, render_report
 from .output import console
 
@@ -289,7 +290,8 @@ def _keep_running(source: Any, target: Any, target_name: str = TARGET) -> None:
         ("demo-daftra", source, SOURCE),
         (f"demo-{target_name}", target, target_name),
     ):
-        click.echo(dumps_profile(name, _profile(running, backend)))
+        # The emulators' own keys, made for this run: the profile is for pasting.
+        echo_unmasked(dumps_profile(name, _profile(running, backend)))
     click.echo("Ctrl-C to stop.")
     with contextlib.suppress(KeyboardInterrupt):
         while True:
