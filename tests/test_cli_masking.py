@@ -59,8 +59,9 @@ def test_list_masks_a_token_echoed_into_a_record(echoing: None, fmt: str) -> Non
     assert result.exit_code == 0, result.output
     assert "t0k3n" not in result.output
     assert "Echo ***" in result.output
-    if fmt == "json":
-        assert json.loads(result.output)[0]["name"] == "Echo ***"
+    if fmt == "json":  # the backend's warning goes to stderr, masked too
+        assert json.loads(result.stdout)[0]["name"] == "Echo ***"
+        assert "warning: server said: bad token ***" in result.stderr
 
 
 @pytest.mark.parametrize("columns", ["24", "40", "60"])

@@ -31,6 +31,7 @@ from ..migration import Ledger, MigrationReport
 from ..migration import migrate as run_migration
 from ..registry import backend_class, emulator_class, get_backend
 from . import echo_unmasked
+from .logs import quiet_migration
 from .migrate import progress_reporter, render_report
 from .output import console
 
@@ -230,7 +231,7 @@ def demo(
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="invoicing-bridge-demo-"))
         ledger_path = Path(tmp) / "ledger.sqlite"
         daftra_before, perfex_before = _requests(daftra_emulator), _requests(perfex_emulator)
-        with progress_reporter(quiet=quiet) as progress:
+        with progress_reporter(quiet=quiet) as progress, quiet_migration(quiet):
             report = run_migration(
                 daftra, perfex, ledger=ledger_path, workers=workers, progress=progress
             )

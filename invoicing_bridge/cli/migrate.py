@@ -40,6 +40,7 @@ from ..migration import migrate as run_migration
 from ..migration.plan import POLICIES, check_policy
 from ..registry import backend_class
 from . import mask
+from .logs import quiet_migration
 from .output import console, dumps
 from .paths import check_ledger, check_output, write_private
 
@@ -468,20 +469,21 @@ def migrate_command(
                 progress(result)
 
         try:
-            report = run_migration(
-                source_backend,
-                target_backend,
-                since=since_date,
-                dry_run=dry_run,
-                ledger=ledger_path,
-                workers=workers,
-                update=update,
-                client_match=criteria,
-                progress=record,
-                policy=policy,
-                new_direction=new_direction,
-                client_name_may_differ=client_name_may_differ,
-            )
+            with quiet_migration(quiet):
+                report = run_migration(
+                    source_backend,
+                    target_backend,
+                    since=since_date,
+                    dry_run=dry_run,
+                    ledger=ledger_path,
+                    workers=workers,
+                    update=update,
+                    client_match=criteria,
+                    progress=record,
+                    policy=policy,
+                    new_direction=new_direction,
+                    client_name_may_differ=client_name_may_differ,
+                )
         except KeyboardInterrupt:
             report = None
     if report is None:
