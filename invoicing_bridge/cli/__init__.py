@@ -29,6 +29,8 @@ __all__ = ["ERROR_EXIT", "LAZY_COMMANDS", "echo_unmasked", "main", "mask", "mask
 #: Exit status of a command that failed with an error (1 is left for "it ran, and found
 #: differences or failed records").
 ERROR_EXIT = 2
+#: Exit status after Ctrl-C (128 + SIGINT).
+INTERRUPTED_EXIT = 130
 
 
 class LazyCommand(NamedTuple):
@@ -224,6 +226,11 @@ class BridgeGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Ctrl-C: one line and 130 (128 + SIGINT), as migrate says it; click alone
+            # printed "Aborted!" and exited 1, the status of "found differences".
+            click.secho("interrupted", fg="red", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
         except InvoicingBridgeError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise

@@ -1,7 +1,7 @@
 """``invoicing-bridge compare LEFT RIGHT``: reconcile two profiles' invoices.
 
 Exit status: 0 when everything matches, 1 when anything differs (a field, an invoice on
-one side only, a duplicated number), 2 on error.
+one side only, a duplicated number), 2 on error, 130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..comparison.report import text as _text_cell
 from ..config import load_profile
 from ..exceptions import ConfigurationError
 from ..migration.ledger import DEFAULT_LEDGER, Ledger
-from . import ERROR_EXIT, mask
+from . import INTERRUPTED_EXIT, mask
 from .output import console
 from .paths import check_output, write_private
 
@@ -145,7 +145,8 @@ def compare(
     """Compare the invoices of profiles LEFT and RIGHT and report every difference.
 
     \b
-    Exit status: 0 everything matches, 1 something differs, 2 an error.
+    Exit status: 0 everything matches, 1 something differs, 2 an error, 130 interrupted
+    (Ctrl-C).
     """
     auto = match is None and ledger is None
     if match is None and ledger is not None:
@@ -177,8 +178,8 @@ def compare(
                 progress=progress,
             )
     except KeyboardInterrupt:
-        click.secho("error: interrupted", fg="red", err=True)
-        ctx.exit(ERROR_EXIT)
+        click.secho("interrupted: nothing compared", fg="red", err=True)
+        ctx.exit(INTERRUPTED_EXIT)
     report.left = f"{left} ({report.left})"
     report.right = f"{right} ({report.right})"
     if output is None:
