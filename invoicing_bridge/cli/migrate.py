@@ -262,6 +262,11 @@ def render_report(
             "yellow",
         ),
         (
+            "Matched, in doubt (another target client is as close)",
+            [r for r in report.records if r.outcome == "matched" and r.reason],
+            "yellow",
+        ),
+        (
             "Skipped on purpose",
             [r for r in report.records if r.outcome == "skipped" and r.reason],
             "yellow",
