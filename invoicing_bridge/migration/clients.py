@@ -44,6 +44,12 @@ class ClientStage:
         self._errors: dict[str, str] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        #: Clients of the source listing put back (their task deferred): an invoice that
+        #: asks for one first takes it from here instead of reading it again.
+        self._listed: dict[str, Client] = {}
+        #: How many times a client was resolved (migrated or failed) and its locks freed:
+        #: what tasks put back wait for (:func:`~invoicing_bridge.migration.run._pool`).
+        self.settled = 0
         target = job.target
         #: The target's clients listed once and matched in memory, unless its search is
         #: cheaper (``searches_clients``) or it cannot list them.
@@ -57,18 +63,40 @@ class ClientStage:
         with self._locks_lock:
             return self._locks.setdefault(key, threading.Lock())
 
-    def task(self, client: Client) -> None:
+    def task(self, client: Client, may_defer: bool = False) -> bool:
         """Migrate one client of the source listing (failures are reported, not raised,
-        except those that stop the run)."""
+        except those that stop the run). ``may_defer``: return False, doing nothing, when
+        it would wait for another worker (migrating it, or a client it may be)."""
         sid = source_id(client)
         if sid is None:
-            return
+            return True
+        if may_defer and sid not in self._ids and sid not in self._errors:
+            keys = [sid, *_identity_locks(client)]
+            if any(self._busy(key) for key in keys):
+                self._listed[sid] = client
+                return False
         try:
             self.resolve(sid, client, full=True)
         except (AuthenticationError, PermissionDenied):
             raise
         except InvoicingBridgeError:
             pass  # reported by resolve
+        return True
+
+    def _busy(self, key: str) -> bool:
+        """Another worker holds the lock ``key`` now (a hint: it may be free a moment
+        later; the locks themselves keep the order)."""
+        lock = self._locks.get(key)
+        return lock is not None and lock.locked()
+
+    def in_progress(self, invoice: Invoice) -> bool:
+        """The invoice's client is being migrated by another worker now: asking for it
+        would wait (a hint, for the pool to offer another invoice first)."""
+        snapshot = invoice.client
+        sid = snapshot.id or (snapshot.source.id if snapshot.source else None)
+        if sid is None or sid in self._ids or sid in self._errors:
+            return False
+        return self._busy(sid) or any(self._busy(k) for k in _identity_locks(snapshot))
 
     def for_invoice(self, invoice: Invoice) -> Client:
         """The invoice's client as the target knows it (id = the target's id)."""
@@ -77,6 +105,8 @@ class ClientStage:
         if sid is None:
             sid = f"name:{identity_key('name', snapshot.name)}"
             target_id = self.resolve(sid, snapshot, full=True)
+        elif (listed := self._listed.get(sid)) is not None:
+            target_id = self.resolve(sid, listed, full=True)
         else:
             target_id = self.resolve(sid, snapshot, full=False)
         client = target_client(snapshot)
@@ -89,6 +119,13 @@ class ClientStage:
         Returns None in a dry run for a client that would be created. Raises
         :class:`RecordFailed` when the client cannot be migrated.
         """
+        try:
+            return self._resolve(sid, client, full=full)
+        finally:
+            with self._locks_lock:
+                self.settled += 1
+
+    def _resolve(self, sid: str, client: Client | None, *, full: bool) -> str | None:
         job = self.job
         with self._lock(sid):
             if sid in self._errors:
