@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 
 from ..backends.base import Feature
@@ -70,13 +70,11 @@ class ClientStage:
         sid = source_id(client)
         if sid is None:
             return True
-        if may_defer and sid not in self._ids and sid not in self._errors:
-            keys = [sid, *_identity_locks(client)]
-            if any(self._busy(key) for key in keys):
-                self._listed[sid] = client
-                return False
         try:
-            self.resolve(sid, client, full=True)
+            self.resolve(sid, client, full=True, wait=not may_defer)
+        except _Busy:
+            self._listed[sid] = client
+            return False
         except (AuthenticationError, PermissionDenied):
             raise
         except InvoicingBridgeError:
@@ -113,21 +111,43 @@ class ClientStage:
         client.id = target_id
         return client
 
-    def resolve(self, sid: str, client: Client | None, *, full: bool) -> str | None:
+    def resolve(
+        self, sid: str, client: Client | None, *, full: bool, wait: bool = True
+    ) -> str | None:
         """The target id of source client ``sid``, migrating it once (per-client lock).
 
         Returns None in a dry run for a client that would be created. Raises
-        :class:`RecordFailed` when the client cannot be migrated.
+        :class:`RecordFailed` when the client cannot be migrated. ``wait=False``: raise
+        :class:`_Busy`, having written nothing, instead of waiting for another worker
+        that holds this client's lock or that of a client it may be.
         """
         try:
-            return self._resolve(sid, client, full=full)
-        finally:
-            with self._locks_lock:
-                self.settled += 1
+            target_id = self._resolve(sid, client, full=full, wait=wait)
+        except _Busy:
+            raise
+        except BaseException:
+            self._settle()
+            raise
+        self._settle()
+        return target_id
 
-    def _resolve(self, sid: str, client: Client | None, *, full: bool) -> str | None:
+    def _settle(self) -> None:
+        with self._locks_lock:
+            self.settled += 1
+
+    @contextlib.contextmanager
+    def _holding(self, key: str, wait: bool) -> Iterator[None]:
+        lock = self._lock(key)
+        if not lock.acquire(blocking=wait):
+            raise _Busy(key)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _resolve(self, sid: str, client: Client | None, *, full: bool, wait: bool) -> str | None:
         job = self.job
-        with self._lock(sid):
+        with self._holding(sid, wait):
             if sid in self._errors:
                 raise RecordFailed(f"client {sid}: {self._errors[sid]}")
             if sid in self._ids:
@@ -135,7 +155,7 @@ class ClientStage:
             try:
                 if not full or client is None:
                     client = self._full_client(sid, client)
-                target_id = self._migrate(sid, client)
+                target_id = self._migrate(sid, client, wait)
             except (AuthenticationError, PermissionDenied):
                 raise
             except InvoicingBridgeError as exc:
@@ -216,7 +236,7 @@ class ClientStage:
         mine, theirs = identity_key("name", client.name), identity_key("name", candidate.name)
         return not (mine and theirs and mine != theirs)
 
-    def _migrate(self, sid: str, client: Client) -> str | None:
+    def _migrate(self, sid: str, client: Client, wait: bool = True) -> str | None:
         job = self.job
         fp = fingerprint(client)
         name = _name(client)
@@ -258,7 +278,7 @@ class ClientStage:
         # the other, so that the second finds the first whatever the order.
         with ExitStack() as stack:
             for key in _identity_locks(client):
-                stack.enter_context(self._lock(key))
+                stack.enter_context(self._holding(key, wait))
             return self._match_or_create(sid, client, entry, fp, payload)
 
     def _match_or_create(
@@ -337,6 +357,11 @@ class ClientStage:
                 "(a contact) was refused; add it in the target, then run again",
                 target_id,
             )
+
+
+class _Busy(Exception):
+    """Internal: another worker holds a lock this client needs (``resolve(wait=False)``);
+    nothing was written."""
 
 
 class _WithoutCarrier(RecordFailed):
