@@ -89,3 +89,39 @@ def test_a_ledger_of_another_migration_is_refused_before_anything_is_written(
     assert list(moved.iter_clients()) == [] and list(moved.iter_invoices()) == []
     again = migrate(_source(), moved, ledger=ledger, new_direction=True)
     assert again.ok and again.counts["invoice"].created == 3
+
+
+def test_a_worker_takes_a_ready_invoice_rather_than_wait_behind_a_namesake(
+    tmp_path: Path,
+) -> None:
+    # Two clients named "Slow" (different emails: two companies) are created one after
+    # the other; with 2 workers, the one not creating the first must not sit waiting
+    # for it while an invoice of a migrated client is ready.
+    target = SlowClient()
+    source = MemoryBackend(label="source")
+    other = source.create_client(Client(name="Other", email="other@example.test"))
+    first = source.create_client(Client(name="Slow", email="slow1@example.test"))
+    second = source.create_client(Client(name="Slow", email="slow2@example.test"))
+    for n, client in enumerate([other, second, first, other], start=1):
+        source.create_invoice(
+            Invoice.build(
+                number=f"INV-{n}",
+                issue_date=dt.date(2026, 1, n),
+                currency="EGP",
+                client=client,
+                items=[LineItem("Work", Decimal("1"), Decimal("100.00"))],
+            )
+        )
+    report = migrate(source, target, ledger=tmp_path / "ledger.sqlite", workers=2)
+    assert not target.waited_in_vain  # an invoice was created while "Slow" was pending
+    assert report.ok, report.failures
+    assert report.counts["client"].created == 3  # namesakes are not merged
+    assert report.counts["invoice"].created == 4
+    by_email = {c.email: c.id for c in target.iter_clients()}
+    owners = {i.number: i.client.id for i in target.iter_invoices()}
+    assert owners == {
+        "INV-1": by_email["other@example.test"],
+        "INV-2": by_email["slow2@example.test"],
+        "INV-3": by_email["slow1@example.test"],
+        "INV-4": by_email["other@example.test"],
+    }

@@ -274,6 +274,11 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    #: The listen backlog. socketserver's default of 5 drops the connections a client
+    #: with more workers opens at once (16 for a migration), which the client's kernel
+    #: sends again a second later: a 1.1 s request no real API's server (nginx: 511)
+    #: would cause.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: WSGIApp, stats: EmulatorStats):
         self.app = app

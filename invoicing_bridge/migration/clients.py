@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 
 from ..backends.base import Feature
@@ -47,6 +47,12 @@ class ClientStage:
         #: Per thread: the target clients that matched as closely as the one
         #: :meth:`match` chose last (reported with the match, never silently).
         self._ties = threading.local()
+        #: Clients of the source listing put back (their task deferred): an invoice that
+        #: asks for one first takes it from here instead of reading it again.
+        self._listed: dict[str, Client] = {}
+        #: How many times a client was resolved (migrated or failed) and its locks freed:
+        #: what tasks put back wait for (:func:`~invoicing_bridge.migration.run._pool`).
+        self.settled = 0
         target = job.target
         #: The target's clients listed once and matched in memory, unless its search is
         #: cheaper (``searches_clients``) or it cannot list them.
@@ -60,18 +66,38 @@ class ClientStage:
         with self._locks_lock:
             return self._locks.setdefault(key, threading.Lock())
 
-    def task(self, client: Client) -> None:
+    def task(self, client: Client, may_defer: bool = False) -> bool:
         """Migrate one client of the source listing (failures are reported, not raised,
-        except those that stop the run)."""
+        except those that stop the run). ``may_defer``: return False, doing nothing, when
+        it would wait for another worker (migrating it, or a client it may be)."""
         sid = source_id(client)
         if sid is None:
-            return
+            return True
         try:
-            self.resolve(sid, client, full=True)
+            self.resolve(sid, client, full=True, wait=not may_defer)
+        except _Busy:
+            self._listed[sid] = client
+            return False
         except (AuthenticationError, PermissionDenied):
             raise
         except InvoicingBridgeError:
             pass  # reported by resolve
+        return True
+
+    def _busy(self, key: str) -> bool:
+        """Another worker holds the lock ``key`` now (a hint: it may be free a moment
+        later; the locks themselves keep the order)."""
+        lock = self._locks.get(key)
+        return lock is not None and lock.locked()
+
+    def in_progress(self, invoice: Invoice) -> bool:
+        """The invoice's client is being migrated by another worker now: asking for it
+        would wait (a hint, for the pool to offer another invoice first)."""
+        snapshot = invoice.client
+        sid = snapshot.id or (snapshot.source.id if snapshot.source else None)
+        if sid is None or sid in self._ids or sid in self._errors:
+            return False
+        return self._busy(sid) or any(self._busy(k) for k in _identity_locks(snapshot))
 
     def for_invoice(self, invoice: Invoice) -> Client:
         """The invoice's client as the target knows it (id = the target's id)."""
@@ -80,20 +106,51 @@ class ClientStage:
         if sid is None:
             sid = f"name:{identity_key('name', snapshot.name)}"
             target_id = self.resolve(sid, snapshot, full=True)
+        elif (listed := self._listed.get(sid)) is not None:
+            target_id = self.resolve(sid, listed, full=True)
         else:
             target_id = self.resolve(sid, snapshot, full=False)
         client = target_client(snapshot)
         client.id = target_id
         return client
 
-    def resolve(self, sid: str, client: Client | None, *, full: bool) -> str | None:
+    def resolve(
+        self, sid: str, client: Client | None, *, full: bool, wait: bool = True
+    ) -> str | None:
         """The target id of source client ``sid``, migrating it once (per-client lock).
 
         Returns None in a dry run for a client that would be created. Raises
-        :class:`RecordFailed` when the client cannot be migrated.
+        :class:`RecordFailed` when the client cannot be migrated. ``wait=False``: raise
+        :class:`_Busy`, having written nothing, instead of waiting for another worker
+        that holds this client's lock or that of a client it may be.
         """
+        try:
+            target_id = self._resolve(sid, client, full=full, wait=wait)
+        except _Busy:
+            raise
+        except BaseException:
+            self._settle()
+            raise
+        self._settle()
+        return target_id
+
+    def _settle(self) -> None:
+        with self._locks_lock:
+            self.settled += 1
+
+    @contextlib.contextmanager
+    def _holding(self, key: str, wait: bool) -> Iterator[None]:
+        lock = self._lock(key)
+        if not lock.acquire(blocking=wait):
+            raise _Busy(key)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _resolve(self, sid: str, client: Client | None, *, full: bool, wait: bool) -> str | None:
         job = self.job
-        with self._lock(sid):
+        with self._holding(sid, wait):
             if sid in self._errors:
                 raise RecordFailed(f"client {sid}: {self._errors[sid]}")
             if sid in self._ids:
@@ -101,7 +158,7 @@ class ClientStage:
             try:
                 if not full or client is None:
                     client = self._full_client(sid, client)
-                target_id = self._migrate(sid, client)
+                target_id = self._migrate(sid, client, wait)
             except (AuthenticationError, PermissionDenied):
                 raise
             except InvoicingBridgeError as exc:
@@ -202,7 +259,7 @@ class ClientStage:
         mine, theirs = identity_key("name", client.name), identity_key("name", candidate.name)
         return not (mine and theirs and mine != theirs)
 
-    def _migrate(self, sid: str, client: Client) -> str | None:
+    def _migrate(self, sid: str, client: Client, wait: bool = True) -> str | None:
         job = self.job
         fp = fingerprint(client)
         name = _name(client)
@@ -244,7 +301,7 @@ class ClientStage:
         # the other, so that the second finds the first whatever the order.
         with ExitStack() as stack:
             for key in _identity_locks(client):
-                stack.enter_context(self._lock(key))
+                stack.enter_context(self._holding(key, wait))
             return self._match_or_create(sid, client, entry, fp, payload)
 
     def _match_or_create(
@@ -325,6 +382,11 @@ class ClientStage:
                 "(a contact) was refused; add it in the target, then run again",
                 target_id,
             )
+
+
+class _Busy(Exception):
+    """Internal: another worker holds a lock this client needs (``resolve(wait=False)``);
+    nothing was written."""
 
 
 class _WithoutCarrier(RecordFailed):

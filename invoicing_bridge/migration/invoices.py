@@ -49,8 +49,12 @@ class InvoiceStage:
         self.payments = payments
         self.planner = planner
 
-    def task(self, invoice: Invoice) -> None:
-        """Migrate one invoice of the source listing and report it."""
+    def task(self, invoice: Invoice, may_defer: bool = False) -> bool:
+        """Migrate one invoice of the source listing and report it. ``may_defer``: return
+        False, doing nothing, when its client is being migrated by another worker now
+        (the invoice would wait for it)."""
+        if may_defer and self.clients.in_progress(invoice):
+            return False
         job = self.job
         sid = source_id(invoice) or invoice.number
         try:
@@ -76,6 +80,7 @@ class InvoiceStage:
                 job.scope.failed("invoice", sid, why, number=invoice.number, uncertain=True)
             result = RecordResult("invoice", sid, FAILED, invoice.number, target_id, why)
         job.emit(result)
+        return True
 
     def _repay(self, sid: str, invoice: Invoice, target_id: str) -> RecordResult:
         """An invoice done before, still in the target, some of whose payments an earlier

@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import logging
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
@@ -167,20 +168,23 @@ def _run(job: Job) -> None:
     clients = ClientStage(job)
     planner = Planner(job.source, job.target, job.policy)
     invoices = InvoiceStage(job, clients, PaymentStage(job), planner)
-    client_tasks: Iterable[Callable[[], None]] = ()
+    client_tasks: Iterable[Callable[[bool], bool]] = ()
     if job.since is None and Feature.LIST_CLIENTS in job.source.features:
         client_tasks = (partial(clients.task, c) for c in job.source.iter_clients())
     # Clients first, then invoices, in one pool: while clients that may match one
-    # another are created one at a time, idle workers go on with the invoices (an
-    # invoice whose client is not done yet waits for it). Two pools one after the
-    # other left most workers idle behind the longest such chain of clients.
+    # another are created one at a time, idle workers go on with the invoices. A client
+    # whose namesake is being created, or an invoice whose client is, is put back behind
+    # the others rather than wait (``may_defer``): the worker takes one that is ready.
+    # Two pools one after the other left most workers idle behind the longest such
+    # chain of clients.
     # A source that reads each listed invoice in full keeps as many reads in flight as
     # there are workers to take them (the Perfex backend's detail reads).
     job.source.reading_with(job.workers)
-    invoice_tasks: Iterable[Callable[[], None]] = (
+    invoice_tasks: Iterable[Callable[[bool], bool]] = (
         partial(invoices.task, i) for i in job.source.iter_invoices(since=job.since)
     )
-    _pool(job.workers, itertools.chain(client_tasks, invoice_tasks), _call)
+    tasks = itertools.chain(client_tasks, invoice_tasks)
+    _pool(job.workers, tasks, _call, changed=lambda: clients.settled)
     job.report.not_migrated = _not_migrated(job.source)
 
 
@@ -195,28 +199,61 @@ def _not_migrated(source: InvoicingBackend) -> dict[str, int] | None:
     return None if counts is None else {kind: int(n) for kind, n in sorted(counts.items())}
 
 
-def _call(task: Callable[[], None]) -> None:
-    task()
+def _call(task: Callable[[bool], bool], may_defer: bool) -> bool:
+    return task(may_defer)
 
 
-def _pool(workers: int, items: Iterable[T], work: Callable[[T], None]) -> None:
-    """Run ``work`` over ``items`` on ``workers`` threads, at most 2 x workers queued."""
+def _pool(
+    workers: int,
+    items: Iterable[T],
+    work: Callable[[T, bool], bool],
+    changed: Callable[[], int] = lambda: 0,
+) -> None:
+    """Run ``work`` over ``items`` on ``workers`` threads, at most 2 x workers queued.
+
+    ``work(item, may_defer)`` returns False when it did nothing because the item would
+    only wait (an invoice whose client another worker is creating): the item is put
+    back, so that the worker takes one that is ready instead of waiting, and offered
+    again once ``changed()`` (a counter of what items may wait for: clients finished)
+    has moved. When only items put back are left, they go to workers that wait.
+    """
     if workers <= 1:
         for item in items:
-            work(item)
+            work(item, False)
         return
     limit = workers * 2
     with ThreadPoolExecutor(workers, thread_name_prefix="migrate") as pool:
-        pending: set[Future[None]] = set()
+        pending: dict[Future[bool], T] = {}
+        #: Items put back, with the value of ``changed()`` when they were.
+        deferred: deque[tuple[T, int]] = deque()
+
+        def submit(item: T, *, may_defer: bool = True) -> None:
+            pending[pool.submit(work, item, may_defer)] = item
+
+        def settle() -> None:
+            """Wait for at least one item to finish; put back those that deferred and
+            offer again those put back before something they may wait for changed."""
+            seen = changed()
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = pending.pop(future)
+                if not future.result():
+                    deferred.append((item, seen))
+            now = changed()
+            while deferred and deferred[0][1] != now and len(pending) < limit:
+                submit(deferred.popleft()[0])
+
         try:
             for item in items:
-                if len(pending) >= limit:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        future.result()
-                pending.add(pool.submit(work, item))
-            for future in pending:
-                future.result()
+                while len(pending) >= limit:
+                    settle()
+                submit(item)
+            while pending or deferred:
+                if not pending:
+                    # Only items put back are left: nothing else to do, wait for them.
+                    while deferred and len(pending) < limit:
+                        submit(deferred.popleft()[0], may_defer=False)
+                settle()
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
