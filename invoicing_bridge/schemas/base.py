@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, pre_load
+from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCHEMA
 from marshmallow.error_store import ErrorStore
 
 from invoicing_bridge.exceptions import MappingError
@@ -149,6 +150,43 @@ class BackendSchema(Schema, Generic[C]):
             context = cast(C, self.context_type())
         self._context: C = context
         self._steps = _load_steps(self)
+        self._hooks_plan = _load_hooks(self)
+
+    def load(
+        self,
+        data: Any,
+        *,
+        many: bool | None = None,
+        partial: Any = None,
+        unknown: Any = None,
+    ) -> Any:
+        """marshmallow's ``load``; a single record with the schema's own options is loaded
+        without marshmallow's per-record dispatch (see :func:`_load_hooks`). A load that
+        fails is done again by marshmallow's own ``load``, so a failure raises exactly the
+        error it raised before (a load is a pure function of the payload and the context)."""
+        plan = self._hooks_plan
+        if plan is None or many is not None or partial is not None or unknown is not None:
+            return super().load(data, many=many, partial=partial, unknown=unknown)
+        pre, post = plan
+        try:
+            processed = data
+            for hook in pre:
+                processed = hook(processed, many=False, partial=self.partial, unknown=self.unknown)
+            error_store = ErrorStore()  # type: ignore[no-untyped-call]
+            result = self._deserialize(
+                processed,
+                error_store=error_store,
+                many=False,
+                partial=self.partial,
+                unknown=self.unknown,
+            )
+            if error_store.errors:
+                raise ValidationError(error_store.errors)
+            for hook in post:
+                result = hook(result, many=False, partial=self.partial, unknown=self.unknown)
+        except ValidationError:
+            return super().load(data)
+        return result
 
     def _deserialize(
         self,
@@ -303,6 +341,34 @@ def _load_steps(schema: Schema) -> tuple[_Step, ...] | None:
         )
         steps.append((key, target, field, field._deserialize if plain else None))
     return tuple(steps)
+
+
+def _load_hooks(schema: Schema) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+    """The schema's ``pre_load`` and ``post_load`` hooks, bound, in marshmallow's order,
+    when a single record's load can call them directly: the schema loads one record
+    (not ``many``), not ``partial``, excluding unknown keys, its fields are compiled
+    (:func:`_load_steps`), it has no ``validates``/``validates_schema`` hooks and every
+    load hook takes one record without the original data. None otherwise (marshmallow's
+    ``load`` then does it all)."""
+    hooks: dict[str, Any] = schema._hooks
+    if (
+        schema.many
+        or schema.partial
+        or schema.unknown != EXCLUDE
+        or getattr(schema, "_steps", None) is None
+        or hooks[VALIDATES]
+        or hooks[VALIDATES_SCHEMA]
+    ):
+        return None
+    plan: list[tuple[Any, ...]] = []
+    for tag in (PRE_LOAD, POST_LOAD):
+        bound = []
+        for attr_name, pass_collection, options in hooks[tag]:
+            if pass_collection or options.get("pass_original"):
+                return None
+            bound.append(getattr(schema, attr_name))
+        plan.append(tuple(bound))
+    return plan[0], plan[1]
 
 
 def as_rows(value: Any) -> list[Any]:
