@@ -655,9 +655,12 @@ def infer_line_taxes(
             return False
         amounts = [item.quantity * item.unit_price for item in items]
         choices = [ZERO, *rates]
+        # Each line's tax at each rate, worked out once rather than once per assignment
+        # (the same Decimal operations, summed in the same order: the same totals).
+        terms = [[a * choice / 100 for choice in choices] for a in amounts]
         solution = None
         for combo in itertools.product(range(len(choices)), repeat=len(items)):
-            raw = sum((a * choices[c] / 100 for a, c in zip(amounts, combo, strict=True)), ZERO)
+            raw = sum((line[c] for line, c in zip(terms, combo, strict=True)), ZERO)
             if _perfex_tax(raw, data) == total_tax:
                 if solution is not None:
                     return False  # ambiguous: say nothing
