@@ -214,10 +214,12 @@ class BackendSchema(Schema, Generic[C]):
         index = index if self.opts.index_errors else None
         out: dict[str, Any] = {}
         get = data.get
-        for key, target, field, direct in steps:
+        for key, target, field, direct, default in steps:
             value = get(key, missing)
             try:
-                if direct is None or value is missing:
+                if value is missing and default is not None:
+                    value = default()
+                elif direct is None or value is missing:
                     value = field.deserialize(value, key, data)
                 elif value is None:
                     if not field.allow_none:
@@ -310,8 +312,19 @@ class BackendSchema(Schema, Generic[C]):
 
 
 #: One field of a compiled load: (key in the payload, key in the loaded dict, the field,
-#: its ``_deserialize`` when it can be called directly, else None).
-_Step = tuple[str, str, fields.Field[Any], Any]
+#: its ``_deserialize`` when it can be called directly, else None; what gives its
+#: ``load_default`` for a missing value when that needs no check, else None).
+_Step = tuple[str, str, fields.Field[Any], Any, Any]
+
+
+def _plain(field: fields.Field[Any]) -> bool:
+    """Whether ``field.deserialize`` is marshmallow's, with nothing around ``_deserialize``."""
+    return (
+        type(field).deserialize is fields.Field.deserialize
+        and not field.validators
+        and not field.pre_load
+        and not field.post_load
+    )
 
 
 def _load_steps(schema: Schema) -> tuple[_Step, ...] | None:
@@ -323,9 +336,11 @@ def _load_steps(schema: Schema) -> tuple[_Step, ...] | None:
     closure and an error handler. For a field with no validators and no pre- or
     post-load functions of its own whose class keeps ``Field.deserialize``, the same
     result comes from calling ``_deserialize`` directly (None and a missing value
-    handled as marshmallow handles them); any other field goes through its own
-    ``deserialize``. None when a field loads into a dotted attribute (marshmallow's
-    loop then builds nested dicts).
+    handled as marshmallow handles them: a missing value of a field that is not
+    required is its ``load_default``, called when callable); any other field goes
+    through its own ``deserialize``. A ``List`` of plain ``Raw`` values takes a JSON
+    array as a list of its elements without a call per element. None when a field
+    loads into a dotted attribute (marshmallow's loop then builds nested dicts).
     """
     steps: list[_Step] = []
     for name, field in schema.load_fields.items():
@@ -333,14 +348,39 @@ def _load_steps(schema: Schema) -> tuple[_Step, ...] | None:
         target = field.attribute or name
         if "." in target:
             return None
-        plain = (
-            type(field).deserialize is fields.Field.deserialize
-            and not field.validators
-            and not field.pre_load
-            and not field.post_load
-        )
-        steps.append((key, target, field, field._deserialize if plain else None))
+        plain = _plain(field)
+        direct = None
+        if plain:
+            direct = _raw_list(field) if _is_raw_list(field) else field._deserialize
+        default = None
+        if plain and not field.required:
+            value = field.load_default
+            default = value if callable(value) else _constant(value)
+        steps.append((key, target, field, direct, default))
     return tuple(steps)
+
+
+def _constant(value: Any) -> Any:
+    return lambda: value
+
+
+def _is_raw_list(field: fields.Field[Any]) -> bool:
+    inner = getattr(field, "inner", None)
+    return type(field) is fields.List and type(inner) is fields.Raw and _plain(inner)
+
+
+def _raw_list(field: fields.Field[Any]) -> Any:
+    """``List(Raw())._deserialize``: a JSON array (a tuple once frozen) without None in it
+    is a list of its elements, as the inner field would give them one by one; anything
+    else takes the field's own loop (and its errors)."""
+    fallback = field._deserialize
+
+    def load(value: Any, attr: str | None, data: Any) -> Any:
+        if (type(value) is tuple or type(value) is list) and None not in value:
+            return list(value)
+        return fallback(value, attr, data)
+
+    return load
 
 
 def _load_hooks(schema: Schema) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
