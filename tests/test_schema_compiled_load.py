@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
 
 from invoicing_bridge.schemas.base import BackendSchema
 from invoicing_bridge.schemas.fields import Date, Flag, Money, RemoteId, StatusMap, Text
@@ -112,3 +112,49 @@ def test_many_and_partial_take_marshmallows_loop() -> None:
 def test_a_plain_marshmallow_schema_is_untouched() -> None:
     # The compiled loop is BackendSchema's own: marshmallow's Schema keeps its loop.
     assert Schema._deserialize is not BackendSchema._deserialize
+
+
+class Hooked(BackendSchema):
+    """A schema whose single-record loads skip marshmallow's dispatch: an envelope, a
+    post_load building a value, and a post_load failure for one payload."""
+
+    envelope = "Record"
+    id = RemoteId()
+    name = Text(required=True)
+    total = Money()
+
+    @post_load
+    def make(self, data: dict[str, Any], **kwargs: Any) -> tuple[Any, ...]:
+        if data["name"] == "refused":
+            raise ValidationError("refused by the post_load", "name")
+        return (data["id"], data["name"], data["total"], data["raw"])
+
+
+HOOKED_PAYLOADS: list[Any] = [
+    {"Record": {"id": "3", "name": "Acme", "total": "1.50"}},
+    {"id": "4", "name": "Bare"},
+    {"Record": {"total": "abc"}},  # two field errors
+    {"name": "refused"},  # the post_load's error
+    ["not", "a", "record"],  # the pre_load's error
+    "text",
+]
+
+
+@pytest.mark.parametrize("payload", HOOKED_PAYLOADS)
+def test_a_record_load_without_marshmallows_dispatch_is_marshmallows(payload: Any) -> None:
+    schema = Hooked()
+    assert schema._hooks_plan is not None  # the direct path is the one taken
+    results = []
+    for load in (schema.load, lambda p: Schema.load(schema, p)):
+        try:
+            results.append(load(payload))
+        except ValidationError as exc:
+            results.append(("error", exc.messages, exc.data, exc.valid_data))
+    assert results[0] == results[1]
+
+
+def test_validators_and_options_keep_marshmallows_load() -> None:
+    assert Sample()._hooks_plan is None  # a @validates hook
+    assert Hooked(many=True)._hooks_plan is None
+    assert Hooked(partial=True)._hooks_plan is None
+    assert Dotted()._hooks_plan is None  # fields not compiled

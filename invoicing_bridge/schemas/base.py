@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, pre_load
+from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCHEMA
 from marshmallow.error_store import ErrorStore
 
 from invoicing_bridge.exceptions import MappingError
@@ -149,6 +150,43 @@ class BackendSchema(Schema, Generic[C]):
             context = cast(C, self.context_type())
         self._context: C = context
         self._steps = _load_steps(self)
+        self._hooks_plan = _load_hooks(self)
+
+    def load(
+        self,
+        data: Any,
+        *,
+        many: bool | None = None,
+        partial: Any = None,
+        unknown: Any = None,
+    ) -> Any:
+        """marshmallow's ``load``; a single record with the schema's own options is loaded
+        without marshmallow's per-record dispatch (see :func:`_load_hooks`). A load that
+        fails is done again by marshmallow's own ``load``, so a failure raises exactly the
+        error it raised before (a load is a pure function of the payload and the context)."""
+        plan = self._hooks_plan
+        if plan is None or many is not None or partial is not None or unknown is not None:
+            return super().load(data, many=many, partial=partial, unknown=unknown)
+        pre, post = plan
+        try:
+            processed = data
+            for hook in pre:
+                processed = hook(processed, many=False, partial=self.partial, unknown=self.unknown)
+            error_store = ErrorStore()  # type: ignore[no-untyped-call]
+            result = self._deserialize(
+                processed,
+                error_store=error_store,
+                many=False,
+                partial=self.partial,
+                unknown=self.unknown,
+            )
+            if error_store.errors:
+                raise ValidationError(error_store.errors)
+            for hook in post:
+                result = hook(result, many=False, partial=self.partial, unknown=self.unknown)
+        except ValidationError:
+            return super().load(data)
+        return result
 
     def _deserialize(
         self,
@@ -176,10 +214,12 @@ class BackendSchema(Schema, Generic[C]):
         index = index if self.opts.index_errors else None
         out: dict[str, Any] = {}
         get = data.get
-        for key, target, field, direct in steps:
+        for key, target, field, direct, default in steps:
             value = get(key, missing)
             try:
-                if direct is None or value is missing:
+                if value is missing and default is not None:
+                    value = default()
+                elif direct is None or value is missing:
                     value = field.deserialize(value, key, data)
                 elif value is None:
                     if not field.allow_none:
@@ -272,8 +312,19 @@ class BackendSchema(Schema, Generic[C]):
 
 
 #: One field of a compiled load: (key in the payload, key in the loaded dict, the field,
-#: its ``_deserialize`` when it can be called directly, else None).
-_Step = tuple[str, str, fields.Field[Any], Any]
+#: its ``_deserialize`` when it can be called directly, else None; what gives its
+#: ``load_default`` for a missing value when that needs no check, else None).
+_Step = tuple[str, str, fields.Field[Any], Any, Any]
+
+
+def _plain(field: fields.Field[Any]) -> bool:
+    """Whether ``field.deserialize`` is marshmallow's, with nothing around ``_deserialize``."""
+    return (
+        type(field).deserialize is fields.Field.deserialize
+        and not field.validators
+        and not field.pre_load
+        and not field.post_load
+    )
 
 
 def _load_steps(schema: Schema) -> tuple[_Step, ...] | None:
@@ -285,9 +336,11 @@ def _load_steps(schema: Schema) -> tuple[_Step, ...] | None:
     closure and an error handler. For a field with no validators and no pre- or
     post-load functions of its own whose class keeps ``Field.deserialize``, the same
     result comes from calling ``_deserialize`` directly (None and a missing value
-    handled as marshmallow handles them); any other field goes through its own
-    ``deserialize``. None when a field loads into a dotted attribute (marshmallow's
-    loop then builds nested dicts).
+    handled as marshmallow handles them: a missing value of a field that is not
+    required is its ``load_default``, called when callable); any other field goes
+    through its own ``deserialize``. A ``List`` of plain ``Raw`` values takes a JSON
+    array as a list of its elements without a call per element. None when a field
+    loads into a dotted attribute (marshmallow's loop then builds nested dicts).
     """
     steps: list[_Step] = []
     for name, field in schema.load_fields.items():
@@ -295,14 +348,67 @@ def _load_steps(schema: Schema) -> tuple[_Step, ...] | None:
         target = field.attribute or name
         if "." in target:
             return None
-        plain = (
-            type(field).deserialize is fields.Field.deserialize
-            and not field.validators
-            and not field.pre_load
-            and not field.post_load
-        )
-        steps.append((key, target, field, field._deserialize if plain else None))
+        plain = _plain(field)
+        direct = None
+        if plain:
+            direct = _raw_list(field) if _is_raw_list(field) else field._deserialize
+        default = None
+        if plain and not field.required:
+            value = field.load_default
+            default = value if callable(value) else _constant(value)
+        steps.append((key, target, field, direct, default))
     return tuple(steps)
+
+
+def _constant(value: Any) -> Any:
+    return lambda: value
+
+
+def _is_raw_list(field: fields.Field[Any]) -> bool:
+    inner = getattr(field, "inner", None)
+    return type(field) is fields.List and type(inner) is fields.Raw and _plain(inner)
+
+
+def _raw_list(field: fields.Field[Any]) -> Any:
+    """``List(Raw())._deserialize``: a JSON array (a tuple once frozen) without None in it
+    is a list of its elements, as the inner field would give them one by one; anything
+    else takes the field's own loop (and its errors)."""
+    fallback = field._deserialize
+
+    def load(value: Any, attr: str | None, data: Any) -> Any:
+        if (type(value) is tuple or type(value) is list) and None not in value:
+            return list(value)
+        return fallback(value, attr, data)
+
+    return load
+
+
+def _load_hooks(schema: Schema) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+    """The schema's ``pre_load`` and ``post_load`` hooks, bound, in marshmallow's order,
+    when a single record's load can call them directly: the schema loads one record
+    (not ``many``), not ``partial``, excluding unknown keys, its fields are compiled
+    (:func:`_load_steps`), it has no ``validates``/``validates_schema`` hooks and every
+    load hook takes one record without the original data. None otherwise (marshmallow's
+    ``load`` then does it all)."""
+    hooks: dict[str, Any] = schema._hooks
+    if (
+        schema.many
+        or schema.partial
+        or schema.unknown != EXCLUDE
+        or getattr(schema, "_steps", None) is None
+        or hooks[VALIDATES]
+        or hooks[VALIDATES_SCHEMA]
+    ):
+        return None
+    plan: list[tuple[Any, ...]] = []
+    for tag in (PRE_LOAD, POST_LOAD):
+        bound = []
+        for attr_name, pass_collection, options in hooks[tag]:
+            if pass_collection or options.get("pass_original"):
+                return None
+            bound.append(getattr(schema, attr_name))
+        plan.append(tuple(bound))
+    return plan[0], plan[1]
 
 
 def as_rows(value: Any) -> list[Any]:

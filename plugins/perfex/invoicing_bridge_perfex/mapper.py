@@ -191,12 +191,12 @@ def without_secrets(payload: Any, depth: int = 0) -> Any:
     if type(payload) in _LEAVES or depth >= SECRETS_DEPTH:
         return payload
     if isinstance(payload, Mapping):
+        # The keys are checked in one set operation, and only the values that are no
+        # leaf (an invoice's items, payments, customer) are walked.
+        secret = not CONTACT_SECRETS.isdisjoint(payload)
         changed: dict[Any, Any] = {}
-        secret = False
-        for key, value in payload.items():
-            if key in CONTACT_SECRETS:
-                secret = True
-            elif type(value) not in _LEAVES:
+        for key, value in [(k, v) for k, v in payload.items() if type(v) not in _LEAVES]:
+            if key not in CONTACT_SECRETS:
                 clean = without_secrets(value, depth + 1)
                 if clean is not value:
                     changed[key] = clean

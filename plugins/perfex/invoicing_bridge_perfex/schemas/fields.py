@@ -54,8 +54,22 @@ class Id(fields_.RemoteId):
         return "" if value is None else str(value)
 
 
+#: Amount texts already read (``"1.00"``, ``"0.00"``, a tax rate...): a Decimal is
+#: immutable, so the one read is handed out again. Only short texts that read as a number
+#: are kept, and at most :data:`_DECIMALS_KEPT` of them.
+_DECIMALS: dict[str, Decimal] = {}
+_DECIMALS_KEPT = 4096
+
+
 def to_decimal(value: Any) -> Decimal | None:
     """A Perfex amount as Decimal (thousands commas dropped)."""
+    if type(value) is str:
+        number = _DECIMALS.get(value)
+        if number is None:
+            number = fields_.to_decimal(value, thousands=",")
+            if number is not None and len(value) <= 40 and len(_DECIMALS) < _DECIMALS_KEPT:
+                _DECIMALS[value] = number
+        return number
     return fields_.to_decimal(value, thousands=",")
 
 

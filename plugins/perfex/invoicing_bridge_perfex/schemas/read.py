@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -618,17 +618,19 @@ def _status(code: str, total: Decimal, amount_paid: Decimal) -> InvoiceStatus:
 MAX_TAX_ASSIGNMENTS = 20000
 
 
-def _perfex_tax(raw: Decimal, data: Mapping[str, Any]) -> Decimal:
-    """``update_sales_total_tax_column``'s discount rule, then the column's rounding."""
+def _tax_rule(data: Mapping[str, Any]) -> Callable[[Decimal], Decimal]:
+    """``update_sales_total_tax_column``'s discount rule, then the column's rounding, for
+    the invoice ``data``: the discount is read once, not once per assignment tried."""
     if data.get("discount_type") == "before_tax":
         percent = data.get("discount_percent") or ZERO
         discount = data.get("discount_total") or ZERO
         subtotal = data.get("subtotal") or ZERO
         if percent != 0:
-            raw -= raw * percent / 100
-        elif discount != 0 and subtotal != 0:
-            raw -= raw * (discount / subtotal * 100) / 100
-    return round_cents(raw)
+            return lambda raw: round_cents(raw - raw * percent / 100)
+        if discount != 0 and subtotal != 0:
+            share = discount / subtotal * 100
+            return lambda raw: round_cents(raw - raw * share / 100)
+    return round_cents
 
 
 def infer_line_taxes(
@@ -655,10 +657,15 @@ def infer_line_taxes(
             return False
         amounts = [item.quantity * item.unit_price for item in items]
         choices = [ZERO, *rates]
+        # Each line's tax at each rate, worked out once rather than once per assignment
+        # (the same Decimal operations, summed in the same order: the same totals).
+        terms = [[a * choice / 100 for choice in choices] for a in amounts]
+        tax_of = _tax_rule(data)
         solution = None
-        for combo in itertools.product(range(len(choices)), repeat=len(items)):
-            raw = sum((a * choices[c] / 100 for a, c in zip(amounts, combo, strict=True)), ZERO)
-            if _perfex_tax(raw, data) == total_tax:
+        assignments = itertools.product(range(len(choices)), repeat=len(items))
+        # The two products run in the same order: each assignment with its lines' taxes.
+        for combo, parts in zip(assignments, itertools.product(*terms), strict=True):
+            if tax_of(sum(parts, ZERO)) == total_tax:
                 if solution is not None:
                     return False  # ambiguous: say nothing
                 solution = combo
