@@ -114,9 +114,19 @@ def _clients(profile: Mapping[str, Any]) -> list[Any]:
 
 
 def run(
-    *, sizes: Sequence[int] = (100, 1_000, 2_500), targets: Sequence[str] = ("daftra", "perfex")
+    *,
+    sizes: Sequence[int] = (100, 1_000, 2_500),
+    targets: Sequence[str] = ("daftra", "perfex"),
+    largest: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    runs = [migrate_clients(target, n) for target in targets for n in sizes]
+    """Each target at each size (up to ``largest[target]`` where given)."""
+    limits = largest or {}
+    runs = [
+        migrate_clients(target, n)
+        for target in targets
+        for n in sizes
+        if n <= limits.get(target, n)
+    ]
     figures: dict[str, Any] = {}
     for r in runs:
         target, n, kinds, created = r["target"], r["clients"], r["by_kind"], r["created"]

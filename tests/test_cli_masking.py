@@ -59,8 +59,9 @@ def test_list_masks_a_token_echoed_into_a_record(echoing: None, fmt: str) -> Non
     assert result.exit_code == 0, result.output
     assert "t0k3n" not in result.output
     assert "Echo ***" in result.output
-    if fmt == "json":
-        assert json.loads(result.output)[0]["name"] == "Echo ***"
+    if fmt == "json":  # the backend's warning goes to stderr, masked too
+        assert json.loads(result.stdout)[0]["name"] == "Echo ***"
+        assert "warning: server said: bad token ***" in result.stderr
 
 
 @pytest.mark.parametrize("columns", ["24", "40", "60"])
@@ -288,3 +289,60 @@ def test_a_token_echoed_into_an_invoice_is_masked_in_its_e_invoice(
     _fragments_absent(xml)
     # Outside a command no secret is known: the invoice is the same object, untouched.
     assert masked(invoice) is invoice
+
+
+def test_export_writes_no_token_a_server_echoed_into_an_invoice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Through the command: the backend's server echoed its token into an invoice's
+    notes; the e-invoice file ``export`` writes holds the mask, not the token."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from invoicing_bridge.cli import einvoice as cli_einvoice
+    from invoicing_bridge.models import Address, Invoice, LineItem, TaxRate
+
+    class EchoingInvoices(Echoing):
+        def iter_invoices(self, **_: Any) -> Iterator[Invoice]:
+            yield Invoice.build(
+                id="7",
+                number="INV-7",
+                issue_date=dt.date(2026, 1, 5),
+                currency="EGP",
+                client=Client(
+                    name="Buyer", address=Address(line1="1 Nile St", city="Cairo", country="EG")
+                ),
+                items=[
+                    LineItem(
+                        "Widget",
+                        Decimal("1"),
+                        Decimal("10.00"),
+                        taxes=[TaxRate("VAT", Decimal("14"))],
+                    )
+                ],
+                notes=f"server said: {TOKEN}",
+            )
+
+    class Loaded:
+        path = "c.toml"
+        name = "p"
+        sections = {
+            "seller": {
+                "name": "Nile Valley Trading Co.",
+                "vat_id": "EG204567891",
+                "country": "EG",
+                "line1": "12 Talaat Harb St.",
+                "city": "Cairo",
+            }
+        }
+
+        def open(self) -> EchoingInvoices:
+            return EchoingInvoices()
+
+    monkeypatch.setattr(cli_einvoice, "load_profile", lambda name, config=None: Loaded())
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["export", "p", "invoices", "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    xml = (out / "INV-7.xml").read_text(encoding="utf-8")
+    assert "server said: ***" in xml
+    _fragments_absent(xml)

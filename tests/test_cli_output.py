@@ -106,3 +106,47 @@ def test_format_amount(amount: str, currency: str | None, text: str) -> None:
 def test_precision_defaults_to_two() -> None:
     assert precision(None) == precision("XYZ") == 2
     assert precision("OMR") == 3 and precision("JPY") == 0
+
+
+@pytest.mark.parametrize("width", [120, 60])
+def test_get_of_one_invoice_shows_its_lines_totals_and_payments(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """``get shop invoice 1`` printed the list's one summary row: no line, no tax, no
+    payment, which is what one asks one invoice for."""
+    from invoicing_bridge.models import TaxRate
+
+    monkeypatch.setenv("COLUMNS", str(width))
+    invoice = Invoice.build(
+        number="INV-7",
+        issue_date=dt.date(2026, 3, 1),
+        currency="SAR",
+        client=Client(name="Gulf Horizon Logistics"),
+        items=[
+            LineItem("Training workshop", D("3.5"), D("5400"), taxes=[TaxRate("VAT", D("15"))]),
+            LineItem("Consulting hours", D("2"), D("350"), discount=D("70")),
+        ],
+        payments=[Payment(D("1000"), dt.date(2026, 3, 3), "bank_transfer", id="9")],
+        amount_paid=D("1000"),
+    )
+    emit([invoice], "table", single=True, title="shop: invoice 7")
+    out = capsys.readouterr().out
+    assert max(len(line.rstrip()) for line in out.splitlines()) <= width
+    for whole in (
+        "Training workshop",
+        "3.5",
+        "5400.00",
+        "VAT 15%",
+        "18900.00",  # the line's net
+        "70.00",  # a discount
+        "630.00",
+        "2835.00 SAR",  # the tax total
+        "22365.00 SAR",  # the total
+        "1000.00 SAR",  # paid, and the payment
+        "21365.00 SAR",  # the balance
+        "bank_transfer",
+    ):
+        assert whole in out, f"{whole!r} missing at {width} columns:\n{out}"
+    # A list prints rows only: the detail is for one invoice.
+    emit([invoice, invoice], "table", title="shop: invoices")
+    assert "Training workshop" not in capsys.readouterr().out

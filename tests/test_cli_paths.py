@@ -214,3 +214,23 @@ def test_compare_output_is_checked_before_work_and_written_0600(
     assert json.loads(out.read_text(encoding="utf-8"))["ok"] is True
     if os.name == "posix":
         assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_ctrl_c_in_any_command_is_one_line_and_exit_130(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """click alone printed "Aborted!" and exited 1, the status of "found differences"."""
+    import click
+    from click.testing import CliRunner
+
+    from invoicing_bridge import cli
+
+    @click.command()
+    def slow() -> None:
+        raise KeyboardInterrupt
+
+    load = cli.load_command
+    monkeypatch.setattr(cli, "load_command", lambda name: slow if name == "s" else load(name))
+    result = CliRunner().invoke(cli.main, ["s"])
+    assert result.exit_code == 130, result.output
+    assert result.output == "interrupted\n"

@@ -316,3 +316,32 @@ def test_a_ledger_in_the_working_directory_is_used_by_default_and_said(
     assert (by_number["match"], by_number["ledger"]) == ("number", None)
     # The ledger holds no migration from bank to books: matched by number.
     assert reverse["match"] == "number"
+
+
+def test_value_columns_are_headed_by_short_names_the_summary_gives_in_full() -> None:
+    """A URL as a column heading was folded over three lines in every compare table."""
+    import io
+
+    from rich.console import Console
+
+    from invoicing_bridge.cli.compare import _column_names, render
+    from invoicing_bridge.comparison import compare
+
+    assert _column_names(
+        "shop (daftra:https://myshop.daftra.com/api2)", "crm (perfex:https://crm.example/api)"
+    ) == ("shop", "crm")
+    assert _column_names("daftra:http://127.0.0.1:1/api2", "perfex:http://127.0.0.1:2/api") == (
+        "daftra",
+        "perfex",
+    )
+    same = ("daftra:http://127.0.0.1:1/api2", "daftra:http://127.0.0.1:2/api2")
+    assert _column_names(*same) == same  # the short names would not tell them apart
+    report = compare(seed("books", ["INV-1"]), seed("bank", ["INV-1"], total_bump=D("1")))
+    report.left = "books (memory:http://127.0.0.1:8001/a/long/path)"
+    report.right = "bank (memory:http://127.0.0.1:8002/a/long/path)"
+    out = io.StringIO()
+    render(report, Console(file=out, width=100, no_color=True))
+    text = out.getvalue()
+    heading = next(line for line in text.splitlines() if "field" in line)
+    assert "books" in heading and "bank" in heading and "http" not in heading
+    assert "books (memory:http://127.0.0.1:8001/a/long/path)" in " ".join(text.split())

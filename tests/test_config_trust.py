@@ -162,3 +162,27 @@ def test_the_cli_prints_a_plain_http_warning_before_working(tmp_path: Path) -> N
         line.startswith("warning: profile 'd': base_url is plain http:// to 192.0.2.1")
         for line in lines
     ), result.output
+
+
+def test_a_migration_warning_is_printed_as_a_warning_line(tmp_path: Path) -> None:
+    """Not only the config's warnings: the library's others (here a migration into a
+    target that mails customers a receipt per payment) were printed bare, without the
+    ``warning:`` prefix, by logging's last resort."""
+    import logging
+
+    import click
+
+    from invoicing_bridge import cli
+
+    @click.command()
+    def warn() -> None:
+        logging.getLogger("invoicing_bridge.migration").warning("crm mails customers")
+
+    load = cli.load_command
+    try:
+        cli.load_command = lambda name: warn if name == "w" else load(name)  # type: ignore[assignment]
+        result = CliRunner().invoke(main, ["w"])
+    finally:
+        cli.load_command = load  # type: ignore[assignment]
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines().count("warning: crm mails customers") == 1, result.output

@@ -175,3 +175,30 @@ def test_demo_into_a_backend_with_no_emulator_and_no_server_is_refused() -> None
     result = CliRunner().invoke(main, ["demo", "--target", "memory"])
     assert result.exit_code == 2, result.output
     assert "no emulator and no local server" in result.output
+
+
+def test_keep_running_prints_profiles_that_work_unmasked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The profiles ``--keep-running`` prints are for pasting: the emulators' own keys
+    were masked with the rest of the output (``api_key = "***"``), so they did not work.
+    Everything else stays masked."""
+    pytest.importorskip("invoicing_bridge_daftra.emulator")
+    pytest.importorskip("invoicing_bridge_perfex.emulator")
+    keys: dict[str, str] = {}
+
+    def stop(_: float) -> None:
+        raise KeyboardInterrupt  # Ctrl-C as soon as the demo waits
+
+    real = demo_module._keep_running
+
+    def keep_running(source: Any, target: Any, target_name: str = "perfex") -> None:
+        keys["daftra"] = source.profile()["api_key"]
+        keys["perfex"] = target.profile()["token"]
+        real(source, target, target_name)
+
+    monkeypatch.setattr(demo_module.time, "sleep", stop)
+    monkeypatch.setattr(demo_module, "_keep_running", keep_running)
+    result = CliRunner().invoke(main, ["demo", "--invoices", "2", "--keep-running", "-q"])
+    assert result.exit_code == 0, result.output
+    assert f'api_key = "{keys["daftra"]}"' in result.output
+    assert f'token = "{keys["perfex"]}"' in result.output
+    assert '= "***"' not in result.output

@@ -71,7 +71,7 @@ def test_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert "[profiles.daftra-emulator]" in config and "[profiles.perfex-emulator]" in config
     assert "Traceback" not in out and "error:" not in out, out
     # The file holding the emulators' keys is private: no warning on every command.
-    assert "warning:" not in out, out
+    assert "group or others can read" not in out, out
     assert "ok: daftra-emulator (daftra:" in out, out
     assert "ok: perfex-emulator (perfex:" in out, out
     assert "Migration: daftra:" in out, out

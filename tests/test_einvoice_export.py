@@ -173,6 +173,18 @@ def test_export_checks_the_output_before_any_work(tmp_path: Path) -> None:
         )
         assert result.exit_code == 2, result.output
         assert message in result.output and "--output" in result.output
+    # A directory holding an earlier export: replaced only with --force (a ZATCA file
+    # rewritten with another counter than the one issued would go unnoticed).
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "000001.xml").write_text("<Invoice/>", encoding="utf-8")
+    args = ["--config", str(config), "export", "shop", "invoices", "-o", str(earlier)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "already holds 1 .xml files; pass --force" in " ".join(result.output.split())
+    assert (earlier / "000001.xml").read_text(encoding="utf-8") == "<Invoice/>"
+    result = CliRunner().invoke(main, [*args, "--force"])
+    assert "already holds" not in result.output  # past the check: the closed port fails
 
 
 def test_export_without_seller_table_says_which_table(tmp_path: Path) -> None:
@@ -219,7 +231,9 @@ def test_export_zatca_chains_invoices_in_issue_order_and_prints_where_to_continu
     result = CliRunner().invoke(main, [*args, "--output", str(out), "--validate"])
     # Egyptian and dollar invoices have no exchange rate to SAR: listed, exit 1.
     assert result.exit_code == 1, result.output
-    assert "currency: ZATCA needs the VAT in SAR" in " ".join(result.output.split())
+    shown = " ".join(result.output.split())
+    assert "currency: ZATCA needs the VAT in SAR: only SAR invoices are exported" in shown
+    assert "(this one is in USD, and invoices carry no exchange rate)" in shown
     files = sorted(out.glob("*.xml"), key=lambda f: int(_counter(f)))
     assert len(files) > 5
     assert [int(_counter(f)) for f in files] == list(range(1, len(files) + 1))

@@ -108,3 +108,41 @@ def test_netrc_credentials_are_sent_to_their_host(
         client(server.base_url).get("x")
     expected = "Basic " + base64.b64encode(b"ann:s3cret").decode()
     assert server.requests[0].headers["authorization"] == expected
+
+
+def test_a_ca_bundle_that_does_not_exist_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """requests raised a bare OSError ("Could not find a suitable TLS CA certificate
+    bundle"), naming neither the backend nor where the path came from."""
+    from invoicing_bridge.exceptions import ConfigurationError
+
+    missing = tmp_path / "gone" / "ca.pem"
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(missing))
+    http = client("https://127.0.0.1:9/api")
+    with pytest.raises(ConfigurationError) as caught:
+        http.get("invoices")
+    message = str(caught.value)
+    assert message.startswith("acme: the CA bundle")
+    assert str(missing) in message and "environment variable CURL_CA_BUNDLE" in message
+    # Plain http needs no bundle: the same variable changes nothing there.
+    with pytest.raises(Exception) as plain:
+        client("http://127.0.0.1:9/api").get("invoices")
+    assert not isinstance(plain.value, ConfigurationError)
+
+
+def test_a_proxy_that_fails_is_named_without_its_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Said "connection failed: ProxyError" before, naming neither the proxy nor where
+    it was set."""
+    from invoicing_bridge.exceptions import TransportError
+
+    with HostileServer(answer(b"{}")) as closed:
+        port = closed.base_url.rsplit(":", 1)[1].split("/")[0]
+    monkeypatch.setenv("HTTPS_PROXY", f"http://user:pr0xy-pw-123@127.0.0.1:{port}")
+    with pytest.raises(TransportError) as caught:
+        client("https://invoices.example.test/api").get("invoices")
+    message = str(caught.value)
+    assert f"through the proxy 127.0.0.1:{port} (set in the environment" in message
+    assert "pr0xy-pw" not in message and "user:" not in message

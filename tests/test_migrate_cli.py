@@ -380,3 +380,40 @@ def test_report_tables_list_records_in_number_order() -> None:
     text = out.getvalue()
     assert text.index("N-1 ") < text.index("N-2 ") < text.index("N-10 ")
     assert text.index("why 1 ") < text.index("why 2 ") < text.index("why 10 ")
+
+
+def test_two_profiles_of_one_account_are_refused_before_anything_is_read(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``migrate shop shop`` (or two names for one account) would create every invoice a
+    second time under a fresh ledger: a usage error, nothing read or written."""
+
+    class Remote(MemoryBackend):
+        name = "remote"  # an account that is the same wherever it is opened from
+
+    account = Remote(label="shop")
+    client = account.create_client(Client(name="Acme"))
+    for n in (1, 2, 3):
+        account.create_invoice(
+            Invoice.build(
+                number=f"INV-{n}",
+                issue_date=dt.date(2024, 1, n),
+                currency="EGP",
+                client=client,
+                items=[LineItem(name="Tea", quantity=Decimal("1"), unit_price=Decimal("5"))],
+            )
+        )
+    monkeypatch.setattr(cli_migrate, "load_profile", lambda name, config=None: FakeProfile(account))
+    ledger = tmp_path / "l.sqlite"
+    result = runner.invoke(main, ["migrate", "shop", "shop-again", "--ledger", str(ledger)])
+    assert result.exit_code == 2, result.output
+    assert "SOURCE and TARGET are the same account (remote:shop)" in result.output
+    assert len(list(account.iter_invoices())) == 3 and not ledger.exists()
+    # Memory profiles each open an account of their own: not refused.
+    monkeypatch.setattr(
+        cli_migrate,
+        "load_profile",
+        lambda name, config=None: FakeProfile(_source() if name == "a" else MemoryBackend()),
+    )
+    result = runner.invoke(main, ["migrate", "a", "b", "--ledger", str(tmp_path / "m.sqlite")])
+    assert "same account" not in result.output

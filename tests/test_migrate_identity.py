@@ -6,9 +6,12 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+from rich.console import Console
+
 from invoicing_bridge import Client, Invoice, LineItem, migrate
 from invoicing_bridge.backends.base import InvoicingBackend
 from invoicing_bridge.backends.memory import MemoryBackend
+from invoicing_bridge.cli.migrate import render_report
 
 
 def _source(*clients: Client) -> MemoryBackend:
@@ -152,3 +155,29 @@ def test_a_client_whose_contact_failed_is_failed_not_ok(tmp_path: Path) -> None:
     fixed = migrate(source, target, ledger=ledger)
     assert fixed.ok, fixed.failures
     assert len(list(target.iter_clients())) == 1 and len(list(target.iter_invoices())) == 1
+
+
+def test_two_equally_close_target_clients_are_reported_with_the_match(tmp_path: Path) -> None:
+    """A target holding the same company twice (same name and email): the first in the
+    target's order is taken, and the match says which other client was as close, so the
+    user can check; a clear match says nothing."""
+    target = MemoryBackend(label="target")
+    first = target.create_client(Client(name="Delta Foods", email="books@delta.test"))
+    twin = target.create_client(Client(name="Delta Foods", email="books@delta.test"))
+    target.create_client(Client(name="Cairo Steel", email="ap@steel.test", tax_number="1-2-3"))
+    source = _source(
+        Client(name="Delta Foods", email="books@delta.test"),
+        Client(name="Cairo Steel", email="ap@steel.test", tax_number="1-2-3"),
+    )
+    report = migrate(source, target, ledger=tmp_path / "l.sqlite")
+    assert report.ok, report.failures
+    matched = {r.number: r for r in report.records if r.kind == "client"}
+    assert {r.outcome for r in matched.values()} == {"matched"}
+    assert matched["Delta Foods"].target_id == first.id
+    doubt = matched["Delta Foods"].reason or ""
+    assert str(twin.id) in doubt and "as close a match" in doubt
+    assert matched["Cairo Steel"].reason is None
+    out = Console(record=True, width=160)
+    render_report(report, out)
+    text = out.export_text()
+    assert "Matched, in doubt" in text and "as close a match" in text

@@ -46,6 +46,7 @@ from ..exceptions import (
     APIError,
     AuthenticationError,
     BackendError,
+    ConfigurationError,
     InvalidRequest,
     NotFound,
     RateLimited,
@@ -915,11 +916,46 @@ class HTTPClient:
                 read = self.timeout[1]
                 what = "timed out"
                 hint = f"{where} did not answer within {read:g} s (read_timeout)"
+            elif isinstance(exc, requests.exceptions.ProxyError):
+                # Said as such: "connection failed: ProxyError" named neither the proxy
+                # nor where it was set.
+                proxy = self._proxy_for(self.url(path))
+                what = "proxy error"
+                hint = (
+                    f"cannot reach {where} through the proxy {proxy} (set in the "
+                    "environment: HTTPS_PROXY, HTTP_PROXY or ALL_PROXY; NO_PROXY to bypass)"
+                )
             elif sent:
                 what, hint = f"connection failed: {_reason(exc)}", f"connection to {where} failed"
             else:
                 what, hint = _reason(exc), f"cannot connect to {where}"
             raise self._transport(what, method, path, request_sent=sent, hint=hint) from None
+        except OSError as exc:
+            # requests checks the CA bundle when it sends to https; a path that does not
+            # exist was a bare OSError naming neither the backend nor where the path
+            # came from (the environment, read once by _Environment).
+            env = getattr(self.session, "environment", None)
+            bundle = getattr(env, "verify", None)
+            if bundle is None or "CA certificate bundle" not in str(exc):
+                raise
+            variable = next(
+                (v for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(v)),
+                "REQUESTS_CA_BUNDLE",
+            )
+            raise ConfigurationError(
+                f"{self.backend}: the CA bundle {bundle!r} set in the environment "
+                f"variable {variable} cannot be read (it verifies {_host_port(self.url(path))}'s "
+                "certificate); fix or unset the variable",
+                profile=self.profile,
+            ) from None
+
+    def _proxy_for(self, url: str) -> str:
+        """``host:port`` of the environment's proxy for ``url`` (never its credentials)."""
+        env = getattr(self.session, "environment", None)
+        found = env.proxies(url) if env is not None else {}
+        proxy = found.get(urlsplit(url).scheme) or found.get("all") or ""
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "?")
 
     def _read_body(
         self,

@@ -24,11 +24,13 @@ from .. import __version__
 from ..exceptions import InvoicingBridgeError
 from ..redaction import Redactor, collecting_secrets
 
-__all__ = ["ERROR_EXIT", "LAZY_COMMANDS", "main", "mask", "mask_data"]
+__all__ = ["ERROR_EXIT", "LAZY_COMMANDS", "echo_unmasked", "main", "mask", "mask_data"]
 
 #: Exit status of a command that failed with an error (1 is left for "it ran, and found
 #: differences or failed records").
 ERROR_EXIT = 2
+#: Exit status after Ctrl-C (128 + SIGINT).
+INTERRUPTED_EXIT = 130
 
 
 class LazyCommand(NamedTuple):
@@ -168,6 +170,18 @@ def _masked_output() -> Iterator[Redactor]:
             sys.stdout, sys.stderr = stdout, stderr
 
 
+def echo_unmasked(text: str) -> None:
+    """Print ``text`` and a newline as it is, past the running command's mask: only for a
+    secret the user must see to use it, such as a local emulator's own throwaway key in
+    the profile ``demo --keep-running`` prints to paste (masked, that profile was
+    useless: ``api_key = "***"``)."""
+    out = sys.stdout
+    out.flush()
+    raw = out.stream if isinstance(out, _MaskingStream) else out
+    raw.write(f"{text}\n")
+    raw.flush()
+
+
 def mask(text: str) -> str:
     """``text`` with the secrets of the running command's backends masked (what the
     command writes to files: reports)."""
@@ -212,6 +226,11 @@ class BridgeGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Ctrl-C: one line and 130 (128 + SIGINT), as migrate says it; click alone
+            # printed "Aborted!" and exited 1, the status of "found differences".
+            click.secho("interrupted", fg="red", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
         except InvoicingBridgeError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise

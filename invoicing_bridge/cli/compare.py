@@ -1,7 +1,7 @@
 """``invoicing-bridge compare LEFT RIGHT``: reconcile two profiles' invoices.
 
 Exit status: 0 when everything matches, 1 when anything differs (a field, an invoice on
-one side only, a duplicated number), 2 on error.
+one side only, a duplicated number), 2 on error, 130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..comparison.report import text as _text_cell
 from ..config import load_profile
 from ..exceptions import ConfigurationError
 from ..migration.ledger import DEFAULT_LEDGER, Ledger
-from . import ERROR_EXIT, mask
+from . import INTERRUPTED_EXIT, mask
 from .output import console
 from .paths import check_output, write_private
 
@@ -145,7 +145,8 @@ def compare(
     """Compare the invoices of profiles LEFT and RIGHT and report every difference.
 
     \b
-    Exit status: 0 everything matches, 1 something differs, 2 an error.
+    Exit status: 0 everything matches, 1 something differs, 2 an error, 130 interrupted
+    (Ctrl-C).
     """
     auto = match is None and ledger is None
     if match is None and ledger is not None:
@@ -177,8 +178,8 @@ def compare(
                 progress=progress,
             )
     except KeyboardInterrupt:
-        click.secho("error: interrupted", fg="red", err=True)
-        ctx.exit(ERROR_EXIT)
+        click.secho("interrupted: nothing compared", fg="red", err=True)
+        ctx.exit(INTERRUPTED_EXIT)
     report.left = f"{left} ({report.left})"
     report.right = f"{right} ({report.right})"
     if output is None:
@@ -227,6 +228,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
         # into a value would slip past the output stream's mask in pieces.
         grid.add_row(*(Text(mask(cell)) for cell in cells))
 
+    left, right = _column_names(report.left, report.right)
     parts: list[RenderableType] = []
     if report.match == "number":
         matched_by = "number"
@@ -267,7 +269,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
             continue
         grid = table(
             title,
-            ("number", "left id", "right id", "field", report.left, report.right, "changes also"),
+            ("number", "left id", "right id", "field", left, right, "changes also"),
         )
         for record in records:
             number = record.number
@@ -294,7 +296,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
         count = sum(len(c.differences) for c in report.clients)
         grid = table(
             f"Client differences ({count}), each once for all its invoices",
-            ("client", "left id", "right id", "field", report.left, report.right, "invoices"),
+            ("client", "left id", "right id", "field", left, right, "invoices"),
         )
         for client in report.clients:
             for n, diff in enumerate(client.differences):
@@ -325,7 +327,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
         grid = table(
             f"Duplicate keys ({len(report.duplicates)}): each paired with its closest "
             "candidate; these were left over",
-            ("key", "pairs", report.left, report.right),
+            ("key", "pairs", left, right),
         )
         for dup in report.duplicates:
             row(grid, dup.key, str(dup.paired), _refs(dup.left), _refs(dup.right))
@@ -334,7 +336,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
         grid = table(
             f"Ambiguous ({len(report.ambiguous)}): no number pairs them, and client, date "
             "and total match several; not compared",
-            ("client | date | total", report.left, report.right),
+            ("client | date | total", left, right),
         )
         for dup in report.ambiguous:
             row(grid, dup.key, _refs(dup.left), _refs(dup.right))
@@ -351,6 +353,21 @@ def renderable(report: ComparisonReport) -> RenderableType:
         else Text("The two sides differ.", style="bold red")
     )
     return Group(*parts)
+
+
+def _column_names(left: str, right: str) -> tuple[str, str]:
+    """Short column headings for the two sides, named in full in the summary line: a
+    profile's name (``"shop (daftra:https://...)"`` gives ``shop``), else a label's
+    backend (``"daftra:http://127.0.0.1:8001/api2"`` gives ``daftra``); the full names
+    when the short ones would be the same. A URL as a heading was folded over lines."""
+
+    def short(name: str) -> str:
+        if " (" in name:
+            return name.split(" (", 1)[0]
+        return name.split(":", 1)[0]
+
+    names = short(left), short(right)
+    return (left, right) if names[0] == names[1] else names
 
 
 def _invoices(count: int) -> str:

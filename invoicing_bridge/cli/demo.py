@@ -30,6 +30,8 @@ from ..exceptions import BackendNotFound, ConfigurationError
 from ..migration import Ledger, MigrationReport
 from ..migration import migrate as run_migration
 from ..registry import backend_class, emulator_class, get_backend
+from . import echo_unmasked
+from .logs import quiet_migration
 from .migrate import progress_reporter, render_report
 from .output import console
 
@@ -229,7 +231,7 @@ def demo(
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="invoicing-bridge-demo-"))
         ledger_path = Path(tmp) / "ledger.sqlite"
         daftra_before, perfex_before = _requests(daftra_emulator), _requests(perfex_emulator)
-        with progress_reporter(quiet=quiet) as progress:
+        with progress_reporter(quiet=quiet) as progress, quiet_migration(quiet):
             report = run_migration(
                 daftra, perfex, ledger=ledger_path, workers=workers, progress=progress
             )
@@ -289,7 +291,8 @@ def _keep_running(source: Any, target: Any, target_name: str = TARGET) -> None:
         ("demo-daftra", source, SOURCE),
         (f"demo-{target_name}", target, target_name),
     ):
-        click.echo(dumps_profile(name, _profile(running, backend)))
+        # The emulators' own keys, made for this run: the profile is for pasting.
+        echo_unmasked(dumps_profile(name, _profile(running, backend)))
     click.echo("Ctrl-C to stop.")
     with contextlib.suppress(KeyboardInterrupt):
         while True:

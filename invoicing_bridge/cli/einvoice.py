@@ -73,10 +73,21 @@ def _parse_since(value: str | None) -> dt.date | None:
         ) from None
 
 
-def _check_output(path: Path) -> None:
-    """The output directory exists (made when missing) and can be written, or UsageError."""
+def _check_output(path: Path, *, force: bool = False) -> None:
+    """The output directory exists (made when missing) and can be written, and holds no
+    e-invoice yet unless ``force``; or UsageError. An export over an earlier one would
+    replace its files silently (a ZATCA file with another counter and hash than the one
+    issued), where every other file a command writes is replaced only with --force."""
     if path.exists() and not path.is_dir():
         raise click.BadParameter(f"{path} is not a directory", param_hint="--output")
+    if path.is_dir() and not force:
+        earlier = sum(1 for _ in path.glob("*.xml"))
+        if earlier:
+            raise click.BadParameter(
+                f"{path} already holds {earlier} .xml files; pass --force to replace "
+                "those the export writes again, or choose an empty directory",
+                param_hint="--output",
+            )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -144,6 +155,9 @@ def file_name(invoice: Invoice, taken: set[str]) -> str:
     help="Also validate each file (UBL XSD and EN 16931 schematron); fatal failures count "
     "as failed invoices.",
 )
+@click.option(
+    "--force", is_flag=True, help="Write into an --output directory that holds .xml files."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def export(
@@ -154,6 +168,7 @@ def export(
     fmt: str,
     output: Path,
     check: bool,
+    force: bool,
     quiet: bool,
     counter: int,
     previous_hash: str,
@@ -172,7 +187,7 @@ def export(
     config = (ctx.obj or {}).get("config")
     loaded = load_profile(profile, config)
     seller = Seller.from_profile(loaded)
-    _check_output(output)
+    _check_output(output, force=force)
 
     exported: list[Path] = []
     skipped: list[Skipped] = []

@@ -40,6 +40,7 @@ from ..migration import migrate as run_migration
 from ..migration.plan import POLICIES, check_policy
 from ..registry import backend_class
 from . import mask
+from .logs import quiet_migration
 from .output import console, dumps
 from .paths import check_ledger, check_output, write_private
 
@@ -210,10 +211,12 @@ def _render_not_migrated(report: MigrationReport, out: Console) -> None:
     """The source records of kinds a migration does not move, counted by kind."""
     if not report.not_migrated:
         return
+    title = "Not migrated (kinds the migration does not move)"
     table = Table(
-        title="Not migrated (kinds the migration does not move)",
+        title=title,
         title_style="yellow",
         title_justify="left",
+        min_width=len(title),  # the title on one line, not folded over the narrow table
     )
     table.add_column("kind")
     table.add_column("source records", justify="right")
@@ -259,6 +262,11 @@ def render_report(
             "yellow",
         ),
         (
+            "Matched, in doubt (another target client is as close)",
+            [r for r in report.records if r.outcome == "matched" and r.reason],
+            "yellow",
+        ),
+        (
             "Skipped on purpose",
             [r for r in report.records if r.outcome == "skipped" and r.reason],
             "yellow",
@@ -289,6 +297,17 @@ def render_report(
         out.print(f"{verdict} after {report.duration:.1f}s")
         return
     out.print(f"{verdict} in {report.duration:.1f}s")
+
+
+def _refuse_same_account(source: InvoicingBackend, target: InvoicingBackend) -> None:
+    """Two profiles of one account (the same label: backend and URL or subdomain) are a
+    mistake: a migration into itself would create every invoice a second time, under a
+    fresh ledger. The memory backend is exempt: each profile opens an account of its own."""
+    if source.label == target.label and source.name != "memory":
+        raise click.UsageError(
+            f"SOURCE and TARGET are the same account ({source.label}): a migration into "
+            "itself would copy every invoice again"
+        )
 
 
 def _in_order(record: RecordResult) -> tuple[str, list[str | int]]:
@@ -443,6 +462,7 @@ def migrate_command(
         open_with_rate(target_profile, rate) as target_backend,
         progress_reporter(quiet=quiet) as progress,
     ):
+        _refuse_same_account(source_backend, target_backend)
         # What happened so far, for a summary when the run is interrupted.
         so_far = MigrationReport(
             source=source_backend.label, target=target_backend.label, dry_run=dry_run
@@ -454,20 +474,21 @@ def migrate_command(
                 progress(result)
 
         try:
-            report = run_migration(
-                source_backend,
-                target_backend,
-                since=since_date,
-                dry_run=dry_run,
-                ledger=ledger_path,
-                workers=workers,
-                update=update,
-                client_match=criteria,
-                progress=record,
-                policy=policy,
-                new_direction=new_direction,
-                client_name_may_differ=client_name_may_differ,
-            )
+            with quiet_migration(quiet):
+                report = run_migration(
+                    source_backend,
+                    target_backend,
+                    since=since_date,
+                    dry_run=dry_run,
+                    ledger=ledger_path,
+                    workers=workers,
+                    update=update,
+                    client_match=criteria,
+                    progress=record,
+                    policy=policy,
+                    new_direction=new_direction,
+                    client_name_may_differ=client_name_may_differ,
+                )
         except KeyboardInterrupt:
             report = None
     if report is None:

@@ -81,10 +81,10 @@ HEADERS: dict[type, list[str]] = {
     Client: ["id", "name", "email", "tax number", "currency"],
     Payment: ["id", "invoice", "date", "method", "amount", "status"],
 }
-RIGHT_ALIGNED = {"total", "balance", "amount"}
+RIGHT_ALIGNED = {"total", "balance", "amount", "quantity", "unit price", "discount", "net"}
 #: Free text that may wrap onto more lines (at spaces, else folded, never cut); every
 #: other cell (ids, numbers, dates, statuses, amounts) is printed whole, on one line.
-WRAPPING = {"client", "name", "email", "method"}
+WRAPPING = {"client", "name", "email", "method", "item", "taxes"}
 #: The narrowest a wrapping column gets (less when its longest text is shorter).
 WRAP_MIN = 8
 #: Columns apart by two spaces, no margin at the edges: ``sum(widths) + 2 * (n - 1)``.
@@ -174,4 +174,46 @@ def emit(records: Iterable[Record], fmt: str, *, single: bool = False, title: st
         click.echo("(no records)")
         return 0
     render_records(HEADERS[type(items[0])], [_row(r) for r in items], title=title)
+    if single and len(items) == 1 and isinstance(items[0], Invoice):
+        _invoice_detail(items[0])
     return len(items)
+
+
+LINE_HEADERS = ["#", "item", "quantity", "unit price", "discount", "taxes", "net"]
+
+
+def _invoice_detail(invoice: Invoice) -> None:
+    """Below one invoice's row (``get``): its lines, totals and payments, which the row
+    alone leaves out."""
+    currency = invoice.currency
+    lines = [
+        [
+            str(index),
+            item.name,
+            format(item.quantity.normalize(), "f"),
+            format_amount(item.unit_price, currency),
+            format_amount(item.discount, currency) if item.discount else "",
+            ", ".join(f"{t.name} {format(t.rate.normalize(), 'f')}%" for t in item.taxes),
+            format_amount(item.net, currency),
+        ]
+        for index, item in enumerate(invoice.items)
+    ]
+    if lines:
+        render_records(LINE_HEADERS, lines, title="lines")
+    totals = [
+        ("subtotal", invoice.subtotal),
+        ("discount", invoice.discount_total),
+        ("tax", invoice.tax_total),
+        ("adjustment", invoice.adjustment),
+        ("total", invoice.total),
+        ("paid", invoice.amount_paid),
+        ("balance", invoice.balance_due),
+    ]
+    shown = [
+        [name, _money(value, currency)]
+        for name, value in totals
+        if value or name in ("subtotal", "tax", "total", "paid", "balance")
+    ]
+    render_records(["", "amount"], shown, title="totals")
+    if invoice.payments:
+        render_records(HEADERS[Payment], [_row(p) for p in invoice.payments], title="payments")

@@ -192,7 +192,8 @@ def apply(
     invoice = doc.invoice
     if invoice.currency != "SAR":
         raise EInvoiceError(
-            f"ZATCA needs the VAT in SAR: no exchange rate for {invoice.currency}",
+            f"ZATCA needs the VAT in SAR: only SAR invoices are exported (this one is in "
+            f"{invoice.currency}, and invoices carry no exchange rate)",
             invoice=invoice.number,
             field="currency",
         )

@@ -44,6 +44,9 @@ class ClientStage:
         self._errors: dict[str, str] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        #: Per thread: the target clients that matched as closely as the one
+        #: :meth:`match` chose last (reported with the match, never silently).
+        self._ties = threading.local()
         #: Clients of the source listing put back (their task deferred): an invoice that
         #: asks for one first takes it from here instead of reading it again.
         self._listed: dict[str, Client] = {}
@@ -210,8 +213,28 @@ class ClientStage:
             else:
                 accepted = self._searched(client, criterion, value)
             if accepted:
-                return max(accepted, key=lambda c: _agreement(client, c))
+                best = max(accepted, key=lambda c: _agreement(client, c))
+                closest = _agreement(client, best)
+                self._ties.ids = sorted(
+                    str(c.id)
+                    for c in accepted
+                    if c is not best and c.id != best.id and _agreement(client, c) == closest
+                )
+                return best
         return None
+
+    def _doubt(self) -> str | None:
+        """Why the last match of this thread is in doubt: other target clients matched
+        it as closely (the first in the target's order was taken)."""
+        ties: list[str] = getattr(self._ties, "ids", [])
+        self._ties.ids = []
+        if not ties:
+            return None
+        others = ", ".join(ties[:5]) + (f" and {len(ties) - 5} more" if len(ties) > 5 else "")
+        return (
+            f"{self.job.target.name} also holds {others} as close a match "
+            "(same identity fields): check that the right client was chosen"
+        )
 
     def _searched(self, client: Client, criterion: str, value: str) -> list[Client]:
         """The candidates the target's search gives that are ``client``."""
@@ -288,11 +311,13 @@ class ClientStage:
         name = _name(client)
         # A client from an interrupted create is matched on every criterion.
         criteria = CLIENT_MATCH_FIELDS if entry is not None else job.client_match
+        self._ties.ids = []
         found = self.match(client, criteria)
+        doubt = self._doubt()
         if found is not None and found.id is not None:
             if not job.dry_run:
                 job.scope.done("client", sid, found.id, number=name, fingerprint=fp)
-            job.emit(RecordResult("client", sid, MATCHED, name, found.id))
+            job.emit(RecordResult("client", sid, MATCHED, name, found.id, doubt))
             return found.id
         if job.dry_run:
             job.emit(RecordResult("client", sid, WOULD_CREATE, name))

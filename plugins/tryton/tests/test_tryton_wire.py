@@ -170,3 +170,51 @@ def test_warning_key_is_trytons_format_for_one_record() -> None:
     assert warning_key("invoice_payment_term", "account.invoice", 12) == (
         "38ea6cfdfd1c6a6d17de65220cd6ee93.invoice_payment_term"
     )
+
+
+def test_a_tax_tryton_computes_otherwise_is_refused_with_the_figure_a_plan_reads() -> None:
+    """The migration's plan takes the target's tax from the refusal's structured
+    ``Expected`` (never from its text): without it, ``demo --target tryton`` failed the
+    realistic seed's invoice 20 (1578.78 stated, 1578.77 computed) instead of
+    transforming it."""
+    from invoicing_bridge_tryton import backend as tryton_backend
+    from invoicing_bridge_tryton.schemas.write import WriteContext
+
+    from invoicing_bridge.exceptions import InvalidRequest
+    from invoicing_bridge.migration.plan import _tax_figure
+    from invoicing_bridge.models import Client, Invoice, LineItem
+
+    vat, stamp = TaxRate("VAT", D("14")), TaxRate("Stamp duty", D("0.4"))
+    context = WriteContext(
+        currencies={"EGP": 1},
+        taxes={1: ("VAT", D("14")), 2: ("Stamp duty", D("0.4"))},
+        countries={"EG": 1},
+        revenue_account=1,
+        receivable_account=2,
+        journal=1,
+        currency_units={"EGP": D("0.01")},
+    )
+    backend = TrytonBackend(
+        base_url="http://127.0.0.1:1", database="db", login="admin", password="pw"
+    )
+    backend._lookups = tryton_backend._Lookups(write=context, methods=())
+    invoice = Invoice.build(
+        number="000020",
+        issue_date=dt.date(2026, 4, 1),
+        currency="EGP",
+        client=Client(name="Acme"),
+        items=[
+            LineItem("Tea", D("3"), D("89.75"), taxes=[vat, stamp]),
+            LineItem("Rice", D("4"), D("2750"), taxes=[vat]),
+            LineItem("Truck", D("1"), D("35000")),
+        ],
+    )
+    invoice.tax_total = D("1578.78")  # Daftra's figure, a cent from Tryton's
+    invoice.total = invoice.subtotal + invoice.tax_total
+    invoice.balance_due = invoice.total
+    with pytest.raises(InvalidRequest) as caught:
+        backend.validate_invoice(invoice)
+    assert caught.value.field_errors == {
+        "tax_total": "Tryton computes tax_total 1578.77, not 1578.78"
+    }
+    assert _tax_figure(caught.value) == D("1578.77")
