@@ -184,8 +184,17 @@ def _run(job: Job) -> None:
         partial(invoices.task, i) for i in job.source.iter_invoices(since=job.since)
     )
     tasks = itertools.chain(client_tasks, invoice_tasks)
-    _pool(job.workers, tasks, _call, changed=lambda: clients.settled)
-    job.report.not_migrated = _not_migrated(job.source)
+    if job.workers <= 1:
+        _pool(job.workers, tasks, _call)
+        job.report.not_migrated = _not_migrated(job.source)
+        return
+    # What the source holds that the run does not move is counted while the workers
+    # work (a few requests, one after the other: after the pool they kept every
+    # worker idle, 0.4 s of a 6-second run).
+    with ThreadPoolExecutor(1, thread_name_prefix="unmigrated") as counter:
+        not_migrated = counter.submit(_not_migrated, job.source)
+        _pool(job.workers, tasks, _call, changed=lambda: clients.settled)
+        job.report.not_migrated = not_migrated.result()
 
 
 def _not_migrated(source: InvoicingBackend) -> dict[str, int] | None:
