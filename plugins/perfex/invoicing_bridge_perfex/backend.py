@@ -56,7 +56,7 @@ from invoicing_bridge.models import (
 )
 
 from .cents import round_cents
-from .connection import PerfexConnection, auth_headers, chunks
+from .connection import PerfexConnection, auth_headers, chunks, record_id
 from .errors import is_no_data, message_of, parse_error
 from .lookups import PerfexLookups, method_slug
 from .mapper import PerfexMapper, lacks_line_taxes, row_may_match
@@ -529,9 +529,7 @@ class PerfexBackend(HTTPBackend):
             self.check_amounts(payment)
             self._payment_mode(payment.method)  # MappingError before anything is written
         answer = self.connection.create("invoices", self.mapper.invoice_form(invoice, plan))
-        new_id = None
-        if isinstance(answer.data, Mapping) and answer.data.get("record_id"):
-            new_id = str(answer.data["record_id"])  # 3.x
+        new_id = record_id(answer)  # 3.x
         if new_id is None:
             new_id = self._locate_invoice(plan, invoice)
         if new_id is None:
@@ -566,15 +564,11 @@ class PerfexBackend(HTTPBackend):
                 body, mode=self._payment_mode(body.method), amount=amount
             )
             answer = self.connection.post("payments", form, allow_empty=True)
-            data = answer.data
-            record_id = None
-            if isinstance(data, Mapping) and data.get("record_id"):
-                record_id = str(data["record_id"])
-            posted.append((body, amount, record_id, answer.status_code))
+            posted.append((body, amount, record_id(answer), answer.status_code))
         after = self.get_invoice(new_id)
         taken: set[str | None] = {r for _, _, r, _ in posted if r is not None}
-        for body, amount, record_id, status in reversed(posted):
-            if record_id is not None and any(p.id == record_id for p in after.payments):
+        for body, amount, named, status in reversed(posted):
+            if named is not None and any(p.id == named for p in after.payments):
                 continue
             found = new_payment(frozenset(taken), after, amount, body.reference)
             if found is None:
@@ -762,9 +756,7 @@ class PerfexBackend(HTTPBackend):
                 "Perfex customers need a company name", backend=self.name, field="name"
             )
         answer = self.connection.post("customers", encode_form(fields_))
-        new_id = None
-        if isinstance(answer.data, Mapping) and answer.data.get("record_id"):
-            new_id = str(answer.data["record_id"])
+        new_id = record_id(answer)
         if new_id is None:
             new_id = self._locate_client(fields_["company"])
         if new_id is None:
@@ -938,7 +930,7 @@ class PerfexBackend(HTTPBackend):
         InvalidRequest, APIError when the payment cannot be confirmed, TransportError or
         ServerError when the answer is lost (the migration job looks it up).
         """
-        return self._record(payment)[0]
+        return self._record(payment)
 
     def _payment_mode(self, method: str) -> str:
         """The ``paymentmode`` for a neutral method. Raises MappingError."""
@@ -959,8 +951,8 @@ class PerfexBackend(HTTPBackend):
             log.info("perfex: no payment mode for %r (has: %s): stored as is", mode, known)
         return mode
 
-    def _record(self, payment: Payment) -> tuple[Payment, Invoice | None]:
-        """:meth:`record_payment`, and the invoice as read back after it (None if not)."""
+    def _record(self, payment: Payment) -> Payment:
+        """:meth:`record_payment`; the invoice read back after it is kept (``_remember``)."""
         self.check_amounts(payment)
         if not payment.invoice_id:
             raise NotFound("the payment has no invoice id", backend=self.name, status_code=None)
@@ -969,21 +961,16 @@ class PerfexBackend(HTTPBackend):
         # Perfex stores cents (DECIMAL(15,2)); what it cannot hold is kept in extra.
         amount = round_cents(payment.amount)
         form = self.mapper.payment_form(payment, mode=mode, amount=amount)
-        recorded: Payment | None = None
-        after: Invoice | None = None
         answer = self.connection.post("payments", form, allow_empty=True)
-        data = answer.data
-        if isinstance(data, Mapping) and data.get("record_id"):
-            after = self.get_invoice(payment.invoice_id)
-            record_id = str(data["record_id"])
-            recorded = next((p for p in after.payments if p.id == record_id), None)
+        after = self.get_invoice(payment.invoice_id)
+        named = record_id(answer)  # 3.x
+        recorded = next((p for p in after.payments if p.id == named), None) if named else None
         if recorded is None:
             # 2.x answers no id (2.0.8 nothing at all): the new payment is the one on the
             # invoice that was not there before.
-            after = self.get_invoice(payment.invoice_id)
             recorded = new_payment(known_ids, after, amount, payment.reference)
         if recorded is None:
-            what = "an empty answer" if data is None else "its answer"
+            what = "an empty answer" if answer.data is None else "its answer"
             raise APIError(
                 f"Perfex gave {what} to the payment but it is not on invoice {payment.invoice_id}",
                 backend=self.name,
@@ -991,14 +978,13 @@ class PerfexBackend(HTTPBackend):
                 path="payments",
                 status_code=answer.status_code,
             )
-        if after is not None:
-            self._remember(after)
+        self._remember(after)
         recorded.currency = recorded.currency or currency
         if amount != payment.amount:
             recorded.extra["requested_amount"] = str(payment.amount)
         if recorded.date != payment.date:
             recorded.extra["requested_date"] = payment.date.isoformat()
-        return recorded, after
+        return recorded
 
     # ----------------------------------------------------------------- numbers
 

@@ -59,6 +59,15 @@ def chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def record_id(answer: HTTPResponse) -> str | None:
+    """The id a write's answer names (3.x's ``record_id``); None where it names none
+    (2.x answers a create with a message only, 2.0.8 a payment with nothing)."""
+    data = answer.data
+    if isinstance(data, Mapping) and data.get("record_id"):
+        return str(data["record_id"])
+    return None
+
+
 class PerfexConnection:
     """Requests to one install through the core's ``http`` client.
 
