@@ -100,7 +100,36 @@ def _typed(kind: str, value: Mapping[str, Any]) -> Any:
     )
 
 
-class TrytonConnection:
+def session_context(preferences: Any) -> dict[str, Any]:
+    """The context the desktop client sends with every call: the user's preferences
+    (company, language, groups; the field states that let an account administrator edit a
+    posted invoice's comment are evaluated on it), without the locale and dotted keys."""
+    return {
+        k: v
+        for k, v in (preferences or {}).items()
+        if not k.endswith(".") and "." not in k and k != "locale"
+    }
+
+
+class _Session:
+    """What both ways of reaching Tryton share: ``call`` on top of each one's
+    ``call_with_context``."""
+
+    def call(self, method: str, *params: Any, retry: bool = False) -> Any:
+        return self.call_with_context(method, list(params), None, retry=retry)
+
+    def call_with_context(
+        self,
+        method: str,
+        params: list[Any],
+        context: dict[str, Any] | None,
+        *,
+        retry: bool = False,
+    ) -> Any:
+        raise NotImplementedError
+
+
+class TrytonConnection(_Session):
     """A logged-in JSON-RPC session on one database.
 
     The session is opened on the first call (``common.db.login``) and opened again once
@@ -167,14 +196,7 @@ class TrytonConnection:
                 "Authorization", "Session " + base64.b64encode(token.encode()).decode()
             )
             preferences = self._post("model.res.user.get_preferences", [True, {}], retry=True)
-            # The context the desktop client sends: the user's preferences (company,
-            # language, groups; the field states that let an account administrator edit
-            # a posted invoice's comment are evaluated on it).
-            self.context = {
-                k: v
-                for k, v in (preferences or {}).items()
-                if not k.endswith(".") and "." not in k and k != "locale"
-            }
+            self.context = session_context(preferences)
             self.user_id = int(result[0])
             self.generation += 1
 
@@ -185,9 +207,6 @@ class TrytonConnection:
             self.user_id = None
 
     # ----------------------------------------------------------------- calls
-
-    def call(self, method: str, *params: Any, retry: bool = False) -> Any:
-        return self.call_with_context(method, list(params), None, retry=retry)
 
     def call_with_context(
         self,
@@ -270,7 +289,7 @@ def warning_key(name: str, model: str, record_id: int) -> str:
     return f"{digest}.{name}"
 
 
-class TrytonRestConnection:
+class TrytonRestConnection(_Session):
     """The calls of :class:`TrytonConnection` over Tryton's REST API (``/DB/rest/``) with a
     user application key (``res.user.application`` of application ``rest``, sent as
     ``Authorization: Bearer KEY``): no login, no session.
@@ -313,12 +332,7 @@ class TrytonRestConnection:
             if stale is None and self.user_id is not None:
                 return
             context = self._post("res.user/get_preferences", {"context_only": True}, None)
-            # As the JSON-RPC session's (see TrytonConnection.open).
-            self.context = {
-                k: v
-                for k, v in (context or {}).items()
-                if not k.endswith(".") and "." not in k and k != "locale"
-            }
+            self.context = session_context(context)
             # The key's own record says whose it is (a user reads their applications).
             users = self._post(
                 "res.user.application/search_read",
@@ -334,9 +348,6 @@ class TrytonRestConnection:
 
     def close(self) -> None:
         self.user_id = None
-
-    def call(self, method: str, *params: Any, retry: bool = False) -> Any:
-        return self.call_with_context(method, list(params), None, retry=retry)
 
     def call_with_context(
         self,

@@ -26,11 +26,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import requests
 
+from invoicing_bridge.emulation.server import Running
 from invoicing_bridge.exceptions import ConfigurationError
 
 __all__ = [
@@ -180,7 +180,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class TrytonServer:
+class TrytonServer(Running):
     """``trytond`` on a copy of the cached database, on a free 127.0.0.1 port.
 
     ``with TrytonServer() as server: get_backend("tryton", **server.options())``. The
@@ -212,7 +212,7 @@ class TrytonServer:
             "password": PASSWORD,
         }
 
-    def start(self) -> TrytonServer:
+    def start(self) -> Self:
         template = build_template()
         if self._given is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="invoicing-bridge-tryton-")
@@ -266,14 +266,3 @@ class TrytonServer:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> TrytonServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
