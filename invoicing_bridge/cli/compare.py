@@ -27,7 +27,7 @@ from ..config import load_profile
 from ..exceptions import ConfigurationError
 from ..migration.ledger import DEFAULT_LEDGER, Ledger
 from . import INTERRUPTED_EXIT, mask
-from .output import console
+from .output import console, masked_cells
 from .paths import check_output, write_private
 
 __all__ = ["compare", "render", "renderable"]
@@ -224,9 +224,7 @@ def renderable(report: ComparisonReport) -> RenderableType:
         return grid
 
     def row(grid: Table, *cells: str) -> None:
-        # Masked here, before rich folds a long cell over lines: a secret a server echoed
-        # into a value would slip past the output stream's mask in pieces.
-        grid.add_row(*(Text(mask(cell)) for cell in cells))
+        grid.add_row(*masked_cells(*cells))
 
     left, right = _column_names(report.left, report.right)
     parts: list[RenderableType] = []

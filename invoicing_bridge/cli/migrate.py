@@ -39,9 +39,8 @@ from ..migration import (
 from ..migration import migrate as run_migration
 from ..migration.plan import POLICIES, check_policy
 from ..registry import backend_class
-from . import mask
 from .logs import quiet_migration
-from .output import console, dumps
+from .output import console, dumps, masked_cells
 from .paths import check_ledger, check_output, write_private
 
 __all__ = ["migrate_command", "progress_reporter", "render_report", "write_report"]
@@ -278,8 +277,8 @@ def render_report(
         for name in ("kind", "source id", "number", "target id", "reason"):
             detail.add_column(name, overflow="fold")
         for row in sorted(rows, key=_in_order):
-            detail.add_row(  # masked before rich folds a long cell (see _masked_row)
-                *_masked_row(
+            detail.add_row(  # masked before rich folds a long cell (see masked_cells)
+                *masked_cells(
                     row.kind, row.source_id, row.number or "", row.target_id or "", row.reason or ""
                 )
             )
@@ -316,14 +315,6 @@ def _in_order(record: RecordResult) -> tuple[str, list[str | int]]:
     return record.kind, [int(p) if p.isdigit() else p for p in parts]
 
 
-def _masked_row(*cells: str) -> list[Text]:
-    """Cells with the command's secrets masked, as plain text (a value is not markup).
-
-    Masked before the table is laid out: rich folds a long cell over lines, and a token a
-    server echoed into a reason, split in two, would pass the output stream's mask."""
-    return [Text(mask(cell)) for cell in cells]
-
-
 def _render_transformations(report: MigrationReport, out: Console) -> None:
     """Every change made on the way (transformed records, values the target cannot
     hold), one row per field, old and new value."""
@@ -340,7 +331,7 @@ def _render_transformations(report: MigrationReport, out: Console) -> None:
     for row in sorted(rows, key=_in_order):
         for change in row.changes:
             table.add_row(
-                *_masked_row(
+                *masked_cells(
                     row.number or row.source_id,
                     change.field,
                     change.old or "",

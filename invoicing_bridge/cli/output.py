@@ -13,6 +13,7 @@ from rich import box
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..models import Client, Invoice, Payment
 from ..money import format_amount
@@ -137,6 +138,16 @@ def _records(headers: list[str], rows: list[list[str]], title: str) -> Table:
         for header, value in zip(headers, row, strict=True):
             grid.add_row(header, value)
     return grid
+
+
+def masked_cells(*cells: str) -> list[Text]:
+    """Table cells with the command's secrets masked, as plain text (a value is not markup).
+
+    Masked before the table is laid out: rich folds a long cell over lines, and a token a
+    server echoed into a value, split in two, would pass the output stream's mask."""
+    from . import mask
+
+    return [Text(mask(cell)) for cell in cells]
 
 
 def render_records(
