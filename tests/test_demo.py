@@ -86,6 +86,9 @@ class FakeEmulator:
     def profile(self) -> dict[str, Any]:
         return {"backend": "memory", "label": self.name}
 
+    def open_backend(self, **overrides: Any) -> MemoryBackend:
+        return FakeEmulator.backends[self.name]
+
     def __enter__(self) -> FakeEmulator:
         return self
 
@@ -98,11 +101,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def factory(name: str) -> Any:
         return type(f"Fake{name}", (FakeEmulator,), {"emulator_name": name})
 
-    def backend(emulator: Any) -> MemoryBackend:
-        return FakeEmulator.backends[emulator.name]
-
     monkeypatch.setattr(demo_module, "emulator_class", factory)
-    monkeypatch.setattr(demo_module, "_backend", backend)
     yield
     FakeEmulator.backends.clear()
 

@@ -152,3 +152,15 @@ def test_command_prints_a_profile_that_is_valid_toml_then_serves(
     assert profile["version"] == "3"
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v9", profile["base_url"])
     assert "stopped; served 0 requests" in result.output
+
+
+def test_open_backend_is_the_profiles_backend_with_the_overrides() -> None:
+    daftra = pytest.importorskip("invoicing_bridge_daftra.emulator")
+    with (
+        daftra.DaftraEmulator(invoices=2, seed=1) as running,
+        running.open_backend(max_retries=0) as backend,
+    ):
+        assert backend.name == "daftra"
+        assert backend.options["max_retries"] == 0
+        assert backend.options["base_url"] == running.profile()["base_url"]
+        assert len(list(backend.iter_invoices())) == 2

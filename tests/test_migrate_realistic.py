@@ -13,16 +13,14 @@ report and in the ledger.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from invoicing_bridge import get_backend, migrate
-from invoicing_bridge.backends.base import Feature, InvoicingBackend
+from invoicing_bridge import migrate
+from invoicing_bridge.backends.base import Feature
 from invoicing_bridge.migration.ledger import Ledger
 from invoicing_bridge.models import InvoiceStatus
 
@@ -55,14 +53,6 @@ def emulator(name: str, **options: Any) -> Any:
     return cls(**options)
 
 
-@contextmanager
-def backend(running: Any) -> Iterator[InvoicingBackend]:
-    options = dict(running.profile())
-    name = options.pop("backend")
-    with get_backend(name, **options) as opened:
-        yield opened
-
-
 def migrate_seed(route: str, seed: int, tmp: Path) -> dict[str, Any]:
     """Dry run then run of one seed; what the assertions need."""
     src, src_opts, dst, dst_opts = ROUTES[route]
@@ -70,8 +60,8 @@ def migrate_seed(route: str, seed: int, tmp: Path) -> dict[str, Any]:
     with (
         emulator(src, invoices=INVOICES, seed=seed, **src_opts) as source_emulator,
         emulator(dst, invoices=0, seed=seed, **dst_opts) as target_emulator,
-        backend(source_emulator) as source,
-        backend(target_emulator) as target,
+        source_emulator.open_backend() as source,
+        target_emulator.open_backend() as target,
     ):
         dry = migrate(source, target, ledger=ledger, dry_run=True)
         report = migrate(source, target, ledger=ledger)

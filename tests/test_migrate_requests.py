@@ -18,15 +18,12 @@ documents for the route:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from invoicing_bridge import get_backend, migrate
-from invoicing_bridge.backends.base import InvoicingBackend
+from invoicing_bridge import migrate
 from invoicing_bridge.migration.report import MigrationReport
 
 daftra_emulator = pytest.importorskip("invoicing_bridge_daftra.emulator")
@@ -56,14 +53,6 @@ def _emulator(name: str, invoices: int, **options: Any) -> Any:
     return perfex_emulator.PerfexEmulator(invoices=invoices, seed=1, **options)
 
 
-@contextmanager
-def _backend(running: Any) -> Iterator[InvoicingBackend]:
-    options = dict(running.profile())
-    name = options.pop("backend")
-    with get_backend(name, **options) as opened:
-        yield opened
-
-
 def _invoice_routes(emulator: Any) -> Counter[str]:
     """The emulator's requests about invoices and payments, by method and path."""
     routes: Counter[str] = Counter()
@@ -80,8 +69,8 @@ def _migrate(
     with (
         _emulator(source, INVOICES) as source_emulator,
         _emulator(target, 0, **target_options) as target_emulator,
-        _backend(source_emulator) as source_backend,
-        _backend(target_emulator) as target_backend,
+        source_emulator.open_backend() as source_backend,
+        target_emulator.open_backend() as target_backend,
     ):
         source_emulator.stats.reset()
         target_emulator.stats.reset()

@@ -19,15 +19,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from invoicing_bridge import get_backend
 from invoicing_bridge.backends.base import Feature, InvoicingBackend
 from invoicing_bridge.emulation import FAULT_KINDS
 from invoicing_bridge.migration.ledger import Ledger
@@ -51,14 +48,6 @@ ROUTES = {
 def emulator(name: str, **options: Any) -> Any:
     cls = daftra_emulator.DaftraEmulator if name == "daftra" else perfex_emulator.PerfexEmulator
     return cls(**options)
-
-
-@contextmanager
-def backend(running: Any) -> Iterator[InvoicingBackend]:
-    options = dict(running.profile())
-    name = options.pop("backend")
-    with get_backend(name, **options) as opened:
-        yield opened
 
 
 def _toml(value: Any) -> str:
@@ -217,7 +206,7 @@ def check_target(
 
 
 def client_ids(running: Any) -> frozenset[str]:
-    with backend(running) as opened:
+    with running.open_backend() as opened:
         return frozenset(str(c.id) for c in opened.iter_clients())
 
 
@@ -252,7 +241,7 @@ def test_faults_and_sigkill_of_the_command_then_a_rerun_leave_nothing_twice(
             running.faults.fault_rate = 0.0
         again = run_cli(args)
         assert again.returncode == 0, (finished.stdout, again.stdout + again.stderr)
-        with backend(source_emulator) as source, backend(target_emulator) as target:
+        with source_emulator.open_backend() as source, target_emulator.open_backend() as target:
             held = check_target(source, target, [ledger], before)
             assert held["invoice"] == movable(source, target)
         assert faults > 0
@@ -289,7 +278,7 @@ def test_two_runs_on_one_ledger_the_second_stops_with_a_clear_error(tmp_path: Pa
             if first.poll() is None:
                 first.kill()
         target_emulator.faults.latency_ms = 0
-        with backend(source_emulator) as source, backend(target_emulator) as target:
+        with source_emulator.open_backend() as source, target_emulator.open_backend() as target:
             assert check_target(source, target, [ledger])["invoice"] == movable(source, target)
 
 
@@ -327,7 +316,7 @@ def test_two_ledgers_into_one_target_at_once_never_duplicate_an_issued_invoice(
             run.communicate(timeout=180)
         target_emulator.faults.latency_ms = 0
         reports = [json.loads((tmp_path / f"{p.stem}.json").read_text()) for p in ledgers]
-        with backend(source_emulator) as source, backend(target_emulator) as target:
+        with source_emulator.open_backend() as source, target_emulator.open_backend() as target:
             wanted = movable(source, target)
             held = check_target(source, target, ledgers, drafts_twice=True)
             drafts = {str(i.id) for i in source.iter_invoices() if i.status is InvoiceStatus.DRAFT}
@@ -382,10 +371,10 @@ def test_a_target_reset_between_runs_is_reported_gone_then_recreated(tmp_path: P
                 assert failures and all("gone from" in f["reason"] for f in failures), kind
                 assert data["counts"][kind]["skipped"] == 0
                 assert data["counts"][kind]["created"] == 0
-            with backend(reset) as target:
+            with reset.open_backend() as target:
                 assert not list(target.iter_invoices())
             again = run_cli(args)
             assert again.returncode == 0, again.stdout + again.stderr
-            with backend(source_emulator) as source, backend(reset) as target:
+            with source_emulator.open_backend() as source, reset.open_backend() as target:
                 held = check_target(source, target, [ledger], before)
                 assert held["invoice"] == movable(source, target)

@@ -41,12 +41,6 @@ SOURCE, TARGET = "daftra", "perfex"
 CENT = Decimal("0.01")
 
 
-def _backend(emulator: Any) -> InvoicingBackend:
-    options = dict(emulator.profile())
-    name = options.pop("backend")
-    return get_backend(name, **options)
-
-
 def _requests(emulator: Any) -> int | None:
     """Requests the emulator answered so far (None: a real server, not counted)."""
     stats = getattr(emulator, "stats", None)
@@ -222,9 +216,9 @@ def demo(
                 f"[bold]Daftra emulator[/bold] at {daftra_emulator.base_url} "
                 f"({invoices} invoices, seed {seed})\n{described}\n"
             )
-        daftra = stack.enter_context(_backend(daftra_emulator))
+        daftra = stack.enter_context(daftra_emulator.open_backend())
         perfex = stack.enter_context(
-            _backend(perfex_emulator)
+            perfex_emulator.open_backend()
             if target_cls is not None
             else get_backend(target, **perfex_emulator.options())
         )

@@ -34,12 +34,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import click
 
 from ..config import dumps_profile
 from .server import FAULT_KINDS, EmulatorServer, EmulatorStats, FaultInjector, Running, WSGIApp
+
+if TYPE_CHECKING:
+    from ..backends.base import InvoicingBackend
 
 __all__ = ["Emulator", "Knob", "print_profile_and_serve"]
 
@@ -204,6 +207,16 @@ class Emulator(Running):
     def profile(self) -> dict[str, Any]:
         """Backend options reaching this emulator, ``backend`` included."""
         raise NotImplementedError
+
+    def open_backend(self, **overrides: Any) -> InvoicingBackend:
+        """The backend of :meth:`profile` (its plugin loaded through the registry), with
+        ``overrides`` replacing or adding options (``max_retries=0``). Close it, or use it
+        in a ``with`` block."""
+        from ..registry import get_backend
+
+        options = dict(self.profile())
+        name = options.pop("backend")
+        return get_backend(name, **{**options, **overrides})
 
     # ------------------------------------------------------------------ the command
 
